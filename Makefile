@@ -1,0 +1,31 @@
+# The README's two commands. Each creates .venv on a fresh machine, installs p2law with the
+# CPU constraints (torch pinned to the local CPU wheel), then does its job.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= toy
+PYTEST_ARGS ?=
+
+.PHONY: setup book test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints-cpu.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints-cpu.txt torch==2.13.0
+	$(PY) -m pip install -q -c constraints-cpu.txt -e ".[book,test]"
+	touch $@
+
+# Build the Jupyter Book. PROFILE=toy (default) renders the committed results in results/toy;
+# PROFILE=smoke re-runs every experiment from scratch at smoke scale first.
+book: setup
+	PROFILE=$(PROFILE) $(PY) scripts/build_book.py
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf _build book/_executed
