@@ -1,0 +1,341 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (p2law)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The paper's own numbers
+#
+# Before reproducing anything we read what the paper publishes: the pruning rates of Table 1, the fit
+# quality of Tables 2–4, the fitted constants of Table 5 and the Condition 2 verdicts of Table 6. They live
+# in `p2law.paper` as data, typed in from the paper and checked against its text by the test suite. This
+# page renders them, re-derives Table 6 from Table 5, draws what the fitted laws predict for the paper's
+# six models, and lists what in the published numbers does not add up.
+#
+# The paper does not publish the base losses $\mathcal{L}_0$ of its models, so for depth and width pruning
+# its laws determine only the relative loss $\Delta\mathcal{L} = \mathcal{L} - \mathcal{L}_0$. The 2:4 laws
+# (Eqs. 13–15) have no $\mathcal{L}_0$ and predict the loss itself.
+
+# %% tags=["parameters"]
+# Papermill parameters. This page reads only the published numbers, so `profile` and `results_dir` do not
+# change it; they are here because every notebook of the book accepts them.
+profile = "toy"
+results_dir = "results/toy"
+law_form = "L1"  # which of Table 5's forms to draw (L1 is the paper's choice)
+n_token_points = 120  # points per predicted curve
+first_tokens = 10_000_000  # left end of the curves: the first checkpoints of a 256k-token-batch run
+
+# %%
+import numpy as np
+import pandas as pd
+import matplotlib.pyplot as plt
+from myst_nb import glue
+
+from p2law import paper
+
+pd.set_option("display.precision", 4)
+if law_form not in ("L1", "L2", "L3"):
+    raise ValueError(f"law_form must be 'L1', 'L2' or 'L3', got {law_form!r}")
+
+
+def paper_layout(table: pd.DataFrame, row_key: str, columns: list[str]) -> pd.DataFrame:
+    """A tidy table pivoted back into the paper's layout: rows (series, row label), columns (method, metric)."""
+    wide = table.assign(
+        series=table["family"].map(paper.FAMILY_LABELS), pruning=table["method"].map(paper.METHOD_LABELS)
+    ).pivot(index=["series", row_key], columns="pruning", values=columns)
+    wide = wide.swaplevel(0, 1, axis=1)
+    order = [paper.METHOD_LABELS[m] for m in paper.METHODS]
+    return wide.reindex(columns=pd.MultiIndex.from_product([order, columns]))
+
+
+# %% [markdown]
+# ## The six models and Table 1
+#
+# The paper prunes three Llama-3 and three Qwen-2.5 base models. It does not print their sizes; they follow
+# from the published architectures (the test suite checks the arithmetic against `transformers`' own
+# modules). Counting every parameter, embeddings included, each depth rate of Table 1 is reached by exactly
+# one whole number of removed layers, which is how we know that the rates are fractions of *all* parameters.
+
+# %%
+models = paper.MODELS[["family", "model", "n_params", "n_layers", "hidden_size", "post_training_tokens"]]
+models
+
+# %%
+depth_plan = paper.depth_layers_for_table1()
+table1 = (
+    paper.TABLE1.pivot_table(index="model", columns="method", values="rate", aggfunc=lambda r: ", ".join(f"{x:.0%}" for x in r), sort=False)
+    .join(depth_plan.groupby("model", sort=False)["n_layers_removed"].agg(lambda k: ", ".join(map(str, k))))
+    .rename(columns={"depth": "depth rates", "width": "width rates", "n_layers_removed": "layers removed (derived)"})
+)
+glue("n_depth_rates_whole_layers", int(len(depth_plan)), display=False)
+glue("max_depth_rate_error_pct", float(100 * (depth_plan["rate_exact"] - depth_plan["rate"]).abs().max()), display=False)
+table1
+
+# %% [markdown]
+# All {glue:text}`n_depth_rates_whole_layers:d` depth rates match a whole number of layers to within
+# {glue:text}`max_depth_rate_error_pct:.2f` percentage points (the paper rounds to whole percent).
+#
+# ## Tables 2, 3 and 4: how well the laws fit
+#
+# One law is fitted per model family and pruning method on all checkpoints (Table 2, and Table 4 for the
+# two parameterizations built on the OpenAI law). Table 3 evaluates L1 on checkpoints held out in three ways.
+
+# %%
+table2 = paper_layout(paper.TABLE2, "form", ["r2", "huber", "asd"])
+table2
+
+# %%
+table3 = paper_layout(paper.TABLE3, "protocol", ["r2", "huber", "asd"])
+table3
+
+# %%
+table4 = paper_layout(paper.TABLE4, "form", ["r2", "huber", "asd"])
+table4
+
+# %% [markdown]
+# ## Table 5: the fitted constants
+#
+# Units: $N_0$ in billions of parameters, $D$ in millions of tokens. An empty cell is a constant the form
+# does not have (the 2:4 laws have no $\gamma$ because they have no pruning rate).
+
+# %%
+table5 = paper_layout(paper.TABLE5, "form", list(paper.CONSTANTS))
+table5
+
+# %% [markdown]
+# ## Table 6 follows from Table 5
+#
+# Condition 2 asks for $\partial^2\mathcal{L}/\partial N_0\,\partial D > 0$: smaller models recover faster.
+# For L1 and L3 the mixed derivative is
+# $(1/\rho)^\gamma\,\delta\beta D_C\,N_0^{-\delta-1}D^{-\beta-1}$, whose sign is the sign of $\delta\beta D_C$;
+# L2's token term does not involve $N_0$, so its mixed derivative is zero and Condition 2 never holds.
+# We derive the verdicts from Table 5 and set them beside the paper's.
+
+# %%
+def condition2_from_constants(row) -> bool:
+    if row["form"] == "L2":
+        return False
+    return bool(row["delta"] * row["beta"] * row["D_C"] > 0)
+
+
+derived = paper.TABLE5.assign(derived=paper.TABLE5.apply(condition2_from_constants, axis=1))
+table6 = derived.merge(paper.TABLE6, on=["family", "form", "method"], validate="one_to_one")
+table6["agree"] = table6["derived"] == table6["condition2"]
+n_agree = int(table6["agree"].sum())
+glue("table6_agree", n_agree, display=False)
+glue("table6_cells", int(len(table6)), display=False)
+if n_agree != len(table6):
+    raise AssertionError("Table 6 does not follow from Table 5:\n" + table6[~table6["agree"]].to_string())
+paper_layout(table6.rename(columns={"condition2": "paper", "derived": "from Table 5"}), "form", ["paper", "from Table 5"])
+
+# %% [markdown]
+# All {glue:text}`table6_agree:d` of {glue:text}`table6_cells:d` verdicts agree: Table 6 is exactly what the
+# signs in Table 5 imply. Condition 1 ($\partial\mathcal{L}/\partial D<0$, i.e. $\beta D_C>0$) holds for
+# every published law as well.
+#
+# ## What the fitted laws predict for the paper's models
+#
+# For each model and each Table 1 rate we evaluate the chosen form with the published constants over the
+# model's post-training budget (0.5B or 1B tokens). Depth and width panels show $\Delta\mathcal{L}$; the
+# 2:4 panels show $\mathcal{L}$ itself.
+
+# %%
+def predict(form: str, c: dict, n0_billions, d_millions, rho):
+    """Delta L (or L for 2:4, rho=None) of Eqs. 10–15 with Table 5's constants, in the paper's units."""
+    rate_factor = 1.0 if rho is None else (1.0 / rho) ** c["gamma"]
+    token_term = c["D_C"] / d_millions ** c["beta"] + c["E"]
+    if form in ("L1", "L2"):
+        token_term = token_term + c["N_C"] / n0_billions ** c["alpha"]
+    size_factor = 1.0 if form == "L2" else n0_billions ** -c["delta"]
+    return rate_factor * size_factor * token_term
+
+
+def curves(form: str, overrides: dict | None = None) -> pd.DataFrame:
+    """Predicted curves for every (model, method, Table 1 rate); 2:4 has one curve per model.
+    `overrides` maps (family, method) to constants used instead of Table 5's."""
+    rows = []
+    for model in paper.MODELS.itertuples():
+        tokens = np.geomspace(first_tokens, model.post_training_tokens, n_token_points)
+        for method in paper.METHODS:
+            c = (overrides or {}).get((model.family, method)) or paper.law_constants(model.family, method, form)
+            rates = [None] if method == "2:4" else paper.TABLE1.query("model == @model.model and method == @method")["rate"]
+            for rate in rates:
+                value = predict(form, c, model.n_params / paper.N_UNIT, tokens / paper.D_UNIT, rate)
+                rows.append(pd.DataFrame({"family": model.family, "model": model.model, "method": method,
+                                          "rate": np.nan if rate is None else rate, "tokens": tokens, "value": value}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def draw(pred: pd.DataFrame, title: str):
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), constrained_layout=True)
+    styles = ["-", "--", ":"]
+    for i, family in enumerate(paper.FAMILIES):
+        names = list(paper.MODELS.loc[paper.MODELS["family"] == family, "model"])
+        for j, method in enumerate(paper.METHODS):
+            ax = axes[i, j]
+            part = pred[(pred["family"] == family) & (pred["method"] == method)]
+            for colour, name in zip(["C0", "C1", "C2"], names):
+                one = part[part["model"] == name]
+                for style, (rate, curve) in zip(styles, one.groupby("rate", dropna=False, sort=True)):
+                    label = name if np.isnan(rate) else f"{name}, ρ={rate:.0%}"
+                    ax.plot(curve["tokens"], curve["value"], style, color=colour, label=label)
+            ax.set_xscale("log")
+            ax.set_xlabel("post-training tokens D")
+            ax.set_ylabel("predicted L (nats)" if method == "2:4" else "predicted ΔL = L − L0 (nats)")
+            ax.set_title(f"{paper.FAMILY_LABELS[family]}, {paper.METHOD_LABELS[method].lower()}", fontsize=10)
+            ax.legend(fontsize=6.5, ncol=1 if method == "2:4" else 2)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+predicted = curves(law_form)
+fig = draw(predicted, f"{law_form} with the constants of Table 5, as printed")
+glue("fig_predicted", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_predicted
+# :name: fig-paper-predicted
+#
+# What the paper's fitted laws (Table 5, form chosen by the `law_form` parameter) predict for its six
+# models over their post-training budgets. Colour: model; line style: the model's three Table 1 rates,
+# lowest solid. Top row Llama-3, bottom row Qwen-2.5. Depth and width panels show the predicted increase of
+# loss over the unpruned model; the 2:4 panels the predicted loss itself.
+# ```
+#
+# ## What does not add up
+#
+# ### The sign of γ in the Llama depth L1 law
+#
+# Condition 3 says $\Delta\mathcal{L}\propto(1/\rho)^\gamma$, and the paper adds that $\Delta\mathcal{L}$
+# must vanish as $\rho\to0$. Both need $\gamma<0$: then $(1/\rho)^\gamma=\rho^{|\gamma|}$ grows with the
+# pruning rate and vanishes at $\rho=0$. All but {glue:text}`n_positive_gamma:d` of the
+# {glue:text}`n_gamma:d` values of $\gamma$ in Table 5 are negative. The exception is the Llama depth
+# L1 law, the law behind the paper's Figure 1, with $\gamma=+1.08$, while the same cell reads $-1.08$ for L2 and
+# $-1.06$ for L3. As printed, this law predicts that removing more layers *lowers* the loss increase, and a
+# loss increase of several nats after post-training. With the sign flipped the numbers are of the size the
+# paper's figures show.
+
+# %%
+llama_1b = paper.PAPER_MODELS["Llama-3.2-1B"]
+llama_models = paper.MODELS[paper.MODELS["family"] == "llama"].set_index("model")
+c_printed = paper.law_constants("llama", "depth", "L1")
+c_flipped = {**c_printed, "gamma": -c_printed["gamma"]}
+n0_b, d_end = llama_1b.n_params / paper.N_UNIT, llama_1b.post_training_tokens / paper.D_UNIT
+gamma_check = pd.DataFrame(
+    {
+        f"ΔL at ρ={rho:.0%}, D=0.5B": [predict("L1", c, n0_b, d_end, rho) for c in (c_printed, c_flipped)]
+        for rho in (0.15, 0.30)
+    },
+    index=[f"γ = {c_printed['gamma']:+.2f} (printed)", f"γ = {c_flipped['gamma']:+.2f} (sign flipped)"],
+)
+glue("gamma_printed", float(c_printed["gamma"]), display=False)
+glue("dl_printed_15", float(gamma_check.iloc[0, 0]), display=False)
+glue("dl_printed_30", float(gamma_check.iloc[0, 1]), display=False)
+glue("dl_flipped_15", float(gamma_check.iloc[1, 0]), display=False)
+glue("dl_flipped_30", float(gamma_check.iloc[1, 1]), display=False)
+positive_gamma = paper.TABLE5[paper.TABLE5["gamma"] > 0]
+glue("n_positive_gamma", int(len(positive_gamma)), display=False)
+glue("n_gamma", int(paper.TABLE5["gamma"].notna().sum()), display=False)
+gamma_check
+
+# %% [markdown]
+# For Llama-3.2-1B after 0.5B tokens the printed law gives $\Delta\mathcal{L}$ =
+# {glue:text}`dl_printed_15:.2f` nats at 15% and {glue:text}`dl_printed_30:.2f` at 30%; with the sign
+# flipped it gives {glue:text}`dl_flipped_15:.3f` and {glue:text}`dl_flipped_30:.3f`. The paper's claim
+# that "all of the fitted L1 satisfy all three conditions" holds only if the printed
+# $\gamma=${glue:text}`gamma_printed:+.2f` is a sign typo, which the figure below assumes.
+
+# %%
+flipped = curves("L1", overrides={("llama", "depth"): c_flipped})
+fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+for ax, (label, frame) in zip(axes, [("as printed, γ = +1.08", predicted if law_form == "L1" else curves("L1")),
+                                     ("sign flipped, γ = −1.08", flipped)]):
+    part = frame[(frame["family"] == "llama") & (frame["method"] == "depth")]
+    for colour, (name, one) in zip(["C0", "C1", "C2"], part.groupby("model", sort=False)):
+        for style, (rate, curve) in zip(["-", "--", ":"], one.groupby("rate")):
+            ax.plot(curve["tokens"], curve["value"], style, color=colour, label=f"{name}, ρ={rate:.0%}")
+    ax.set_xscale("log")
+    ax.set_xlabel("post-training tokens D")
+    ax.set_ylabel("predicted ΔL = L − L0 (nats)")
+    ax.set_title(f"Llama-3 depth pruning, L1 {label}", fontsize=10)
+    ax.legend(fontsize=6.5, ncol=2)
+glue("fig_gamma_sign", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_gamma_sign
+# :name: fig-gamma-sign
+#
+# The Llama-3 depth-pruning L1 law of Table 5 as printed (left) and with the sign of γ flipped (right).
+# As printed, the highest pruning rate (dotted) has the smallest loss increase, against Trend 2 and
+# Condition 3; flipped, the ordering and the size of ΔL are plausible.
+# ```
+#
+# ### The other findings
+
+# %%
+findings = []
+findings.append(("Table 5", "Llama depth L1: gamma = +1.08",
+                 "Only positive gamma of the table; contradicts Condition 3 and Delta L -> 0 as rho -> 0 "
+                 "(see above). L2 and L3 of the same cell have -1.08 and -1.06."))
+
+# Width laws whose Delta L turns negative for large D: the pruned model would beat the unpruned one.
+crossings = []
+for row in paper.TABLE5[paper.TABLE5["method"] == "width"].itertuples():
+    c = paper.law_constants(row.family, row.method, row.form)
+    for model in paper.MODELS[paper.MODELS["family"] == row.family].itertuples():
+        n0 = model.n_params / paper.N_UNIT
+        floor = c["E"] + (c["N_C"] / n0 ** c["alpha"] if "N_C" in c else 0.0)
+        if floor < 0:
+            crossings.append({"family": row.family, "form": row.form, "model": model.model,
+                              "zero_crossing_tokens": (c["D_C"] / -floor) ** (1 / c["beta"]) * paper.D_UNIT})
+crossings = pd.DataFrame(crossings)
+earliest = crossings.loc[crossings["zero_crossing_tokens"].idxmin()]
+glue("earliest_crossing_billion_tokens", float(earliest["zero_crossing_tokens"] / 1e9), display=False)
+findings.append(("Table 5", f"{len(crossings)} width laws have a negative asymptote",
+                 f"Delta L < 0 beyond some D: from {earliest['zero_crossing_tokens'] / 1e9:.0f}B tokens "
+                 f"({earliest['model']}, {earliest['form']}). Harmless inside the 0.5-1B-token data, "
+                 "wrong as an extrapolation."))
+
+llama_b = llama_models["n_params"] / paper.N_UNIT
+alpha = paper.law_constants("llama", "width", "L2")["alpha"]
+findings.append(("Table 5", f"Llama width L2: N_C = 0.00, alpha = {alpha}",
+                 f"N_C / N0^alpha = {llama_b['Llama-3.1-8B'] ** -alpha:.0e} x N_C for the 8B model: "
+                 "the rounded N_C cannot reproduce the fitted law."))
+c24 = paper.law_constants("llama", "2:4", "L1")
+size_term = c24["N_C"] / llama_b ** c24["alpha"]
+findings.append(("Table 5", f"Llama 2:4 L1: alpha = {c24['alpha']}, N_C = {c24['N_C']}",
+                 f"The size term falls from {size_term['Llama-3.2-1B']:.2f} nats (1B) to "
+                 f"{size_term['Llama-3.2-3B']:.0e} (3B): three model sizes cannot pin down such an exponent."))
+
+pruned_1b = llama_1b.n_params * (1 - depth_plan.query("model == 'Llama-3.2-1B'")["rate_exact"].iloc[0])
+compute_end = 6 * pruned_1b / paper.N_UNIT * llama_1b.post_training_tokens / paper.D_UNIT
+glue("compute_end_1b", float(compute_end), display=False)
+findings.append(("Sec. 1 / Fig. 1", "C = 6ND 'approximately 1e4' for Llama-3.2-1B",
+                 f"The units of C are not given. In billions x millions the 1B run ends at C = {compute_end:.0f}, "
+                 "so 1e4 would lie beyond its 0.5B tokens."))
+findings.append(("Sec. 1 / 4.1", "ADS vs ASD", "The new metric is called ADS in the introduction, ASD from Sec. 4.1 on."))
+findings.append(("Table 2", "Llama width R^2 < 0 for every form",
+                 "Driven by Llama-3.1-8B width pruning, which the paper calls anomalous (Sec. 4.2) yet keeps "
+                 "in the fit; Table 3 drops it and reports R^2 = 0.927 for the same family and method."))
+findings = pd.DataFrame(findings, columns=["where", "what", "why it matters"])
+glue("n_findings", int(len(findings)), display=False)
+findings.style.hide(axis="index")
+
+# %% [markdown]
+# The {glue:text}`n_findings:d` findings above are what a careful reader of the published numbers can check
+# without the paper's data. None of them touches Table 6, which is consistent with Table 5. The width laws
+# that eventually predict a pruned model *better* than the unpruned one do so only after
+# {glue:text}`earliest_crossing_billion_tokens:.0f` billion tokens or more, far beyond the paper's budgets,
+# but a planner that extrapolates them would be misled. And the post-training compute of the Llama-3.2-1B
+# depth run ends at $C = 6ND \approx$ {glue:text}`compute_end_1b:.0f` (billions × millions), short of the
+# $10^4$ the introduction names as the point where its loss starts to level off.
