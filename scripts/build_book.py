@@ -122,6 +122,8 @@ def execute(job: NotebookJob, root: Path, parameters: dict) -> float:
 
     started = time.perf_counter()
     notebook = jupytext.read(root / job.source)
+    # Every notebook runs on this interpreter, whatever kernel its header names (or if it names none).
+    notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3 (p2law)", "language": "python"}
     (root / job.executed).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         unexecuted = Path(tmp) / f"{job.name}.ipynb"
@@ -187,16 +189,24 @@ def build(root: Path = ROOT, profile: str | None = None, execute_notebooks: bool
     jobs = notebook_jobs(root)
     if execute_notebooks:
         parameters = {"profile": profile, "results_dir": results_dir_for(profile, root)}
-        with tempfile.TemporaryDirectory() as jupyter_dir:
-            write_kernelspec(Path(jupyter_dir))
-            os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [jupyter_dir, os.environ.get("JUPYTER_PATH")]))
-            # Figures must reach the notebook as images: the kernel draws with the inline backend even
-            # when the caller (CI) exported MPLBACKEND=Agg, which would leave only "<Figure ...>" text.
-            os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-            for job in jobs:
-                print(f"executing {job.source} (profile={profile}) ...", flush=True)
-                timings[job.name] = execute(job, root, parameters)
-                print(f"  done in {timings[job.name]:.1f} s -> {job.executed}", flush=True)
+        saved = {key: os.environ.get(key) for key in ("JUPYTER_PATH", "MPLBACKEND")}
+        try:
+            with tempfile.TemporaryDirectory() as jupyter_dir:
+                write_kernelspec(Path(jupyter_dir))
+                os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [jupyter_dir, saved["JUPYTER_PATH"]]))
+                # Figures must reach the notebook as images: the kernel draws with the inline backend even
+                # when the caller (CI) exported MPLBACKEND=Agg, which would leave only "<Figure ...>" text.
+                os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+                for job in jobs:
+                    print(f"executing {job.source} (profile={profile}) ...", flush=True)
+                    timings[job.name] = execute(job, root, parameters)
+                    print(f"  done in {timings[job.name]:.1f} s -> {job.executed}", flush=True)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     else:
         missing = [str(job.executed) for job in jobs if not (root / job.executed).exists()]
         if missing:

@@ -1,0 +1,172 @@
+"""scripts/build_book.py: the toc drives execution, a raising notebook fails the build, the built book is checked.
+
+The end-to-end test copies the book's sources into a temporary folder and builds them there at the
+smoke profile, so it never touches the working tree's _build or book/_executed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "build_book.py"
+
+
+def _load_build_book():
+    spec = importlib.util.spec_from_file_location("build_book", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["build_book"] = module  # dataclasses look their module up while the class is created
+    spec.loader.exec_module(module)
+    return module
+
+
+build_book = _load_build_book()
+
+
+def _write_book(root: Path, toc: str, notebooks: dict[str, str]) -> None:
+    (root / "book").mkdir(parents=True)
+    (root / "notebooks").mkdir()
+    (root / "_toc.yml").write_text(toc, encoding="utf-8")
+    (root / "book" / "intro.md").write_text("# Intro\n", encoding="utf-8")
+    for name, source in notebooks.items():
+        (root / "notebooks" / f"{name}.py").write_text(source, encoding="utf-8")
+
+
+TOC = """format: jb-book
+root: book/intro
+chapters:
+  - file: book/_executed/first
+  - file: book/other
+    sections:
+      - file: book/_executed/second.ipynb
+"""
+
+NOTEBOOK = """# %% [markdown]
+# # A page
+
+# %% tags=["parameters"]
+profile = "toy"
+results_dir = "results/toy"
+
+# %%
+{body}
+"""
+
+
+def test_toc_files_walks_parts_chapters_sections_in_reading_order(tmp_path):
+    (tmp_path / "_toc.yml").write_text(TOC, encoding="utf-8")
+    assert build_book.toc_files(tmp_path / "_toc.yml") == [
+        "book/intro", "book/_executed/first", "book/other", "book/_executed/second"]
+    (tmp_path / "bad.yml").write_text("chapters: []\n", encoding="utf-8")
+    with pytest.raises(build_book.BookBuildError, match="no 'root'"):
+        build_book.toc_files(tmp_path / "bad.yml")
+
+
+def test_notebook_jobs_come_from_the_toc_and_need_a_source(tmp_path, capsys):
+    _write_book(tmp_path, TOC, {"first": NOTEBOOK.format(body="x = 1"), "second": NOTEBOOK.format(body="x = 2"),
+                                "draft": NOTEBOOK.format(body="x = 3")})
+    jobs = build_book.notebook_jobs(tmp_path)
+    assert [(j.name, str(j.source), str(j.executed)) for j in jobs] == [
+        ("first", "notebooks/first.py", "book/_executed/first.ipynb"),
+        ("second", "notebooks/second.py", "book/_executed/second.ipynb")]
+    assert "notebooks/draft.py is not in _toc.yml" in capsys.readouterr().err
+    (tmp_path / "notebooks" / "second.py").unlink()
+    with pytest.raises(build_book.BookBuildError, match="notebooks/second.py does not exist"):
+        build_book.notebook_jobs(tmp_path)
+
+
+def test_bad_profile_is_rejected(tmp_path):
+    _write_book(tmp_path, TOC, {})
+    with pytest.raises(build_book.BookBuildError, match="PROFILE must be a plain name"):
+        build_book.build(root=tmp_path, profile="../etc")
+
+
+def test_smoke_results_dir_is_a_fresh_scratch_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("RESULTS_DIR", raising=False)
+    stale = tmp_path / "book" / "_executed" / "results-smoke" / "old.csv"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("x")
+    assert build_book.results_dir_for("smoke", tmp_path) == "book/_executed/results-smoke"
+    assert not stale.exists()
+    assert build_book.results_dir_for("toy", tmp_path) == "results/toy"
+    monkeypatch.setenv("RESULTS_DIR", "/data/mine")
+    assert build_book.results_dir_for("toy", tmp_path) == "/data/mine"
+
+
+def test_check_built_book_reports_missing_pages_images_and_error_outputs(tmp_path):
+    _write_book(tmp_path, TOC, {"first": "", "second": ""})
+    html = tmp_path / "_build" / "html"
+    (html / "book" / "_executed").mkdir(parents=True)
+    (html / "_images").mkdir()
+    (html / "_images" / "ok.png").write_bytes(b"png")
+    (html / "book" / "intro.html").write_text('<img src="../_images/ok.png"><img src="data:image/png;base64,AA">')
+    (html / "book" / "other.html").write_text('<p><img alt="x" src="../_images/gone.png"></p>')
+    (html / "book" / "_executed" / "first.html").write_text("<pre>&lt;Figure size 640x480 with 1 Axes&gt;</pre>")
+    executed = tmp_path / "book" / "_executed"
+    executed.mkdir(parents=True)
+    error_cell = {"cell_type": "code", "outputs": [{"output_type": "error", "ename": "ValueError"}]}
+    (executed / "first.ipynb").write_text(json.dumps({"cells": [error_cell]}))
+    (executed / "second.ipynb").write_text(json.dumps({"cells": [{"cell_type": "markdown"}]}))
+    problems = build_book.check_built_book(tmp_path, html, build_book.notebook_jobs(tmp_path))
+    assert problems == [
+        "_build/html/book/_executed/first.html shows a figure as text instead of an image",
+        "_build/html/book/other.html references a missing image ../_images/gone.png",
+        "page missing: _build/html/book/_executed/second.html",
+        "book/_executed/first.ipynb has an error output: ValueError",
+    ]
+
+
+@pytest.mark.slow
+def test_a_raising_notebook_fails_the_build_and_names_the_notebook(tmp_path):
+    toc = "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/_executed/broken\n"
+    _write_book(tmp_path, toc, {"broken": NOTEBOOK.format(body='raise ValueError("profile " + profile)')})
+    env_before = dict(os.environ)
+    with pytest.raises(build_book.BookBuildError, match=r"notebooks/broken.py raised ValueError: profile smoke"):
+        build_book.build(root=tmp_path, profile="smoke")
+    assert dict(os.environ) == env_before  # the kernelspec path and backend do not leak out
+    assert not (tmp_path / "_build").exists()  # stopped before jupyter-book
+
+
+@pytest.mark.slow
+def test_the_book_builds_at_smoke_profile(tmp_path):
+    """The real book, copied to a temporary folder, built end to end with warnings as errors."""
+    copy = tmp_path / "repo"
+    copy.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, copy / name)
+    ignore = shutil.ignore_patterns("_executed", "__pycache__", ".ipynb_checkpoints")
+    for folder in ("book", "notebooks", "scripts", "results", "p2law"):
+        if (ROOT / folder).exists():
+            shutil.copytree(ROOT / folder, copy / folder, ignore=ignore)
+    env = {**os.environ, "PROFILE": "smoke", "MPLBACKEND": "Agg"}  # Agg as in CI: figures must still render
+    env.pop("RESULTS_DIR", None)
+    result = subprocess.run([sys.executable, str(copy / "scripts" / "build_book.py")], cwd=copy, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    html = copy / "_build" / "html"
+    for entry in build_book.toc_files(copy / "_toc.yml"):
+        assert (html / f"{entry}.html").exists(), entry
+    assert (html / "index.html").exists()
+    page = (html / "book" / "_executed" / "paper_numbers.html").read_text(encoding="utf-8")
+    assert page.count("<img") >= 2 and "&lt;Figure size" not in page
+    assert 'id="fig-paper-predicted"' in page and 'id="fig-gamma-sign"' in page
+    assert page.count("<table") >= 7  # models, Tables 1–6, the gamma check, the findings
+    intro = (html / "book" / "intro.html").read_text(encoding="utf-8")
+    intro_text = " ".join(re.sub(r"<[^>]+>", " ", intro).split())
+    assert "derives 18 of 18 verdicts" in intro_text  # glued across pages from the notebook
+
+    executed = json.loads((copy / "book" / "_executed" / "paper_numbers.ipynb").read_text(encoding="utf-8"))
+    injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1 and "profile = \"smoke\"" in "".join(injected[0]["source"])
+    assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert build_book.check_built_book(copy, html, build_book.notebook_jobs(copy)) == []
