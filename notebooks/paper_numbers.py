@@ -41,7 +41,6 @@ from myst_nb import glue
 
 from p2law import paper
 
-pd.set_option("display.precision", 4)
 if law_form not in ("L1", "L2", "L3"):
     raise ValueError(f"law_form must be 'L1', 'L2' or 'L3', got {law_form!r}")
 
@@ -54,6 +53,21 @@ def paper_layout(table: pd.DataFrame, row_key: str, columns: list[str]) -> pd.Da
     wide = wide.swaplevel(0, 1, axis=1)
     order = [paper.METHOD_LABELS[m] for m in paper.METHODS]
     return wide.reindex(columns=pd.MultiIndex.from_product([order, columns]))
+
+
+# Printed as in the paper: R² with 4 decimals, Huber loss and ASD with 6, constants with 2, "–" for none.
+FORMATS = {"r2": "{:.4f}", "huber": "{:.6f}", "asd": "{:.6f}", **{c: "{:.2f}" for c in paper.CONSTANTS},
+           "paper": lambda ok: "✓" if ok else "×", "from Table 5": lambda ok: "✓" if ok else "×"}
+HEADERS = {"r2": "R²", "huber": "Huber loss", "asd": "ASD", "alpha": "α", "beta": "β", "gamma": "γ",
+           "delta": "δ", "N_C": "N_C", "D_C": "D_C"}
+
+
+def show(wide: pd.DataFrame, caption: str):
+    """The paper-layout table with the paper's number formats and a caption."""
+    styler = wide.style.format({col: FORMATS[col[1]] for col in wide.columns}, na_rep="–")
+    styler = styler.format_index(lambda name: HEADERS.get(name, name), axis=1, level=1)
+    styler = styler.format_index(lambda name: name.replace("_", " "), axis=0, level=1)
+    return styler.set_caption(caption)
 
 
 # %% [markdown]
@@ -90,15 +104,15 @@ table1
 
 # %%
 table2 = paper_layout(paper.TABLE2, "form", ["r2", "huber", "asd"])
-table2
+show(table2, "Table 2 of the paper: L1, L2, L3 fitted on all checkpoints.")
 
 # %%
 table3 = paper_layout(paper.TABLE3, "protocol", ["r2", "huber", "asd"])
-table3
+show(table3, "Table 3 of the paper: L1 on held-out checkpoints (– = split not run).")
 
 # %%
 table4 = paper_layout(paper.TABLE4, "form", ["r2", "huber", "asd"])
-table4
+show(table4, "Table 4 of the paper: L1 against the OpenAI-style L4 and L5.")
 
 # %% [markdown]
 # ## Table 5: the fitted constants
@@ -108,7 +122,7 @@ table4
 
 # %%
 table5 = paper_layout(paper.TABLE5, "form", list(paper.CONSTANTS))
-table5
+show(table5, "Table 5 of the paper: fitted constants (N0 in billions, D in millions; – = not in the form).")
 
 # %% [markdown]
 # ## Table 6 follows from Table 5
@@ -134,7 +148,8 @@ glue("table6_agree", n_agree, display=False)
 glue("table6_cells", int(len(table6)), display=False)
 if n_agree != len(table6):
     raise AssertionError("Table 6 does not follow from Table 5:\n" + table6[~table6["agree"]].to_string())
-paper_layout(table6.rename(columns={"condition2": "paper", "derived": "from Table 5"}), "form", ["paper", "from Table 5"])
+show(paper_layout(table6.rename(columns={"condition2": "paper", "derived": "from Table 5"}), "form",
+                  ["paper", "from Table 5"]), "Table 6 of the paper (Condition 2 satisfied) beside our derivation.")
 
 # %% [markdown]
 # All {glue:text}`table6_agree:d` of {glue:text}`table6_cells:d` verdicts agree: Table 6 is exactly what the
