@@ -79,7 +79,7 @@ def show(wide: pd.DataFrame, caption: str):
 # one whole number of removed layers, which is how we know that the rates are fractions of *all* parameters.
 
 # %%
-models = paper.MODELS[["family", "model", "n_params", "n_layers", "hidden_size", "post_training_tokens"]]
+models = paper.MODELS.set_index("model")[["family", "n_params", "n_layers", "hidden_size", "post_training_tokens"]]
 models
 
 # %%
@@ -117,7 +117,7 @@ show(table4, "Table 4 of the paper: L1 against the OpenAI-style L4 and L5.")
 # %% [markdown]
 # ## Table 5: the fitted constants
 #
-# Units: $N_0$ in billions of parameters, $D$ in millions of tokens. An empty cell is a constant the form
+# Units: $N_0$ in billions of parameters, $D$ in millions of tokens. A dash marks a constant the form
 # does not have (the 2:4 laws have no $\gamma$ because they have no pruning rate).
 
 # %%
