@@ -302,3 +302,25 @@ def test_depth_rates_of_table1_are_whole_layers():
     assert list(one_b["n_layers_removed"]) == [3, 5, 6]  # 3 of 16 layers = 14.8% = "15%"
     with pytest.raises(ValueError, match="n_layers_removed"):
         paper.PAPER_MODELS["Llama-3.2-1B"].depth_rate(16)
+
+
+def test_units_billions_and_millions_give_sensible_2of4_losses():
+    """The 2:4 laws predict L itself (no L0), so they test the unit assumption: with N0 in billions and D
+    in millions every 2:4 law stays between 2 and 3.5 nats from 10M tokens to the end of each model's run
+    (a plausible range for these models on web text). D in billions would start some curves above 7 nats,
+    raw counts would put every L below 2."""
+
+    def plausible(n_unit: float, d_unit: float) -> bool:
+        for model in paper.PAPER_MODELS.values():
+            tokens = np.geomspace(1e7, model.post_training_tokens, 20)
+            for form in ("L1", "L2", "L3"):
+                c = paper.law_constants(model.family, "2:4", form)
+                loss = _delta_l(form, c, model.n_params / n_unit, tokens / d_unit, None)
+                if not np.all((loss > 2.0) & (loss < 3.5)):
+                    return False
+        return True
+
+    assert plausible(paper.N_UNIT, paper.D_UNIT)
+    assert not plausible(paper.N_UNIT, 1e9)
+    assert not plausible(1.0, 1.0)
+    assert not plausible(1e6, paper.D_UNIT)
