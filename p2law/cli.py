@@ -1,0 +1,113 @@
+"""Command line: ``p2law run``, ``p2law fit``, ``p2law plan``.
+
+``run`` needs torch and imports the experiment code only when called; ``fit`` and ``plan`` work on a
+checkpoint table alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+UNITS_HELP = "divide raw counts by this before fitting (paper: 1e9 for N, 1e6 for D)"
+
+
+def _add_fit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("table", help="checkpoint table (CSV or parquet)")
+    p.add_argument("--form", default="L1", help="L1..L5 (L1-L3 become Eqs. 13-15 for 2:4)")
+    p.add_argument("--method", default="lm", choices=["lm", "huber-log"])
+    p.add_argument("--pruning", default=None, help="depth | width | 2:4 (default: every method in the table)")
+    p.add_argument("--family", default=None, help="fit one family (default: every family in the table)")
+    p.add_argument("--n-unit", type=float, default=1e9, help=UNITS_HELP)
+    p.add_argument("--d-unit", type=float, default=1e6, help=UNITS_HELP)
+
+
+def _fits(args):
+    from . import fit, table
+
+    df = table.read(args.table)
+    families = [args.family] if args.family else sorted(df["family"].unique())
+    methods = [args.pruning] if args.pruning else sorted(set(df["method"]) - {"none"})
+    for family in families:
+        for method in methods:
+            rows = table.fit_rows(df, method=method, family=family)
+            yield family, method, rows, fit.fit(rows, args.form, args.method, args.n_unit, args.d_unit)
+
+
+def cmd_fit(args) -> int:
+    out = []
+    for family, method, _, res in _fits(args):
+        out.append({"family": family, "pruning": method, "form": res.form.name, "method": res.method,
+                    "params": res.params, "r2": res.r2, "huber": res.huber, "asd": res.asd,
+                    "n_points": res.n_points, "n_starts": res.n_starts, "n_reached_best": res.n_reached_best,
+                    "converged": res.converged})
+    text = json.dumps(out, indent=2)
+    if args.json:
+        with open(args.json, "w") as fh:
+            fh.write(text + "\n")
+    print(text)
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from . import plan
+
+    out = []
+    for family, method, rows, res in _fits(args):
+        if args.bootstrap:
+            res.bootstrap(rows, n_resamples=args.bootstrap, seed=args.seed)
+        curves = rows.groupby(["model", "rate"], as_index=False).agg(n0=("n0", "first"), l0=("l0", "first"))
+        for c in curves.itertuples():
+            b = plan.token_budget(res, c.n0, c.rate, c.l0, args.threshold, per=args.per)
+            out.append({"family": family, "pruning": method, "model": c.model, "rate": c.rate,
+                        "tokens": b.tokens, "compute": b.compute, "tokens_interval": b.tokens_interval})
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from . import experiment  # torch side, imported only here
+
+    experiment.run(args.profile, args.out, dry_run=args.dry_run)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="p2law", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="prune and post-train at a profile's settings; write the checkpoint table")
+    run.add_argument("--profile", required=True, help="smoke | toy | paper")
+    run.add_argument("--out", default=None, help="results folder (default results/<profile>)")
+    run.add_argument("--dry-run", action="store_true", help="print the plan only")
+    run.set_defaults(func=cmd_run)
+
+    f = sub.add_parser("fit", help="fit a law to a checkpoint table, one per (family, pruning method)")
+    _add_fit_args(f)
+    f.add_argument("--json", default=None, help="also write the results to this file")
+    f.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("plan", help="post-training tokens at which each curve's predicted slope flattens")
+    _add_fit_args(p)
+    p.add_argument("--threshold", type=float, required=True, help="slope size at which the curve counts as flat")
+    p.add_argument("--per", default="decade", choices=["decade", "token"])
+    p.add_argument("--bootstrap", type=int, default=0, help="bootstrap refits for an interval (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_plan)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "out", "x") is None:
+        args.out = f"results/{args.profile}"
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"p2law {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

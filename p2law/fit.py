@@ -1,0 +1,243 @@
+"""Fitting a P² Law to a checkpoint table.
+
+Two methods, both started from a grid:
+
+* ``"lm"``: the paper's choice, Levenberg–Marquardt (``scipy.optimize.least_squares(method="lm")``) on
+  residuals in loss space.
+* ``"huber-log"``: the Chinchilla/Epoch-style robust fit, Huber (δ = 1e-3) summed over residuals of
+  log-loss, minimised with L-BFGS-B. Outlying checkpoints pull it less than they pull least squares.
+
+The starting grid runs over the exponents; for the forms in which N_C, D_C and E enter linearly
+(L1–L3 and their 2:4 variants) those three are solved by linear least squares at each grid point, so
+every start is already a sensible curve. One law is fitted per (family, pruning method), as in the paper.
+Units are arguments: the paper's are N in billions and D in millions; toy models want smaller ones so
+the constants stay near 1. This module never imports torch.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from . import metrics
+from .law import Form, get_form
+from .table import curve_ids, validate
+
+METHODS = ("lm", "huber-log")
+LINEAR_CONSTANTS = ("N_C", "D_C", "E")
+EXPONENT_GRID = {
+    "alpha": (0.1, 0.5, 1.0),
+    "beta": (0.1, 0.3, 0.6),
+    "gamma": (-0.5, -1.0),
+    "delta": (0.0, 0.5),
+}
+NONLINEAR_CONSTANT_GRID = {"N_C": (0.1, 1.0), "D_C": (0.1, 1.0)}  # L4/L5, where N_C, D_C sit inside a power
+
+
+@dataclass(frozen=True)
+class Inputs:
+    n0: np.ndarray
+    d: np.ndarray
+    rho: np.ndarray
+    l0: np.ndarray
+    y: np.ndarray
+    tokens: np.ndarray
+    curves: np.ndarray
+
+
+def _inputs(table: pd.DataFrame, form: Form, n_unit: float, d_unit: float, loss_col: str) -> Inputs:
+    validate(table, required=("n0", "tokens", "rate", "l0", loss_col, "method"))
+    d = table["tokens"].to_numpy(float) / d_unit
+    if np.any(d <= 0):
+        raise ValueError("tokens (D) must be > 0 to fit a law (D^-beta diverges at 0); "
+                         "select trained rows with p2law.table.fit_rows")
+    rho = table["rate"].to_numpy(float)
+    if form.uses_rho and np.any((rho <= 0) | (rho >= 1)):
+        raise ValueError(f"{form.name} needs a pruning rate rho in (0, 1) on every row; "
+                         "leave the rho = 0 control out (p2law.table.fit_rows)")
+    return Inputs(
+        n0=table["n0"].to_numpy(float) / n_unit, d=d, rho=rho, l0=table["l0"].to_numpy(float),
+        y=table[loss_col].to_numpy(float), tokens=table["tokens"].to_numpy(float), curves=curve_ids(table),
+    )
+
+
+@dataclass
+class FitResult:
+    """A fitted law: constants, scores on the fitted rows, and how the optimisation went."""
+
+    form: Form
+    method: str
+    params: dict[str, float]
+    n_unit: float
+    d_unit: float
+    loss_col: str
+    r2: float
+    huber: float
+    asd: float
+    n_starts: int
+    n_reached_best: int  # starts whose final objective is within 1e-4 (relative) of the best
+    converged: bool
+    objective: float
+    n_points: int
+    bootstrap_params: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def vector(self) -> np.ndarray:
+        return np.array([self.params[p] for p in self.form.param_names])
+
+    def predict_arrays(self, n0, tokens, rho, l0, params=None) -> np.ndarray:
+        """Loss at raw counts (n0 parameters, tokens), converting to the fit's units."""
+        vec = self.vector if params is None else params
+        return self.form(np.asarray(n0, float) / self.n_unit, np.asarray(tokens, float) / self.d_unit,
+                         rho, l0, vec)
+
+    def predict(self, table: pd.DataFrame) -> np.ndarray:
+        x = _inputs(table, self.form, self.n_unit, self.d_unit, self.loss_col) if self.loss_col in table \
+            else _inputs(table.assign(**{self.loss_col: 0.0}), self.form, self.n_unit, self.d_unit, self.loss_col)
+        return self.form(x.n0, x.d, x.rho, x.l0, self.vector)
+
+    def score(self, table: pd.DataFrame, huber_delta: float = 1.0) -> dict[str, float]:
+        """R², Huber and ASD of this law on (possibly held-out) rows."""
+        x = _inputs(table, self.form, self.n_unit, self.d_unit, self.loss_col)
+        pred = self.form(x.n0, x.d, x.rho, x.l0, self.vector)
+        return {"r2": metrics.r2(x.y, pred), "huber": metrics.huber(x.y, pred, huber_delta),
+                "asd": metrics.asd(x.tokens, x.y, pred, x.curves)}
+
+    def bootstrap(self, table: pd.DataFrame, n_resamples: int = 100, seed: int = 0) -> np.ndarray:
+        """Refit on tables resampled by whole curves (with replacement), started from this fit.
+
+        Returns the (n_resamples, n_params) array of constants and keeps it on the result for
+        ``interval`` and ``predict_interval``. Resamples whose fit fails are dropped.
+        """
+        rng = np.random.default_rng(seed)
+        ids = curve_ids(table)
+        unique = np.unique(ids)
+        groups = {c: table.loc[ids == c] for c in unique}
+        samples = []
+        for _ in range(n_resamples):
+            pick = rng.choice(unique, size=len(unique), replace=True)
+            resampled = pd.concat(
+                [groups[c].assign(run_id=f"{c}#{k}") for k, c in enumerate(pick)], ignore_index=True)
+            try:
+                res = fit(resampled, self.form, self.method, self.n_unit, self.d_unit, self.loss_col,
+                          starts=[self.vector])
+            except (ValueError, np.linalg.LinAlgError, FloatingPointError):
+                continue
+            if np.all(np.isfinite(res.vector)):
+                samples.append(res.vector)
+        if not samples:
+            raise RuntimeError("every bootstrap refit failed")
+        self.bootstrap_params = np.array(samples)
+        return self.bootstrap_params
+
+    def interval(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
+        """Percentile interval of each constant over the bootstrap refits."""
+        if self.bootstrap_params is None:
+            raise ValueError("call .bootstrap(table) first")
+        lo, hi = np.percentile(self.bootstrap_params, [50 * (1 - level), 50 * (1 + level)], axis=0)
+        return {p: (float(a), float(b)) for p, a, b in zip(self.form.param_names, lo, hi)}
+
+    def predict_interval(self, table: pd.DataFrame, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise percentile band of the predicted loss over the bootstrap refits."""
+        if self.bootstrap_params is None:
+            raise ValueError("call .bootstrap(table) first")
+        t = table if self.loss_col in table else table.assign(**{self.loss_col: 0.0})
+        x = _inputs(t, self.form, self.n_unit, self.d_unit, self.loss_col)
+        with np.errstate(all="ignore"):
+            preds = np.array([self.form(x.n0, x.d, x.rho, x.l0, v) for v in self.bootstrap_params])
+        lo, hi = np.nanpercentile(preds, [50 * (1 - level), 50 * (1 + level)], axis=0)
+        return lo, hi
+
+
+def _starting_grid(form: Form, x: Inputs) -> list[np.ndarray]:
+    names = form.param_names
+    exps = [n for n in names if n in EXPONENT_GRID]
+    linear = [n for n in names if n in LINEAR_CONSTANTS] if form.name[:2] in ("L1", "L2", "L3") else []
+    other = [n for n in names if n not in exps and n not in linear]
+    starts = []
+    for exp_values in itertools.product(*(EXPONENT_GRID[n] for n in exps)):
+        for other_values in itertools.product(*(NONLINEAR_CONSTANT_GRID[n] for n in other)):
+            p = dict(zip(exps, exp_values)) | dict(zip(other, other_values))
+            if linear:
+                # The law is affine in the linear constants at fixed exponents: solve them by lstsq.
+                vec0 = np.array([p.get(n, 0.0) for n in names])
+                base = form(x.n0, x.d, x.rho, x.l0, vec0)
+                cols = []
+                for n in linear:
+                    v = vec0.copy()
+                    v[names.index(n)] = 1.0
+                    cols.append(form(x.n0, x.d, x.rho, x.l0, v) - base)
+                a = np.column_stack(cols)
+                if not np.all(np.isfinite(a)):
+                    continue
+                coef, *_ = np.linalg.lstsq(a, x.y - base, rcond=None)
+                p |= dict(zip(linear, coef))
+            starts.append(np.array([p[n] for n in names]))
+    return starts
+
+
+def _objective(method: str, form: Form, x: Inputs):
+    if method == "lm":
+        def residuals(v):
+            with np.errstate(all="ignore"):
+                r = form(x.n0, x.d, x.rho, x.l0, v) - x.y
+            return np.where(np.isfinite(r), r, 1e3)
+        return residuals
+    log_y = np.log(x.y)
+
+    def huber_log(v):
+        with np.errstate(all="ignore"):
+            pred = form(x.n0, x.d, x.rho, x.l0, v)
+            r = np.log(np.clip(pred, 1e-12, None)) - log_y
+        r = np.where(np.isfinite(r), r, 1e3)
+        a = np.abs(r)
+        return float(np.sum(np.where(a <= 1e-3, 0.5 * a**2, 1e-3 * (a - 0.5e-3))))
+    return huber_log
+
+
+def fit(table: pd.DataFrame, form, method: str = "lm", n_unit: float = 1e9, d_unit: float = 1e6,
+        loss_col: str = "eval_loss", starts=None, pruning_method: str | None = None) -> FitResult:
+    """Fit ``form`` to the rows of ``table`` with ``method`` ("lm" or "huber-log").
+
+    ``table`` holds the rows to fit (see ``p2law.table.fit_rows``): raw parameter and token counts,
+    which are divided by ``n_unit`` and ``d_unit``. ``pruning_method="2:4"`` maps L1–L3 to their ρ-free
+    variants (Eqs. 13–15). ``starts`` replaces the grid (used by the bootstrap).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown fitting method {method!r}; use one of {METHODS}")
+    if pruning_method is None and "method" in table and table["method"].nunique() == 1:
+        pruning_method = str(table["method"].iloc[0])
+    form = get_form(form, pruning_method)
+    x = _inputs(table, form, n_unit, d_unit, loss_col)
+    if len(x.y) <= form.n_params:
+        raise ValueError(f"{len(x.y)} rows are too few to fit the {form.n_params} constants of {form.name}")
+    if np.any(x.y <= 0):
+        raise ValueError(f"{loss_col} must be positive")
+    starts = _starting_grid(form, x) if starts is None else [np.asarray(s, float) for s in starts]
+    if not starts:
+        raise ValueError(f"no finite starting point for {form.name} on these rows (check units)")
+    objective = _objective(method, form, x)
+    results = []
+    for s in starts:
+        if method == "lm":
+            r = optimize.least_squares(objective, s, method="lm", max_nfev=2000 * len(s))
+            results.append((float(2 * r.cost), r.x, bool(r.success)))
+        else:
+            r = optimize.minimize(objective, s, method="L-BFGS-B", options={"maxiter": 2000})
+            results.append((float(r.fun), r.x, bool(r.success)))
+    finite = [r for r in results if np.isfinite(r[0]) and np.all(np.isfinite(r[1]))]
+    if not finite:
+        raise ValueError(f"every start of {form.name} diverged")
+    best = min(finite, key=lambda r: r[0])
+    n_best = sum(1 for r in finite if r[0] <= best[0] * (1 + 1e-4) + 1e-15)
+    pred = form(x.n0, x.d, x.rho, x.l0, best[1])
+    return FitResult(
+        form=form, method=method, params=dict(zip(form.param_names, map(float, best[1]))),
+        n_unit=n_unit, d_unit=d_unit, loss_col=loss_col,
+        r2=metrics.r2(x.y, pred), huber=metrics.huber(x.y, pred), asd=metrics.asd(x.tokens, x.y, pred, x.curves),
+        n_starts=len(starts), n_reached_best=n_best, converged=best[2], objective=best[0], n_points=len(x.y),
+    )

@@ -1,0 +1,94 @@
+"""The checkpoint table: the one contract between experiments and analysis (DESIGN.md).
+
+One row per evaluation checkpoint. Analysis code reads only this table, so a user's own loss curves in
+these columns work as well as ours. ``validate`` names what is wrong; ``fit_rows`` picks the rows a
+law is fitted to (one pruning method, trained checkpoints only, the ρ = 0 control left out).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = (
+    "family", "model", "n0", "l0", "method", "rate", "n", "tokens", "step",
+    "train_loss", "eval_loss", "seed", "run_id",
+)
+METHODS = ("depth", "width", "2:4", "none")
+NUMERIC = ("n0", "l0", "rate", "n", "tokens", "step", "eval_loss")
+
+
+def read(path) -> pd.DataFrame:
+    """Read and validate a checkpoint table (CSV or parquet)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint table {path} does not exist")
+    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    return validate(df, source=str(path))
+
+
+def validate(df: pd.DataFrame, required=COLUMNS, extra_ok: bool = True, source: str = "table") -> pd.DataFrame:
+    """Check columns and values; return the table unchanged. Raises ValueError naming the problem.
+
+    ``extra_ok=False`` rejects columns outside the contract (the sweep uses this before appending, so
+    a foreign table is never extended with our rows).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(f"{source}: missing columns {missing}; a checkpoint table needs {list(required)}")
+    if not extra_ok:
+        foreign = [c for c in df.columns if c not in COLUMNS]
+        if foreign:
+            raise ValueError(f"{source}: foreign columns {foreign}; expected exactly {list(COLUMNS)}")
+    if len(df) == 0:
+        raise ValueError(f"{source}: the table has no rows")
+    for col in (c for c in NUMERIC if c in df.columns):
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValueError(f"{source}: column {col!r} has {int(bad.sum())} NaN/inf/non-numeric values "
+                             f"(first at row {int(np.argmax(bad))})")
+    if "method" in df.columns:
+        unknown = sorted(set(df["method"].astype(str)) - set(METHODS))
+        if unknown:
+            raise ValueError(f"{source}: unknown method(s) {unknown}; expected one of {list(METHODS)}")
+        pruned = df["method"].astype(str) != "none"
+        if "rate" in df.columns:
+            r = df.loc[pruned, "rate"].astype(float)
+            if ((r <= 0) | (r >= 1)).any():
+                raise ValueError(f"{source}: pruning rate rho must be in (0, 1) for pruned rows; "
+                                 f"found {sorted(r[(r <= 0) | (r >= 1)].unique())[:5]}")
+    if "tokens" in df.columns and (df["tokens"].astype(float) < 0).any():
+        raise ValueError(f"{source}: tokens (D) must be >= 0")
+    if "n0" in df.columns and (df["n0"].astype(float) <= 0).any():
+        raise ValueError(f"{source}: n0 must be positive")
+    return df
+
+
+def fit_rows(df: pd.DataFrame, method: str | None = None, family: str | None = None) -> pd.DataFrame:
+    """Rows a law is fitted to: one pruning method (and family), D > 0, the ρ = 0 control excluded.
+
+    The control (method ``none``) has ρ = 0, where the ρ-forms are L0 by construction; the rows at
+    D = 0 are the loss right after pruning, where D^−β diverges.
+    """
+    validate(df, required=("method", "tokens", "n0", "rate", "l0", "eval_loss"))
+    keep = (df["method"].astype(str) != "none") & (df["tokens"].astype(float) > 0)
+    if method is not None:
+        keep &= df["method"].astype(str) == method
+    if family is not None:
+        keep &= df["family"].astype(str) == family
+    out = df.loc[keep].reset_index(drop=True)
+    if out.empty:
+        raise ValueError(f"no trained rows for method={method!r}, family={family!r}")
+    return out
+
+
+def curve_ids(df: pd.DataFrame) -> np.ndarray:
+    """One label per loss curve: ``run_id`` when present, else (model, method, rate)."""
+    if "run_id" in df.columns:
+        return df["run_id"].astype(str).to_numpy()
+    return (df["model"].astype(str) + "|" + df["method"].astype(str) + "|" + df["rate"].astype(str)).to_numpy()
