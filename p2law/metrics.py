@@ -151,7 +151,9 @@ def check_conditions(form, params, domain: Domain | None = None, rel_step: float
 
     ``params``: a dict keyed by constant name or a vector in the form's order. ``domain``: where the
     numeric check runs (defaults: N0 in [0.5, 8], D in [10, 1000], the paper's units). Condition 3 is not
-    applicable to the ρ-free 2:4 forms and is omitted for them.
+    applicable to the ρ-free 2:4 forms and is omitted for them. Finite differences lose precision where
+    one term dwarfs the D term (e.g. N_C/N0^α with α ≈ 26 at small N0); ``satisfied`` therefore prefers
+    the analytic verdict where one exists.
     """
     form = get_form(form)
     vec = form.params_from_dict(params) if isinstance(params, dict) else np.asarray(params, float)

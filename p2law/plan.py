@@ -77,7 +77,8 @@ def token_budget(law, n0: float, rho: float, l0: float, threshold: float, per: s
     t_int = c_int = None
     if law.bootstrap_params is not None:
         ds = np.array([_crossing(law, n0, rho, l0, threshold, per, d_range, p) for p in law.bootstrap_params])
-        lo, hi = np.percentile(ds, [50 * (1 - level), 50 * (1 + level)])
+        with np.errstate(invalid="ignore"):  # refits that never flatten give inf
+            lo, hi = np.percentile(ds, [50 * (1 - level), 50 * (1 + level)])
         t_int, c_int = (float(lo), float(hi)), (6 * n * float(lo), 6 * n * float(hi))
     return Budget(tokens=d, compute=6 * n * d, threshold=threshold, per=per, loss_at_budget=loss,
                   tokens_interval=t_int, compute_interval=c_int)

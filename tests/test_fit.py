@@ -1,0 +1,86 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from law_fixtures import TRUE_L1, synthetic_table
+from p2law import fit, protocols, table
+
+
+@pytest.fixture(scope="module")
+def l1_table():
+    return synthetic_table(noise=0.002, seed=1)
+
+
+@pytest.mark.parametrize("method", ["lm", "huber-log"])
+def test_fit_recovers_held_out_predictions(l1_table, method):
+    fit_rows, held_out = protocols.split_by_tokens(l1_table, 0.8)
+    res = fit.fit(fit_rows, "L1", method)
+    truth = synthetic_table(noise=0.0, seed=1)
+    truth_held = truth.loc[truth.tokens >= held_out.tokens.min()]
+    assert res.score(held_out)["r2"] >= 0.99
+    # and the noiseless curve is matched to within the noise level
+    assert np.max(np.abs(res.predict(truth_held) - truth_held.eval_loss.to_numpy())) < 0.01
+    assert res.converged and res.n_starts > 1 and 1 <= res.n_reached_best <= res.n_starts
+    assert res.params["gamma"] == pytest.approx(TRUE_L1["gamma"], abs=0.1)
+
+
+def test_fit_2of4_uses_rho_free_form():
+    df = synthetic_table(form="L1", method="2:4",
+                         params={"N_C": 1.0, "D_C": 0.9, "E": 0.3, "alpha": 0.1, "beta": 0.2, "delta": 0.15},
+                         noise=0.001, sizes=(0.5e9, 1.5e9, 3e9))
+    res = fit.fit(df, "L1", "lm")
+    assert res.form.name == "L1_24" and "gamma" not in res.params
+    assert res.r2 > 0.98
+
+
+def test_bootstrap_intervals_cover_truth(l1_table):
+    res = fit.fit(l1_table, "L1", "lm")
+    samples = res.bootstrap(l1_table, n_resamples=40, seed=3)
+    assert samples.shape == (40, 7)
+    again = fit.fit(l1_table, "L1", "lm").bootstrap(l1_table, n_resamples=40, seed=3)
+    np.testing.assert_array_equal(samples, again)  # same seed, same numbers
+    lo, hi = res.interval()["gamma"]
+    assert lo <= TRUE_L1["gamma"] <= hi
+    band_lo, band_hi = res.predict_interval(l1_table)
+    assert np.all(band_lo <= band_hi) and np.mean(band_hi - band_lo) > 0
+
+
+def test_bad_input_is_named(l1_table):
+    with pytest.raises(ValueError, match="missing columns"):
+        fit.fit(l1_table.drop(columns=["l0"]), "L1")
+    bad = l1_table.copy()
+    bad.loc[3, "eval_loss"] = np.nan
+    with pytest.raises(ValueError, match="'eval_loss' has 1 NaN"):
+        fit.fit(bad, "L1")
+    bad = l1_table.copy()
+    bad.loc[3, "eval_loss"] = np.inf
+    with pytest.raises(ValueError, match="NaN/inf"):
+        fit.fit(bad, "L1")
+    bad = l1_table.copy()
+    bad.loc[0, "rate"] = 1.2
+    with pytest.raises(ValueError, match=r"rho must be in \(0, 1\)"):
+        fit.fit(bad, "L1")
+    bad = l1_table.copy()
+    bad.loc[0, "tokens"] = 0
+    with pytest.raises(ValueError, match=r"tokens \(D\) must be > 0"):
+        fit.fit(bad, "L1")
+    bad.loc[0, "tokens"] = -5
+    with pytest.raises(ValueError, match=r"tokens \(D\) must be >= 0"):
+        fit.fit(bad, "L1")
+    with pytest.raises(ValueError, match="unknown form"):
+        fit.fit(l1_table, "L7")
+    with pytest.raises(ValueError, match="unknown fitting method"):
+        fit.fit(l1_table, "L1", method="adam")
+    with pytest.raises(ValueError, match="too few to fit the 7 constants"):
+        fit.fit(l1_table.head(6), "L1")
+
+
+def test_fit_rows_drops_control_and_untrained_rows(l1_table):
+    control = l1_table.head(3).assign(method="none", rate=0.0, run_id="ctrl")
+    start = l1_table.head(1).assign(tokens=0)
+    rows = table.fit_rows(pd.concat([l1_table, control, start]), method="depth")
+    assert len(rows) == len(l1_table)
+    with pytest.raises(ValueError, match="foreign columns"):
+        table.validate(l1_table.assign(colour="red"), extra_ok=False)
+    with pytest.raises(ValueError, match="unknown method"):
+        table.validate(l1_table.assign(method="magnitude"))

@@ -1,0 +1,56 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from p2law import law
+from p2law.law import PARAMETERIZATIONS, get_form
+
+
+def test_l1_matches_hand_computation():
+    p = [0.3, 0.8, 0.05, 0.4, 0.35, -0.9, 0.3]
+    n0, d, rho, l0 = 2.0, 100.0, 0.25, 2.1
+    expected = l0 + (1 / rho) ** -0.9 * (1 / n0) ** 0.3 * (0.3 / n0**0.4 + 0.8 / d**0.35 + 0.05)
+    assert law.L1(n0, d, rho, l0, p) == pytest.approx(expected, rel=1e-12)
+
+
+def test_kaplan_forms_match_hand_computation():
+    n0, d, rho, l0 = 3.0, 50.0, 0.3, 2.0
+    expected4 = l0 + (1 / rho) ** -1.0 * (1 / n0) ** 0.2 * (0.5 / n0**0.3 + 2.0 / d) ** 0.4
+    assert law.L4(n0, d, rho, l0, [0.5, 2.0, 0.3, 0.4, -1.0, 0.2]) == pytest.approx(expected4)
+    expected5 = l0 + rho**1.0 * (0.5 / n0**0.3 + 2.0 / d) ** 0.4
+    assert law.L5(n0, d, rho, l0, [0.5, 2.0, 0.3, 0.4, -1.0]) == pytest.approx(expected5)
+
+
+@pytest.mark.parametrize("name", ["L1", "L2", "L3", "L4", "L5"])
+def test_rho_zero_gives_l0_for_negative_gamma(name):
+    form = PARAMETERIZATIONS[name]
+    params = np.full(form.n_params, 0.5)
+    params[form.param_names.index("gamma")] = -0.8
+    out = form(np.array([1.0, 3.0]), np.array([10.0, 100.0]), 0.0, 2.5, params)
+    np.testing.assert_array_equal(out, [2.5, 2.5])
+
+
+def test_2of4_forms_ignore_rho_and_l0():
+    f = get_form("L1", method="2:4")
+    assert f.name == "L1_24" and not f.uses_rho
+    p = [1.0, 0.9, 0.3, 0.1, 0.2, 0.15]
+    assert f(1.5, 100.0, 0.1, 2.0, p) == f(1.5, 100.0, 0.9, 9.0, p)
+    assert f(1.5, 100.0, 0.1, 2.0, p) == pytest.approx(1.5**-0.15 * (1.0 / 1.5**0.1 + 0.9 / 100**0.2 + 0.3))
+
+
+def test_wrong_number_of_constants_and_unknown_form():
+    with pytest.raises(ValueError, match="takes 7 constants"):
+        PARAMETERIZATIONS["L1"](1.0, 1.0, 0.2, 2.0, [1.0, 2.0])
+    with pytest.raises(ValueError, match="unknown form 'L9'"):
+        get_form("L9")
+    with pytest.raises(ValueError, match=r"missing or not finite"):
+        PARAMETERIZATIONS["L3"].params_from_dict({"D_C": 1.0, "E": 0.1, "beta": 0.3, "gamma": float("nan")})
+
+
+def test_law_side_never_imports_torch():
+    code = ("import sys; import p2law.law, p2law.fit, p2law.metrics, p2law.protocols, p2law.plan, "
+            "p2law.paper, p2law.table, p2law.cli; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

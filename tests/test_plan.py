@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from law_fixtures import TRUE_L1, synthetic_table
+from p2law import fit, plan
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    df = synthetic_table(noise=0.0005, seed=2)
+    return fit.fit(df, "L1", "lm"), df
+
+
+def test_budget_matches_closed_form(fitted):
+    res, _ = fitted
+    p = res.params
+    n0, rho, l0, thr = 1e9, 0.25, 2.3, 0.01
+    # |dL/dlog10 D| = ln10 * rho^-gamma * N0^-delta * beta * D_C * D^-beta  (D, N0 in the fit's units)
+    k = np.log(10) * rho ** (-p["gamma"]) * (n0 / 1e9) ** (-p["delta"]) * p["beta"] * p["D_C"]
+    d_closed = (k / thr) ** (1 / p["beta"]) * 1e6
+    b = plan.token_budget(res, n0, rho, l0, thr)
+    assert b.tokens == pytest.approx(d_closed, rel=1e-4)
+    assert b.compute == pytest.approx(6 * n0 * (1 - rho) * b.tokens)
+    assert abs(plan.slope(res, n0, rho, l0, b.tokens)) == pytest.approx(thr, rel=1e-4)
+
+
+def test_budget_interval_from_bootstrap(fitted):
+    res, df = fitted
+    res.bootstrap(df, n_resamples=30, seed=0)
+    b = plan.token_budget(res, 3e9, 0.25, 2.2, 0.01)
+    lo, hi = b.tokens_interval
+    assert lo <= b.tokens <= hi and lo < hi
+
+
+def test_higher_rate_needs_more_tokens_and_flat_never_reached(fitted):
+    res, _ = fitted
+    low = plan.token_budget(res, 1e9, 0.15, 2.3, 0.01).tokens
+    high = plan.token_budget(res, 1e9, 0.35, 2.3, 0.01).tokens
+    assert high > low  # gamma < 0: more pruning, steeper curve, later flattening
+    assert plan.token_budget(res, 1e9, 0.25, 2.3, 1e-9, d_range=(1e6, 1e9)).tokens == np.inf
+
+
+def test_budget_bad_input(fitted):
+    res, _ = fitted
+    with pytest.raises(ValueError, match=r"rho must be in \(0, 1\)"):
+        plan.token_budget(res, 1e9, 1.5, 2.3, 0.01)
+    with pytest.raises(ValueError, match="threshold must be positive"):
+        plan.token_budget(res, 1e9, 0.2, 2.3, 0.0)
+    with pytest.raises(ValueError, match="per must be one of"):
+        plan.token_budget(res, 1e9, 0.2, 2.3, 0.01, per="epoch")
