@@ -1,0 +1,177 @@
+"""2:4 semi-structured pruning with SparseGPT (App. B.3; Frantar & Alistarh, 2023).
+
+For one linear layer y = W x with calibration inputs X, SparseGPT removes weights column by column and
+lets the not-yet-processed columns absorb the error, using the inverse Hessian H⁻¹ of the layer-wise
+least-squares problem (H = 2 X Xᵀ / n). Every 4 input columns it chooses, per output row, the 2 weights
+whose removal costs least (w² / [H⁻¹]_jj²), so each group of 4 consecutive inputs keeps exactly 2.
+The updates are applied lazily in blocks of ``blocksize`` columns, which is where the speed comes from.
+
+``prune_2of4`` runs it over a whole model, one decoder layer at a time, each layer calibrated on the
+outputs of the already-pruned layers before it. Pruned: all seven linear layers of every block
+(q, k, v, o, gate, up, down), the paper's setting; the embedding and LM head stay dense.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from tqdm.auto import tqdm
+
+from .common import ATTN_PROJ, MLP_PROJ, PruneReport, calibration_batches, check_llama_shaped, count_params, model_device
+
+
+def _inverse_hessian_cholesky(hessian: torch.Tensor, percdamp: float, max_tries: int = 8) -> torch.Tensor:
+    """Upper Cholesky factor of (H + λI)⁻¹ with λ = percdamp·mean(diag H); λ grows ×10 until it factors."""
+    n = hessian.shape[0]
+    damp = percdamp * torch.mean(torch.diag(hessian)).clamp_min(1e-12)
+    eye = torch.eye(n, dtype=hessian.dtype, device=hessian.device)
+    for attempt in range(max_tries):
+        lower, info = torch.linalg.cholesky_ex(hessian + damp * eye)
+        if info == 0:
+            inv = torch.cholesky_inverse(lower)
+            upper, info = torch.linalg.cholesky_ex(inv, upper=True)
+            if info == 0:
+                return upper
+        warnings.warn(f"Hessian did not factor with damping {float(damp):.3g}; retrying with 10x more",
+                      RuntimeWarning, stacklevel=3)
+        damp = damp * 10
+    raise RuntimeError(f"Hessian did not factor even with damping {float(damp):.3g}")
+
+
+@torch.no_grad()
+def prune_linear_2of4(weight: torch.Tensor, hessian: torch.Tensor, blocksize: int = 128,
+                      percdamp: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prune one weight matrix [out, in] to 2:4 along its inputs; return (new weight, keep mask).
+
+    ``hessian`` is the [in, in] matrix X Xᵀ (any positive scale) of the layer's calibration inputs.
+    """
+    rows, cols = weight.shape
+    if cols % 4:
+        raise ValueError(f"2:4 pruning needs in-features divisible by 4, got {cols}")
+    if hessian.shape != (cols, cols):
+        raise ValueError(f"hessian must be [{cols}, {cols}], got {tuple(hessian.shape)}")
+    if blocksize % 4:
+        raise ValueError(f"blocksize must be a multiple of 4, got {blocksize}")
+    w = weight.detach().clone().double()
+    h = hessian.detach().clone().double().to(w.device)
+    dead = torch.diag(h) == 0  # inputs never active: their weights are free to zero
+    h[dead, dead] = 1.0
+    w[:, dead] = 0.0
+    hinv = _inverse_hessian_cholesky(h, percdamp)
+
+    pruned = torch.zeros(rows, cols, dtype=torch.bool, device=w.device)
+    for start in range(0, cols, blocksize):
+        end = min(start + blocksize, cols)
+        block = w[:, start:end].clone()
+        errors = torch.zeros_like(block)
+        hinv_block = hinv[start:end, start:end]
+        for i in range(end - start):
+            if i % 4 == 0:
+                cost = block[:, i:i + 4] ** 2 / torch.diag(hinv_block)[i:i + 4].reshape(1, -1) ** 2
+                drop = torch.topk(cost, 2, dim=1, largest=False).indices
+                pruned[:, start + i:start + i + 4].scatter_(1, drop, True)
+            col = block[:, i]
+            q = torch.where(pruned[:, start + i], torch.zeros_like(col), col)
+            err = (col - q) / hinv_block[i, i]
+            # The remaining columns of the block compensate for what column i lost.
+            block[:, i:] -= err.unsqueeze(1) * hinv_block[i, i:].unsqueeze(0)
+            block[:, i] = q
+            errors[:, i] = err
+        w[:, start:end] = block
+        w[:, end:] -= errors @ hinv[start:end, end:]  # lazy update of everything right of the block
+    w[pruned] = 0.0
+    return w.to(weight.dtype), ~pruned
+
+
+def _linears(layer):
+    for owner, names in (("self_attn", ATTN_PROJ), ("mlp", MLP_PROJ)):
+        for name in names:
+            yield f"{owner}.{name}", getattr(getattr(layer, owner), name)
+
+
+@torch.no_grad()
+def _layer_inputs(model, batches):
+    """Run the model up to layer 0 and keep what layer 0 is called with, batch by batch."""
+    captured = []
+
+    class _Stop(Exception):
+        pass
+
+    def grab(module, args, kwargs):
+        captured.append((args, kwargs))
+        raise _Stop
+
+    handle = model.model.layers[0].register_forward_pre_hook(grab, with_kwargs=True)
+    device = model_device(model)
+    try:
+        for ids, mask in batches:
+            try:
+                model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+            except _Stop:
+                pass
+    finally:
+        handle.remove()
+    return captured
+
+
+def prune_2of4(model, calibration, blocksize: int = 128, percdamp: float = 0.01, progress: bool = True):
+    """SparseGPT 2:4 on every linear layer of every decoder block, layer by layer in order.
+
+    Returns ``(model, PruneReport)``; ``report.masks`` maps parameter names to keep-masks (True = the
+    weight may train) for the mask-preserving post-trainer.
+    """
+    check_llama_shaped(model)
+    batches = calibration_batches(calibration)
+    for li, layer in enumerate(model.model.layers):
+        for name, lin in _linears(layer):
+            if lin.in_features % 4:
+                raise ValueError(f"layers.{li}.{name} has {lin.in_features} in-features, not divisible by 4")
+    n0 = count_params(model)
+    was_training = model.training
+    model.eval()
+    masks, sparsity = {}, {}
+    with torch.no_grad():
+        calls = _layer_inputs(model, batches)
+        for li, layer in enumerate(tqdm(model.model.layers, desc="2:4: SparseGPT layers", disable=not progress)):
+            hessians, counts, handles = {}, {}, []
+            current = {}
+
+            def collect(name):
+                def fn(module, args):
+                    x = args[0].double()
+                    m = current["mask"].to(x.device).double().reshape(-1)
+                    x = x.reshape(-1, x.shape[-1])[m > 0]  # padding tokens say nothing about the layer
+                    hessians[name] = hessians.get(name, 0) + x.T @ x
+                    counts[name] = counts.get(name, 0) + x.shape[0]
+                return fn
+
+            for name, lin in _linears(layer):
+                handles.append(lin.register_forward_pre_hook(collect(name)))
+            try:
+                for (args, kwargs), (_, mask) in zip(calls, batches):
+                    current["mask"] = mask
+                    layer(*args, **kwargs)
+            finally:
+                for h in handles:
+                    h.remove()
+            for name, lin in _linears(layer):
+                h = 2 * hessians[name] / max(counts[name], 1)
+                new_w, keep = prune_linear_2of4(lin.weight.data, h, blocksize, percdamp)
+                lin.weight.data.copy_(new_w)
+                full = f"model.layers.{li}.{name}.weight"
+                masks[full] = keep.cpu()
+                sparsity[full] = float(1 - keep.float().mean())
+            # The next layer is calibrated on what this (now pruned) layer produces.
+            new_calls = []
+            for args, kwargs in calls:
+                out = layer(*args, **kwargs)
+                out = out[0] if isinstance(out, tuple) else out
+                new_calls.append(((out,) + tuple(args[1:]), kwargs))
+            calls = new_calls
+    model.train(was_training)
+    n_zero = sum(int((~m).sum()) for m in masks.values())
+    report = PruneReport("2:4", list(sparsity.values()), sparsity, n0, n0 - n_zero,
+                         details={"matrices": "q,k,v,o,gate,up,down of every block", "blocksize": blocksize,
+                                  "percdamp": percdamp}, masks=masks)
+    return model, report
