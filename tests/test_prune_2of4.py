@@ -1,0 +1,90 @@
+import warnings
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from p2law.models import count_params
+from p2law.prune import prune_2of4, prune_linear_2of4
+from prune_fixtures import calibration, probe, same_state, state_snapshot, tiny_model
+
+
+def assert_2of4(weight):
+    groups = weight.reshape(weight.shape[0], -1, 4)
+    assert bool(((groups == 0).sum(-1) >= 2).all())
+
+
+def correlated_inputs(n=512, dim=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    basis = torch.randn(8, dim, generator=g, dtype=torch.float64)
+    return torch.randn(n, 8, generator=g, dtype=torch.float64) @ basis + 0.05 * torch.randn(
+        n, dim, generator=g, dtype=torch.float64)
+
+
+def magnitude_2of4(w):
+    groups = w.reshape(w.shape[0], -1, 4).abs()
+    drop = groups.topk(2, dim=-1, largest=False).indices
+    mask = torch.ones_like(groups, dtype=torch.bool).scatter_(-1, drop, False)
+    return w * mask.reshape(w.shape)
+
+
+def test_sparsegpt_beats_magnitude_on_correlated_inputs():
+    x = correlated_inputs()
+    w = torch.randn(32, 64, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    new_w, keep = prune_linear_2of4(w, 2 * x.T @ x / len(x), blocksize=16)
+    assert_2of4(new_w)
+    assert bool((new_w[~keep] == 0).all())
+    assert int(keep.sum()) == w.numel() // 2  # exactly 2 of every 4
+    err_sgpt = torch.linalg.norm((w - new_w) @ x.T)
+    err_mag = torch.linalg.norm((w - magnitude_2of4(w)) @ x.T)
+    assert err_sgpt < 0.7 * err_mag
+
+
+def test_blocksize_does_not_change_the_mask_count_and_rejects_bad_shapes():
+    x = correlated_inputs(dim=32)
+    w = torch.randn(8, 32, dtype=torch.float64)
+    for bs in (4, 8, 128):
+        new_w, keep = prune_linear_2of4(w, x.T @ x, blocksize=bs)
+        assert_2of4(new_w)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        prune_linear_2of4(torch.randn(4, 30), torch.eye(30))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        prune_linear_2of4(w, x.T @ x, blocksize=6)
+
+
+def test_singular_hessian_gets_more_damping_and_a_warning():
+    w = torch.randn(4, 8, dtype=torch.float64)
+    h = torch.ones(8, 8, dtype=torch.float64)  # rank 1: the second Cholesky pivot is exactly 0
+    with pytest.warns(RuntimeWarning, match="did not factor"):
+        new_w, keep = prune_linear_2of4(w, h, percdamp=0.0)
+    assert_2of4(new_w)
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_prune_2of4_model_sparsity_report_and_reload(family, tmp_path):
+    model = tiny_model(family)
+    n0 = count_params(model)
+    model, report = prune_2of4(model, calibration(), blocksize=32, progress=False)
+    assert len(report.masks) == 4 * 7
+    n_zero = 0
+    for name, param in model.named_parameters():
+        if name in report.masks:
+            assert_2of4(param)
+            assert bool((param[~report.masks[name]] == 0).all())
+            n_zero += int((~report.masks[name]).sum())
+    assert report.n0 == n0 and report.n == n0 - n_zero
+    assert report.rate == pytest.approx(n_zero / n0)
+    assert model.model.embed_tokens.weight.ne(0).all()  # embeddings stay dense
+    model.save_pretrained(tmp_path)
+    again = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(again(probe()).logits, model(probe()).logits, rtol=0, atol=0)
+
+
+def test_prune_2of4_bad_input_leaves_model_untouched():
+    model = tiny_model(intermediate=98)  # down_proj has 98 in-features
+    snap = state_snapshot(model)
+    with pytest.raises(ValueError, match="not divisible by 4"):
+        prune_2of4(model, calibration(), progress=False)
+    with pytest.raises(ValueError, match="calibration data is empty"):
+        prune_2of4(tiny_model(), [], progress=False)
+    assert same_state(model, snap)
