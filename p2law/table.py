@@ -92,3 +92,27 @@ def curve_ids(df: pd.DataFrame) -> np.ndarray:
     if "run_id" in df.columns:
         return df["run_id"].astype(str).to_numpy()
     return (df["model"].astype(str) + "|" + df["method"].astype(str) + "|" + df["rate"].astype(str)).to_numpy()
+
+
+def replace_run_rows(path, run_id: str, rows: list[dict]) -> None:
+    """Make ``rows`` the table's rows for ``run_id`` (others kept), written atomically.
+
+    The whole file is rewritten through a temporary file and ``os.replace``, so a kill at any moment
+    leaves either the old table or the new one, never half a line. Tables are small (a row per
+    checkpoint), so rewriting is cheap.
+    """
+    import os
+
+    path = Path(path)
+    old = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=list(COLUMNS))
+    if list(old.columns) != list(COLUMNS):
+        # Never extend somebody else's table with our rows.
+        raise ValueError(f"{path}: columns {list(old.columns)} are not a p2law checkpoint table's {list(COLUMNS)}")
+    if len(old):
+        old = old[old["run_id"].astype(str) != str(run_id)]
+    new = pd.DataFrame(rows, columns=list(COLUMNS)) if rows else pd.DataFrame(columns=list(COLUMNS))
+    out = pd.concat([old, new], ignore_index=True) if len(old) else new
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    out.to_csv(tmp, index=False)
+    os.replace(tmp, path)

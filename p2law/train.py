@@ -1,0 +1,281 @@
+"""Post-training with the sparsity mask kept (§2.2, App. B.3).
+
+A plain loop on ``accelerate``: AdamW, linear warm-up then cosine decay, gradient clipping, and for
+2:4-pruned models the mask applied after every optimizer step, W_t = W_{t−1} + M ⊙ ΔW_t (Eq. 19), so
+a pruned weight stays exactly zero. The masked gradients are zeroed too, so AdamW's moments never
+see them and the clipping norm counts only trainable weights.
+
+Evaluation loss on a fixed held-out set is taken at checkpoints evenly spaced in tokens (the first at
+D = 0, the loss right after pruning). Each checkpoint becomes one row of the checkpoint table, written
+atomically as it happens, and the training state is saved beside it, so a killed run resumes from its
+last checkpoint and produces the same rows as an uninterrupted one. Data order depends only on the
+seed and the step, which is what makes resuming exact.
+
+With ``torchrun``/``accelerate launch`` each process takes an equal share of every global batch;
+gradients are averaged across processes, so the loss curve matches one process with the same batch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import table as checkpoint_table
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; rows logged before it are kept."""
+
+
+@dataclass
+class TrainData:
+    """Packed token blocks: ``train`` [n_blocks, seq_len] and a fixed held-out ``eval`` set."""
+
+    train: torch.Tensor
+    eval: torch.Tensor
+
+    def __post_init__(self):
+        for name in ("train", "eval"):
+            t = getattr(self, name)
+            if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.shape[0] == 0:
+                raise ValueError(f"TrainData.{name} must be a non-empty [n_blocks, seq_len] tensor")
+        if self.train.shape[1] != self.eval.shape[1]:
+            raise ValueError("train and eval blocks must have the same length")
+
+
+@dataclass
+class TrainConfig:
+    total_tokens: int
+    lr: float = 2e-4
+    batch_size: int = 16  # global, in sequences per optimizer step
+    n_checkpoints: int = 20  # evaluations after D = 0, evenly spaced in tokens
+    warmup_fraction: float = 0.05
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    seed: int = 0
+    eval_batch_size: int = 32
+
+    def __post_init__(self):
+        problems = []
+        if self.total_tokens <= 0:
+            problems.append(f"total_tokens must be positive (got {self.total_tokens})")
+        if self.lr <= 0 or not math.isfinite(self.lr):
+            problems.append(f"lr must be positive and finite (got {self.lr})")
+        if self.batch_size <= 0:
+            problems.append(f"batch_size must be positive (got {self.batch_size})")
+        if self.n_checkpoints < 1:
+            problems.append(f"n_checkpoints must be >= 1 (got {self.n_checkpoints})")
+        if not 0 <= self.warmup_fraction < 1:
+            problems.append(f"warmup_fraction must be in [0, 1) (got {self.warmup_fraction})")
+        if not 0 <= self.min_lr_ratio <= 1:
+            problems.append(f"min_lr_ratio must be in [0, 1] (got {self.min_lr_ratio})")
+        if problems:
+            raise ValueError("bad TrainConfig: " + "; ".join(problems))
+
+    def steps(self, seq_len: int) -> int:
+        return max(1, self.total_tokens // (self.batch_size * seq_len))
+
+    def checkpoint_steps(self, seq_len: int) -> list[int]:
+        steps = self.steps(seq_len)
+        n = min(self.n_checkpoints, steps)
+        return sorted({round(i * steps / n) for i in range(n + 1)})
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to ``lr * min_lr_ratio``."""
+    warm = int(cfg.warmup_fraction * total)
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def batch_indices(step: int, batch_size: int, n_blocks: int, seed: int) -> torch.Tensor:
+    """Block indices of global batch ``step``: epochs of seeded permutations, a function of (seed, step)."""
+    start = step * batch_size
+    out = []
+    while len(out) < batch_size:
+        epoch, offset = divmod(start + len(out), n_blocks)
+        perm = torch.randperm(n_blocks, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        out.extend(perm[offset: offset + batch_size - len(out)].tolist())
+    return torch.tensor(out)
+
+
+def lm_loss_sum(model, ids: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Summed next-token cross-entropy over a batch of blocks, and the number of predicted tokens."""
+    logits = model(input_ids=ids, use_cache=False).logits[:, :-1]
+    targets = ids[:, 1:]
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="sum"), targets.numel()
+
+
+@torch.no_grad()
+def evaluate(model, eval_blocks: torch.Tensor, batch_size: int, accelerator=None) -> float:
+    """Mean token loss on the held-out blocks (each process takes a share; the sums are reduced)."""
+    was_training = model.training
+    model.eval()
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    device = next(model.parameters()).device
+    total = torch.zeros(2, dtype=torch.float64, device=device)
+    mine = eval_blocks[rank::world]
+    for i in range(0, len(mine), batch_size):
+        s, n = lm_loss_sum(model, mine[i:i + batch_size].to(device))
+        total += torch.tensor([s.item(), n], dtype=torch.float64, device=device)
+    if accelerator is not None and world > 1:
+        total = accelerator.reduce(total, reduction="sum")
+    model.train(was_training)
+    return float(total[0] / total[1])
+
+
+def _apply_masks(params: dict[str, torch.nn.Parameter], masks: dict[str, torch.Tensor], grads: bool) -> None:
+    with torch.no_grad():
+        for name, mask in masks.items():
+            p = params[name]
+            if grads:
+                if p.grad is not None:
+                    p.grad.mul_(mask)
+            else:
+                p.mul_(mask)
+
+
+def _global_mean(value: torch.Tensor, accelerator) -> torch.Tensor:
+    value = value.detach().float().reshape(1)
+    if accelerator.num_processes > 1:
+        value = accelerator.reduce(value, reduction="mean")
+    return value[0]
+
+
+def _save_state(state_dir: Path, model, optimizer, step: int, rows: list[dict]) -> None:
+    """Write the resumable state through a temporary folder and an atomic rename."""
+    tmp = state_dir.with_name(state_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rows": rows},
+               tmp / "state.pt")
+    old = state_dir.with_name(state_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if state_dir.exists():
+        os.replace(state_dir, old)
+    os.replace(tmp, state_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.Tensor] | None = None,
+               rows_meta: dict | None = None, table_path=None, state_dir=None, progress: bool = True,
+               stop_after_checkpoints: int | None = None, accelerator=None) -> list[dict]:
+    """Post-train ``model`` on ``data``; return the checkpoint rows (and write them to ``table_path``).
+
+    ``masks`` (parameter name -> bool, True = may train) are kept exactly. ``rows_meta`` fills the
+    table's descriptive columns (family, model, n0, l0, method, rate, n, seed, run_id). With
+    ``state_dir`` the run resumes from its last checkpoint. ``stop_after_checkpoints`` ends the run
+    early after that many checkpoints (a stand-in for a kill, used by tests).
+    """
+    from accelerate import Accelerator
+
+    seq_len = data.train.shape[1]
+    meta = dict(rows_meta or {})
+    meta.setdefault("run_id", "run")
+    accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    world = accelerator.num_processes
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {world} processes")
+    masks = {k: v.bool() for k, v in (masks or {}).items()}
+    params = dict(model.named_parameters())
+    unknown = sorted(set(masks) - set(params))
+    if unknown:
+        raise ValueError(f"masks name parameters the model does not have: {unknown[:3]}")
+    masks = {k: v.to(params[k].device, params[k].dtype) for k, v in masks.items()}
+
+    torch.manual_seed(cfg.seed)
+    decay = [p for n, p in params.items() if p.dim() >= 2]
+    no_decay = [p for n, p in params.items() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
+    total = cfg.steps(seq_len)
+    checkpoints = cfg.checkpoint_steps(seq_len)
+    rows: list[dict] = []
+    step = 0
+    state_dir = Path(state_dir) if state_dir else None
+    if state_dir and (state_dir / "state.pt").exists():
+        state = torch.load(state_dir / "state.pt", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, rows = state["step"], state["rows"]
+    model, optimizer = accelerator.prepare(model, optimizer)
+    raw = accelerator.unwrap_model(model)
+    params = dict(raw.named_parameters())
+    _apply_masks(params, masks, grads=False)  # a resumed or freshly pruned model starts exactly masked
+
+    per_process = cfg.batch_size // world
+    tokens_per_step = cfg.batch_size * seq_len
+    device = accelerator.device
+    running, n_running = 0.0, 0
+    bar = tqdm(total=total, initial=step, desc=f"post-train {meta['run_id']}",
+               disable=not (progress and accelerator.is_main_process), leave=False)
+    t0, tokens_done = time.perf_counter(), 0
+
+    def checkpoint(at_step: int, train_loss: float) -> None:
+        row = {**meta, "tokens": at_step * tokens_per_step, "step": at_step, "train_loss": train_loss,
+               "eval_loss": evaluate(model, data.eval, cfg.eval_batch_size, accelerator)}
+        rows.append(row)
+        if accelerator.is_main_process:
+            if table_path is not None:
+                checkpoint_table.replace_run_rows(table_path, meta["run_id"], rows)
+            if state_dir is not None:
+                _save_state(state_dir, raw, optimizer, at_step, rows)
+        accelerator.wait_for_everyone()
+
+    model.train()
+    if step == 0 and not rows:
+        with torch.no_grad():
+            idx = batch_indices(0, cfg.batch_size, len(data.train), cfg.seed)
+            ids = data.train[idx[accelerator.process_index * per_process:(accelerator.process_index + 1) * per_process]]
+            s, n = lm_loss_sum(model, ids.to(device))
+        checkpoint(0, float(_global_mean(s / n, accelerator)))
+    n_done = sum(1 for r in rows if r["step"] > 0)
+    while step < total:
+        idx = batch_indices(step, cfg.batch_size, len(data.train), cfg.seed)
+        ids = data.train[idx[accelerator.process_index * per_process:(accelerator.process_index + 1) * per_process]]
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, total, cfg)
+        s, n = lm_loss_sum(model, ids.to(device))
+        loss = s / n
+        logged = _global_mean(loss, accelerator)  # every process sees the global batch's loss
+        if not torch.isfinite(logged):
+            bar.close()
+            raise NonFiniteLossError(f"{meta['run_id']}: training loss became {logged.item()} at step {step}; "
+                                     f"{len(rows)} checkpoint rows were kept")
+        accelerator.backward(loss)
+        _apply_masks(params, masks, grads=True)
+        if cfg.grad_clip:
+            accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        _apply_masks(params, masks, grads=False)  # Eq. 19: pruned weights stay exactly zero
+        step += 1
+        running += logged.item()
+        n_running += 1
+        tokens_done += tokens_per_step
+        bar.update(1)
+        bar.set_postfix(loss=f"{logged.item():.3f}", tok_s=f"{tokens_done / (time.perf_counter() - t0):.0f}")
+        if step in checkpoints:
+            checkpoint(step, running / n_running)
+            running, n_running = 0.0, 0
+            n_done += 1
+            if stop_after_checkpoints is not None and n_done >= stop_after_checkpoints and step < total:
+                break
+    bar.close()
+    return rows
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)

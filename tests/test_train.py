@@ -1,0 +1,102 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from p2law.prune import prune_2of4
+from p2law.train import NonFiniteLossError, TrainConfig, TrainData, post_train
+from prune_fixtures import tiny_model
+from train_fixtures import pattern_data
+from train_worker import CONFIG
+
+META = dict(family="llama", model="tiny", n0=1, l0=4.6, method="2:4", rate=0.4, n=1, seed=0, run_id="r")
+
+
+def short_cfg(**over):
+    return TrainConfig(**{**dict(total_tokens=32 * 16 * 12, lr=3e-3, batch_size=16, n_checkpoints=4, seed=1), **over})
+
+
+def test_masked_weights_stay_exactly_zero_and_loss_falls():
+    data = pattern_data()
+    model, report = prune_2of4(tiny_model(), [data.train[:8]], progress=False)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    rows = post_train(model, data, short_cfg(weight_decay=0.1), masks=report.masks, rows_meta=META, progress=False)
+    for name, p in model.named_parameters():
+        if name in report.masks:
+            assert bool((p[~report.masks[name]] == 0).all()), name
+            assert not torch.equal(p[report.masks[name]], before[name][report.masks[name]])  # the rest trained
+    assert [r["step"] for r in rows] == [0, 3, 6, 9, 12]
+    assert [r["tokens"] for r in rows] == [0, 1536, 3072, 4608, 6144]
+    assert rows[-1]["eval_loss"] < rows[0]["eval_loss"] - 0.3
+
+
+def test_same_seed_same_rows():
+    a = post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META, progress=False)
+    b = post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META, progress=False)
+    assert a == b
+    c = post_train(tiny_model(), pattern_data(), short_cfg(seed=2), rows_meta=META, progress=False)
+    assert a != c
+
+
+def test_resume_after_interruption_gives_the_same_table(tmp_path):
+    full = post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META,
+                      table_path=tmp_path / "full.csv", progress=False)
+    cut = post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META, table_path=tmp_path / "t.csv",
+                     state_dir=tmp_path / "state", stop_after_checkpoints=2, progress=False)
+    assert len(cut) == 3 and len(pd.read_csv(tmp_path / "t.csv")) == 3
+    resumed = post_train(tiny_model(seed=9), pattern_data(), short_cfg(), rows_meta=META,
+                         table_path=tmp_path / "t.csv", state_dir=tmp_path / "state", progress=False)
+    assert resumed == full
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv"), pd.read_csv(tmp_path / "full.csv"))
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_rows(tmp_path):
+    table = tmp_path / "t.csv"
+    with pytest.raises(NonFiniteLossError, match=r"training loss became (nan|inf) at step \d+"):
+        post_train(tiny_model(), pattern_data(), short_cfg(lr=1e12, grad_clip=0.0, warmup_fraction=0.0,
+                                                           total_tokens=32 * 16 * 40, n_checkpoints=40),
+                   rows_meta=META, table_path=table, progress=False)
+    kept = pd.read_csv(table)
+    assert len(kept) >= 1 and kept.loc[0, "step"] == 0
+
+
+def test_bad_config_and_data_are_named():
+    with pytest.raises(ValueError, match="total_tokens must be positive"):
+        TrainConfig(total_tokens=0)
+    with pytest.raises(ValueError, match="lr must be positive"):
+        TrainConfig(total_tokens=10, lr=-1)
+    with pytest.raises(ValueError, match="non-empty"):
+        TrainData(train=torch.zeros(0, 8, dtype=torch.long), eval=torch.zeros(2, 8, dtype=torch.long))
+    with pytest.raises(ValueError, match="masks name parameters the model does not have"):
+        post_train(tiny_model(), pattern_data(), short_cfg(), masks={"nope.weight": torch.ones(2)}, progress=False)
+
+
+def test_foreign_table_is_not_extended(tmp_path):
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"a": [1], "b": [2]}).to_csv(table, index=False)
+    with pytest.raises(ValueError, match="not a p2law checkpoint table"):
+        post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META, table_path=table, progress=False)
+    assert list(pd.read_csv(table).columns) == ["a", "b"]
+
+
+@pytest.mark.slow
+def test_two_processes_match_one(tmp_path):
+    """torchrun --nproc_per_node 2 (gloo, CPU) gives the loss curve of one process with the same global batch."""
+    out = tmp_path / "rows.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent)}
+    torchrun = Path(sys.executable).with_name("torchrun")
+    subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29531",
+                    str(Path(__file__).with_name("train_worker.py")), str(out)],
+                   check=True, env=env, capture_output=True, timeout=300)
+    two = json.loads(out.read_text())
+    one = post_train(tiny_model(seed=5), pattern_data(), TrainConfig(**CONFIG), rows_meta={"run_id": "dist"},
+                     progress=False)
+    assert [r["step"] for r in two] == [r["step"] for r in one]
+    for a, b in zip(two, one):
+        assert a["eval_loss"] == pytest.approx(b["eval_loss"], abs=2e-3)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=2e-3)
