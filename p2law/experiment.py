@@ -1,0 +1,197 @@
+"""The sweep: bases -> prune -> post-train -> rows of the checkpoint table.
+
+``run(profile, out)`` writes ``out/checkpoints.csv`` (one row per evaluation checkpoint, the columns of
+DESIGN.md), ``out/prune_reports/<run_id>.json``, ``out/pretrain/<model>.json`` and
+``out/manifest.json`` (config, corpus fingerprint, package versions, git commit, wall time per run).
+Bulky things (tokenizer, base weights, resumable training state) live in ``out/_cache`` and are not
+part of the results.
+
+Every base model gets, at the profile's rates, depth and width pruning, 2:4 pruning, and a ρ = 0
+control: the unpruned base post-trained with the same recipe, which separates recovery from plain
+continued training. A run is finished when its last checkpoint row is in the table; a restarted sweep
+skips finished runs and resumes an interrupted one from its saved state, so no row is lost or
+duplicated. Every file is written through a temporary file and ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import copy
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from . import table as checkpoint_table
+from .data import calibration_batches, prepare, write_json_atomic
+from .models import count_params, toy_family
+from .profiles import Profile, get_profile
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run_id: str
+    model: str
+    family: str
+    mirrors: str
+    method: str  # depth | width | 2:4 | none
+    target_rate: float  # 0 for 2:4 (its rate is measured) and for the control
+
+
+def plan_runs(profile: Profile) -> list[RunPlan]:
+    runs = []
+    for family in profile.families:
+        for spec in toy_family(family, profile.scale):
+            for method in ("depth", "width"):
+                for rate in profile.rates(spec.mirrors, method):
+                    runs.append(RunPlan(f"{spec.name}-{method}-{rate:.2f}", spec.name, family, spec.mirrors,
+                                        method, rate))
+            runs.append(RunPlan(f"{spec.name}-2of4", spec.name, family, spec.mirrors, "2:4", 0.0))
+            runs.append(RunPlan(f"{spec.name}-none", spec.name, family, spec.mirrors, "none", 0.0))
+    return runs
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "transformers", "accelerate", "datasets", "tokenizers", "numpy", "scipy", "pandas"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _finished_runs(table_path: Path) -> set[str]:
+    """Runs whose final checkpoint row is in the table (the final row carries ``final`` steps)."""
+    if not table_path.exists():
+        return set()
+    df = pd.read_csv(table_path)
+    if list(df.columns) != list(checkpoint_table.COLUMNS):
+        raise ValueError(f"{table_path}: columns {list(df.columns)} are not a p2law checkpoint table's "
+                         f"{list(checkpoint_table.COLUMNS)}; refusing to append to it")
+    return set()  # completion is decided against each run's planned last step in run()
+
+
+def dry_run(profile: Profile) -> dict:
+    """What a sweep would do: models, runs and token counts, with no download and no training."""
+    runs = plan_runs(profile) if profile.scale != "paper" else []
+    if profile.scale == "paper":
+        from . import paper
+
+        for name, m in paper.PAPER_MODELS.items():
+            for method in ("depth", "width"):
+                for rate in profile.rates(name, method):
+                    runs.append(RunPlan(f"{name}-{method}-{rate:.2f}", name, m.family, name, method, rate))
+            runs.append(RunPlan(f"{name}-2of4", name, m.family, name, "2:4", 0.0))
+            runs.append(RunPlan(f"{name}-none", name, m.family, name, "none", 0.0))
+    return {"profile": profile.to_dict(), "n_runs": len(runs), "runs": [r.__dict__ for r in runs]}
+
+
+def run(profile: str | Profile, out=None, dry_run_only: bool = False, only=None, progress: bool = True,
+        dry_run: bool | None = None) -> Path:
+    """Run (or resume) a profile's sweep into ``out``; return the checkpoint table's path."""
+    import torch
+
+    from .pretrain import pretrain_base
+    from .prune import prune_2of4, prune_depth, prune_width
+    from .train import TrainConfig, evaluate, post_train
+
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    if dry_run is not None:
+        dry_run_only = dry_run
+    if dry_run_only:
+        plan = dry_run_plan = globals()["dry_run"](profile)
+        print(f"profile {profile.name}: {plan['n_runs']} runs")
+        for r in plan["runs"]:
+            print(f"  {r['run_id']}")
+        return dry_run_plan
+    if profile.scale == "paper":
+        raise NotImplementedError("the paper profile downloads 0.5B-8B models and SlimPajama and needs GPUs; "
+                                  "use dry_run=True here, or adapt experiment.run on a GPU machine")
+    out = Path(out or f"results/{profile.name}")
+    out.mkdir(parents=True, exist_ok=True)
+    table_path = out / "checkpoints.csv"
+    _finished_runs(table_path)  # validates an existing table before anything is written
+    cache = out / "_cache"
+    t_start = time.perf_counter()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+    bundle = prepare(profile.corpus, profile.seq_len, profile.vocab_size, profile.seed, profile.n_eval_blocks,
+                     profile.n_calibration, cache_dir=cache)
+    vocab = len(bundle.tokenizer)
+    calibration = calibration_batches(bundle.calibration, profile.n_calibration, profile.calibration_batch,
+                                      profile.seed)
+    manifest_path = out / "manifest.json"
+    import json
+
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest.update({"profile": profile.to_dict(), "corpus": bundle.corpus, "versions": _versions(),
+                     "git_commit": _git_commit(), "machine": {"cpus": torch.get_num_threads(),
+                                                             "platform": platform.platform()}})
+    manifest.setdefault("runs", {})
+    manifest.setdefault("pretrain", {})
+
+    existing = pd.read_csv(table_path) if table_path.exists() else None
+    runs = [r for r in plan_runs(profile) if only is None or r.run_id in only or r.model in only]
+    bases: dict[str, tuple] = {}
+    for r in runs:
+        spec = next(s for s in toy_family(r.family, profile.scale) if s.name == r.model)
+        if r.model not in bases:
+            base, info = pretrain_base(spec, bundle.train_data, vocab, profile.pretrain_tokens_per_param,
+                                       profile.pretrain_lr, profile.batch_size * 2, cache / "bases", profile.seed,
+                                       progress)
+            l0 = evaluate(base, bundle.train_data.eval, 32)
+            manifest["pretrain"][r.model] = {k: v for k, v in info.items() if k != "curve"} | {"l0": l0}
+            write_json_atomic(out / "pretrain" / f"{r.model}.json", info | {"l0": l0})
+            bases = {r.model: (base, l0)}  # keep one base in memory at a time
+        base, l0 = bases[r.model]
+        n0 = count_params(base)
+        cfg = TrainConfig(total_tokens=int(profile.post_tokens_per_param * n0), lr=profile.lr,
+                          batch_size=profile.batch_size, n_checkpoints=profile.n_checkpoints,
+                          warmup_fraction=profile.warmup_fraction, seed=profile.seed)
+        last_step = cfg.checkpoint_steps(profile.seq_len)[-1]
+        if existing is not None and ((existing.run_id == r.run_id) & (existing.step == last_step)).any():
+            continue  # finished in an earlier sweep
+        t0 = time.perf_counter()
+        model = copy.deepcopy(base)
+        masks = None
+        if r.method == "depth":
+            model, report = prune_depth(model, calibration, rate=r.target_rate, progress=progress)
+        elif r.method == "width":
+            model, report = prune_width(model, calibration, rate=r.target_rate, progress=progress)
+        elif r.method == "2:4":
+            model, report = prune_2of4(model, calibration, progress=progress)
+            masks = report.masks
+        else:
+            report = None
+        n = report.n if report else n0
+        rate = report.rate if report else 0.0
+        if report:
+            write_json_atomic(out / "prune_reports" / f"{r.run_id}.json",
+                              report.to_dict() | {"run_id": r.run_id, "model": r.model, "target_rate": r.target_rate})
+        meta = {"family": r.family, "model": r.model, "n0": n0, "l0": l0, "method": r.method, "rate": rate,
+                "n": n, "seed": profile.seed, "run_id": r.run_id}
+        post_train(model, bundle.train_data, cfg, masks=masks, rows_meta=meta, table_path=table_path,
+                   state_dir=cache / "state" / r.run_id, progress=progress)
+        manifest["runs"][r.run_id] = {"seconds": time.perf_counter() - t0, "tokens": cfg.total_tokens,
+                                      "steps": cfg.steps(profile.seq_len), "n0": n0, "n": n, "rate": rate,
+                                      "train_config": cfg.__dict__}
+        manifest["wall_seconds_this_session"] = time.perf_counter() - t_start
+        write_json_atomic(manifest_path, manifest)
+        existing = pd.read_csv(table_path)
+    manifest["wall_seconds_total_runs"] = sum(v["seconds"] for v in manifest["runs"].values())
+    manifest["wall_seconds_total_pretrain"] = sum(v.get("seconds", 0) for v in manifest["pretrain"].values())
+    write_json_atomic(manifest_path, manifest)
+    return table_path

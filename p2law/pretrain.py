@@ -1,0 +1,45 @@
+"""Pretraining the toy base models (the paper downloads its bases; we must make ours).
+
+A base is trained with the same loop as post-training (no mask) until it has seen
+``tokens_per_param × N`` tokens, then saved with ``save_pretrained`` beside a JSON record of what it
+saw and reached. A saved base is reloaded instead of retrained, so a sweep restarted later reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from .data import write_json_atomic
+from .models import ToySpec, build_model, count_params, load_model
+from .train import TrainConfig, TrainData, evaluate, post_train
+
+
+def pretrain_base(spec: ToySpec, data: TrainData, vocab_size: int, tokens_per_param: float, lr: float,
+                  batch_size: int, cache_dir, seed: int = 0, progress: bool = True):
+    """Return ``(model, info)`` for a pretrained base, training it only if it is not cached."""
+    folder = Path(cache_dir) / spec.name
+    info_path = folder / "pretrain.json"
+    if info_path.exists():
+        return load_model(folder).eval(), json.loads(info_path.read_text())
+    model = build_model(spec, vocab_size, seed)
+    n = count_params(model)
+    cfg = TrainConfig(total_tokens=int(tokens_per_param * n), lr=lr, batch_size=batch_size, n_checkpoints=5,
+                      warmup_fraction=0.02, min_lr_ratio=0.1, weight_decay=0.1, seed=seed)
+    t0 = time.perf_counter()
+    rows = post_train(model, data, cfg, rows_meta={"run_id": f"pretrain-{spec.name}"}, progress=progress)
+    seconds = time.perf_counter() - t0
+    tmp = folder.with_name(folder.name + ".tmp")
+    model.save_pretrained(tmp)
+    info = {"model": spec.name, "n_params": n, "tokens": rows[-1]["tokens"],
+            "tokens_per_param": rows[-1]["tokens"] / n, "eval_loss": evaluate(model, data.eval, 32),
+            "curve": [(r["tokens"], r["eval_loss"]) for r in rows], "seconds": seconds, "lr": lr,
+            "batch_size": batch_size, "tokens_per_second": rows[-1]["tokens"] / seconds}
+    write_json_atomic(tmp / "pretrain.json", info)
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+    return model.eval(), info
