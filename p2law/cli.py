@@ -69,7 +69,8 @@ def cmd_plan(args) -> int:
 def cmd_run(args) -> int:
     from . import experiment  # torch side, imported only here
 
-    experiment.run(args.profile, args.out, dry_run=args.dry_run)
+    only = args.only.split(",") if args.only else None
+    experiment.run(args.profile, args.out, dry_run=args.dry_run, only=only, progress=not args.quiet)
     return 0
 
 
@@ -81,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", required=True, help="smoke | toy | paper")
     run.add_argument("--out", default=None, help="results folder (default results/<profile>)")
     run.add_argument("--dry-run", action="store_true", help="print the plan only")
+    run.add_argument("--only", default=None, help="comma-separated run ids or model names (run in parts)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
 
     f = sub.add_parser("fit", help="fit a law to a checkpoint table, one per (family, pruning method)")

@@ -73,35 +73,80 @@ def _git_commit() -> str | None:
         return None
 
 
-def _finished_runs(table_path: Path) -> set[str]:
-    """Runs whose final checkpoint row is in the table (the final row carries ``final`` steps)."""
+def _existing_table(table_path: Path) -> pd.DataFrame | None:
+    """The table an earlier (possibly killed) sweep left, checked to be ours before we append to it."""
     if not table_path.exists():
-        return set()
+        return None
     df = pd.read_csv(table_path)
     if list(df.columns) != list(checkpoint_table.COLUMNS):
         raise ValueError(f"{table_path}: columns {list(df.columns)} are not a p2law checkpoint table's "
                          f"{list(checkpoint_table.COLUMNS)}; refusing to append to it")
-    return set()  # completion is decided against each run's planned last step in run()
+    return df
 
 
-def dry_run(profile: Profile) -> dict:
-    """What a sweep would do: models, runs and token counts, with no download and no training."""
-    runs = plan_runs(profile) if profile.scale != "paper" else []
+def matmul_flops_per_second(n: int = 1024, repeats: int = 5) -> float:
+    """This machine's measured fp32 matmul rate (the best of a few timed n×n products)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
+def plan_sweep(profile: Profile, utilisation: float = 0.35) -> dict:
+    """What a sweep would do: models, runs, token counts and an estimated time; nothing is trained.
+
+    The estimate counts 6·N FLOPs per trained token (pretraining and post-training) and 2·N per
+    evaluated token, at ``utilisation`` × this machine's measured matmul rate (benchmarks/bench_train.py
+    measures the real utilisation).
+    """
+    import torch
+
+    rows = []
     if profile.scale == "paper":
         from . import paper
 
         for name, m in paper.PAPER_MODELS.items():
+            tokens = profile.post_tokens[name]
             for method in ("depth", "width"):
                 for rate in profile.rates(name, method):
-                    runs.append(RunPlan(f"{name}-{method}-{rate:.2f}", name, m.family, name, method, rate))
-            runs.append(RunPlan(f"{name}-2of4", name, m.family, name, "2:4", 0.0))
-            runs.append(RunPlan(f"{name}-none", name, m.family, name, "none", 0.0))
-    return {"profile": profile.to_dict(), "n_runs": len(runs), "runs": [r.__dict__ for r in runs]}
+                    rows.append({"run_id": f"{name}-{method}-{rate:.2f}", "model": name, "hub_id": m.hub_id,
+                                 "method": method, "rate": rate, "n0": m.n_params, "tokens": tokens})
+            for method in ("2:4", "none"):
+                rows.append({"run_id": f"{name}-{method.replace(':', 'of')}", "model": name, "hub_id": m.hub_id,
+                             "method": method, "rate": 0.0, "n0": m.n_params, "tokens": tokens})
+        return {"profile": profile.to_dict(), "n_runs": len(rows), "runs": rows,
+                "batch_tokens": profile.batch_size * profile.seq_len, "estimated_seconds": None}
+    from .models import build_model
+
+    flops = 0.0
+    n0s = {}
+    for family in profile.families:
+        for spec in toy_family(family, profile.scale):
+            with torch.device("meta"):
+                n0s[spec.name] = count_params(build_model(spec, profile.vocab_size))
+            flops += 6 * n0s[spec.name] * profile.pretrain_tokens_per_param * n0s[spec.name]
+    eval_tokens = profile.n_eval_blocks * profile.seq_len * (profile.n_checkpoints + 1)
+    for r in plan_runs(profile):
+        tokens = int(profile.post_tokens_per_param * n0s[r.model])
+        rows.append(r.__dict__ | {"n0": n0s[r.model], "tokens": tokens})
+        flops += 6 * n0s[r.model] * tokens + 2 * n0s[r.model] * eval_tokens
+    rate = utilisation * matmul_flops_per_second()
+    return {"profile": profile.to_dict(), "n_runs": len(rows), "runs": rows, "estimated_flops": flops,
+            "estimated_seconds": flops / rate, "assumed_flops_per_second": rate}
 
 
-def run(profile: str | Profile, out=None, dry_run_only: bool = False, only=None, progress: bool = True,
-        dry_run: bool | None = None) -> Path:
-    """Run (or resume) a profile's sweep into ``out``; return the checkpoint table's path."""
+def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, progress: bool = True):
+    """Run (or resume) a profile's sweep into ``out``; return the checkpoint table's path.
+
+    ``dry_run=True`` only prints and returns the plan (``plan_sweep``): nothing is downloaded or trained.
+    ``only``: run ids or model names to restrict the sweep to (a sweep can run in parts).
+    """
     import torch
 
     from .pretrain import pretrain_base
@@ -109,21 +154,21 @@ def run(profile: str | Profile, out=None, dry_run_only: bool = False, only=None,
     from .train import TrainConfig, evaluate, post_train
 
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    if dry_run is not None:
-        dry_run_only = dry_run
-    if dry_run_only:
-        plan = dry_run_plan = globals()["dry_run"](profile)
-        print(f"profile {profile.name}: {plan['n_runs']} runs")
+    if dry_run:
+        plan = plan_sweep(profile)
         for r in plan["runs"]:
-            print(f"  {r['run_id']}")
-        return dry_run_plan
+            print(f"  {r['run_id']:<32} n0={r['n0']:>12,} tokens={r['tokens']:>14,}")
+        eta = plan["estimated_seconds"]
+        print(f"profile {profile.name}: {plan['n_runs']} runs"
+              + (f", estimated {eta / 60:.0f} min on this machine" if eta else ""))
+        return plan
     if profile.scale == "paper":
         raise NotImplementedError("the paper profile downloads 0.5B-8B models and SlimPajama and needs GPUs; "
                                   "use dry_run=True here, or adapt experiment.run on a GPU machine")
     out = Path(out or f"results/{profile.name}")
     out.mkdir(parents=True, exist_ok=True)
     table_path = out / "checkpoints.csv"
-    _finished_runs(table_path)  # validates an existing table before anything is written
+    existing = _existing_table(table_path)  # checked before anything is written
     cache = out / "_cache"
     t_start = time.perf_counter()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -143,7 +188,6 @@ def run(profile: str | Profile, out=None, dry_run_only: bool = False, only=None,
     manifest.setdefault("runs", {})
     manifest.setdefault("pretrain", {})
 
-    existing = pd.read_csv(table_path) if table_path.exists() else None
     runs = [r for r in plan_runs(profile) if only is None or r.run_id in only or r.model in only]
     bases: dict[str, tuple] = {}
     for r in runs:

@@ -52,10 +52,10 @@ class ToySpec:
 # (hidden, layers, heads, kv_heads, intermediate, tied, mirrors)
 _FAMILIES = {
     "toy": {
-        "llama": [(64, 6, 4, 2, 176, True, "Llama-3.2-1B"), (96, 8, 4, 2, 256, True, "Llama-3.2-3B"),
-                  (128, 12, 8, 2, 384, False, "Llama-3.1-8B")],
-        "qwen2": [(64, 6, 4, 2, 192, True, "Qwen-2.5-0.5B"), (96, 12, 4, 2, 288, True, "Qwen-2.5-1.5B"),
-                  (128, 14, 8, 2, 352, True, "Qwen-2.5-3B")],
+        "llama": [(48, 6, 4, 2, 128, True, "Llama-3.2-1B"), (80, 7, 4, 2, 224, True, "Llama-3.2-3B"),
+                  (112, 9, 8, 2, 304, False, "Llama-3.1-8B")],
+        "qwen2": [(48, 6, 4, 2, 128, True, "Qwen-2.5-0.5B"), (80, 8, 4, 2, 240, True, "Qwen-2.5-1.5B"),
+                  (112, 10, 8, 2, 288, True, "Qwen-2.5-3B")],
     },
     "smoke": {
         "llama": [(32, 3, 4, 2, 64, True, "Llama-3.2-1B"), (40, 4, 4, 2, 80, True, "Llama-3.2-3B"),

@@ -1,0 +1,65 @@
+"""Post-training throughput, model-FLOPs utilisation, and the cost of keeping the 2:4 mask.
+
+Prints, measured in one run: this machine's fp32 matmul peak; for each toy model, post-training
+tokens/s and MFU = 6·N·(tokens/s) / peak; and the overhead of mask re-application as the ratio of
+step times with and without masks (same model, same steps).
+Run: python benchmarks/bench_train.py [--steps 20] [--scale toy]
+"""
+
+import argparse
+import time
+
+import torch
+
+from p2law.experiment import matmul_flops_per_second
+from p2law.models import build_model, count_params, toy_family
+from p2law.prune.sparsegpt import prune_linear_2of4  # noqa: F401  (the masks below have its 2:4 pattern)
+from p2law.train import TrainConfig, TrainData, post_train
+
+
+def two_of_four_masks(model):
+    masks = {}
+    for name, p in model.named_parameters():
+        if name.endswith("proj.weight"):
+            keep = torch.zeros_like(p, dtype=torch.bool).reshape(p.shape[0], -1, 4)
+            keep[..., :2] = True
+            masks[name] = keep.reshape(p.shape)
+    return masks
+
+
+def time_steps(spec, vocab, seq_len, batch, steps, masks):
+    model = build_model(spec, vocab, seed=0)
+    g = torch.Generator().manual_seed(0)
+    data = TrainData(train=torch.randint(0, vocab, (batch * (steps + 2), seq_len), generator=g),
+                     eval=torch.randint(0, vocab, (batch, seq_len), generator=g))
+    cfg = TrainConfig(total_tokens=batch * seq_len * steps, batch_size=batch, n_checkpoints=1, lr=1e-4)
+    m = two_of_four_masks(model) if masks else None
+    t = time.perf_counter()
+    post_train(model, data, cfg, masks=m, progress=False)
+    seconds = time.perf_counter() - t
+    # subtract the two evaluations (start and end), each one forward pass over `batch` blocks
+    return count_params(model), seconds
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--scale", default="toy")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--vocab", type=int, default=2048)
+    args = parser.parse_args()
+    peak = matmul_flops_per_second(2048)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")
+    tokens = args.steps * args.batch * args.seq_len
+    for family in ("llama", "qwen2"):
+        for spec in toy_family(family, args.scale):
+            n, plain = time_steps(spec, args.vocab, args.seq_len, args.batch, args.steps, masks=False)
+            _, masked = time_steps(spec, args.vocab, args.seq_len, args.batch, args.steps, masks=True)
+            tps = tokens / plain
+            print(f"{spec.name:<16} N={n:>9,}  {tps:>8,.0f} tokens/s  MFU {6 * n * tps / peak:6.1%}  "
+                  f"mask overhead {masked / plain - 1:+.1%}")
+
+
+if __name__ == "__main__":
+    main()
