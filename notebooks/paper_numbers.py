@@ -39,7 +39,8 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from p2law import paper
+from p2law import law, paper
+from p2law.metrics import check_conditions
 
 if law_form not in ("L1", "L2", "L3"):
     raise ValueError(f"law_form must be 'L1', 'L2' or 'L3', got {law_form!r}")
@@ -135,9 +136,10 @@ show(table5, "Table 5 of the paper: fitted constants (N0 in billions, D in milli
 
 # %%
 def condition2_from_constants(row) -> bool:
-    if row["form"] == "L2":
-        return False
-    return bool(row["delta"] * row["beta"] * row["D_C"] > 0)
+    """p2law.metrics.check_conditions' analytic verdict for Condition 2 with the published constants."""
+    form = law.get_form(row["form"], row["method"])
+    constants = paper.law_constants(row["family"], row["method"], row["form"])
+    return bool(check_conditions(form, constants)[1].analytic)
 
 
 derived = paper.TABLE5.assign(derived=paper.TABLE5.apply(condition2_from_constants, axis=1))
@@ -164,13 +166,10 @@ show(paper_layout(table6.rename(columns={"condition2": "paper", "derived": "from
 
 # %%
 def predict(form: str, c: dict, n0_billions, d_millions, rho):
-    """Delta L (or L for 2:4, rho=None) of Eqs. 10–15 with Table 5's constants, in the paper's units."""
-    rate_factor = 1.0 if rho is None else (1.0 / rho) ** c["gamma"]
-    token_term = c["D_C"] / d_millions ** c["beta"] + c["E"]
-    if form in ("L1", "L2"):
-        token_term = token_term + c["N_C"] / n0_billions ** c["alpha"]
-    size_factor = 1.0 if form == "L2" else n0_billions ** -c["delta"]
-    return rate_factor * size_factor * token_term
+    """Delta L (or L for 2:4, rho=None) of Eqs. 10–15 with Table 5's constants, in the paper's units:
+    p2law.law's forms evaluated with L0 = 0."""
+    f = law.get_form(form, "2:4" if rho is None else None)
+    return f(n0_billions, d_millions, 0.0 if rho is None else rho, 0.0, f.params_from_dict(c))
 
 
 def curves(form: str, overrides: dict | None = None) -> pd.DataFrame:

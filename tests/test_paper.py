@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from p2law import paper
+from p2law import law, paper
 
 PAPER_DIR = Path(os.environ.get("P2LAW_PAPER_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "paper"))
 LATER = PAPER_DIR / "003_cb860279e8709f6b.txt"
@@ -210,12 +210,8 @@ def test_law_constants_returns_only_the_forms_constants():
 
 def _delta_l(form: str, c: dict, n0, d, rho):
     """Delta L (or L itself for 2:4, where rho is None) of the paper's Eqs. 10–15, paper units."""
-    scale = 1.0 if rho is None else (1.0 / rho) ** c["gamma"]
-    if form == "L1":
-        return scale * n0 ** -c["delta"] * (c["N_C"] / n0 ** c["alpha"] + c["D_C"] / d ** c["beta"] + c["E"])
-    if form == "L2":
-        return scale * (c["N_C"] / n0 ** c["alpha"] + c["D_C"] / d ** c["beta"] + c["E"])
-    return scale * n0 ** -c["delta"] * (c["D_C"] / d ** c["beta"] + c["E"])
+    f = law.get_form(form, "2:4" if rho is None else None)
+    return f(n0, d, 0.0 if rho is None else rho, 0.0, f.params_from_dict(c))
 
 
 def _condition2_numeric(form, c, rho, family) -> bool:
