@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         args.out = f"results/{args.profile}"
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, NotImplementedError) as err:
         print(f"p2law {args.command}: error: {err}", file=sys.stderr)
         return 2
 
