@@ -59,7 +59,7 @@ PROFILES = {
                      pretrain_lr=3e-3, post_tokens_per_param=0.15, lr=1e-3, batch_size=8, n_checkpoints=6,
                      n_rates=2),
     "toy": Profile(name="toy", scale="toy", corpus="stdlib", seq_len=128, vocab_size=2048, n_calibration=128,
-                   calibration_batch=16, n_eval_blocks=256, pretrain_tokens_per_param=6.0, pretrain_lr=2e-3,
+                   calibration_batch=16, n_eval_blocks=128, pretrain_tokens_per_param=6.0, pretrain_lr=2e-3,
                    post_tokens_per_param=0.5, lr=2e-4, batch_size=16, n_checkpoints=20),
     "paper": Profile(name="paper", scale="paper", corpus="hub:cerebras/SlimPajama-627B",
                      seq_len=2048, vocab_size=None, n_calibration=1024, calibration_batch=8, n_eval_blocks=512,
