@@ -32,6 +32,7 @@ def _fits(args):
     for family in families:
         for method in methods:
             rows = table.fit_rows(df, method=method, family=family)
+            print(f"p2law: {family} {method}: {rows.attrs['note']}", file=sys.stderr)
             yield family, method, rows, fit.fit(rows, args.form, args.method, args.n_unit, args.d_unit)
 
 

@@ -57,7 +57,8 @@ class Inputs:
 
 
 def _inputs(table: pd.DataFrame, form: Form, n_unit: float, d_unit: float, loss_col: str) -> Inputs:
-    validate(table, required=("n0", "tokens", "rate", "l0", loss_col, "method"))
+    validate(table, required=("n0", "tokens", "rate", "l0", loss_col, "method"),
+             finite=("n0", "tokens", "rate", "l0", loss_col))
     d = table["tokens"].to_numpy(float) / d_unit
     if np.any(d <= 0):
         raise ValueError("tokens (D) must be > 0 to fit a law (D^-beta diverges at 0); "

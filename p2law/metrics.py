@@ -1,11 +1,22 @@
 """Goodness-of-fit metrics of the paper (§4.1) and the three necessary conditions (§3.3).
 
 * ``r2``: coefficient of determination, 1 − SS_res/SS_tot.
-* ``huber``: Huber loss of the residuals. Table 2 prints values around 1e-5 while its R² and the spread
-  of post-training losses put residuals at a few thousandths of a nat; with δ = 1 every such residual
-  sits in the quadratic branch and the mean Huber loss is half the mean squared error (0.5·0.005² =
-  1.25e-5), which is the magnitude the paper prints. So the defaults are δ = 1 and ``reduction="mean"``.
-  (With δ = 1e-3, the Chinchilla fitting convention, the same residuals would sit in the linear branch.)
+* ``huber``: Huber loss of the residuals, δ and the reduction are arguments. The defaults, δ = 1 and
+  ``reduction="mean"``, are the convention that reproduces Table 2, for two reasons we computed from
+  the table itself (``tests/test_metrics.py::test_table2_huber_is_in_the_quadratic_branch``):
+  (1) Within one cell of Table 2 (a family and a pruning method: the same checkpoints) the forms L1–L3
+  differ only in their residuals r. In the quadratic branch Huber = ½·mean(r²) = ½·(1 − R²)·Var(y), so
+  Huber/(1 − R²) is the same for the three forms; in the linear branch Huber ≈ δ·mean|r|, which follows
+  √(1 − R²) instead. Across the three forms Huber/(1 − R²) varies by a factor 1.05–1.8 per cell,
+  Huber/√(1 − R²) by 1.45–3.4: the paper's residuals sit in the quadratic branch, so δ exceeds them.
+  (2) Taking the mean, Huber = ½·MSE gives root-mean-square residuals of 0.003–0.04 nats (Llama depth
+  L1: 1.6e-5 ↔ 0.0057), the error of a curve that visibly tracks its checkpoints. The Chinchilla
+  convention δ = 1e-3 cannot give 1.6e-5 with a mean in the quadratic branch (at most ½δ² = 5e-7 per
+  point), and a sum would need every residual under 1e-3 nats with Var(y) below 1e-6, i.e. losses of
+  three model sizes and three rates agreeing to a thousandth of a nat. Caveat: even with our
+  convention, Var(y) = 2·Huber/(1 − R²) implies a spread of only 0.01–0.05 nats in y, small for curves
+  of several models, which suggests the paper's R² may be taken within curves; without its data we
+  cannot tell.
 * ``asd``: Average Slope Difference, Eq. 8, per curve over points taken uniformly from the latter half
   of the curve, then averaged over curves.
 * ``check_conditions``: Conditions 1–3 for a law, analytically where the sign has a closed form and

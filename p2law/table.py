@@ -2,7 +2,14 @@
 
 One row per evaluation checkpoint. Analysis code reads only this table, so a user's own loss curves in
 these columns work as well as ours. ``validate`` names what is wrong; ``fit_rows`` picks the rows a
-law is fitted to (one pruning method, trained checkpoints only, the ρ = 0 control left out).
+law is fitted to (one pruning method, trained checkpoints only, the ρ = 0 control left out) and says
+in ``rows.attrs["note"]`` what it left out.
+
+Columns outside the contract (a user's extra bookkeeping, say ``lr``) are carried along and ignored
+by the analysis; ``validate(..., extra_ok=False)`` rejects them, which the sweep uses before it
+appends to an existing file. Rows of method ``none`` are the ρ = 0 control (the unpruned base,
+post-trained the same way): their rate must be 0, and they are never fitted, because every ρ-form is
+L0 at ρ = 0 by construction.
 """
 
 from __future__ import annotations
@@ -29,8 +36,12 @@ def read(path) -> pd.DataFrame:
     return validate(df, source=str(path))
 
 
-def validate(df: pd.DataFrame, required=COLUMNS, extra_ok: bool = True, source: str = "table") -> pd.DataFrame:
+def validate(df: pd.DataFrame, required=COLUMNS, extra_ok: bool = True, source: str = "table",
+             finite=NUMERIC) -> pd.DataFrame:
     """Check columns and values; return the table unchanged. Raises ValueError naming the problem.
+
+    ``finite``: the columns whose values must be finite numbers (default: the numeric columns of the
+    contract that are present; ``train_loss`` is not required to be finite unless named here).
 
     ``extra_ok=False`` rejects columns outside the contract (the sweep uses this before appending, so
     a foreign table is never extended with our rows).
@@ -46,7 +57,7 @@ def validate(df: pd.DataFrame, required=COLUMNS, extra_ok: bool = True, source: 
             raise ValueError(f"{source}: foreign columns {foreign}; expected exactly {list(COLUMNS)}")
     if len(df) == 0:
         raise ValueError(f"{source}: the table has no rows")
-    for col in (c for c in NUMERIC if c in df.columns):
+    for col in (c for c in finite if c in df.columns):
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
@@ -62,6 +73,10 @@ def validate(df: pd.DataFrame, required=COLUMNS, extra_ok: bool = True, source: 
             if ((r <= 0) | (r >= 1)).any():
                 raise ValueError(f"{source}: pruning rate rho must be in (0, 1) for pruned rows; "
                                  f"found {sorted(r[(r <= 0) | (r >= 1)].unique())[:5]}")
+            control = df.loc[~pruned, "rate"].astype(float)
+            if (control != 0).any():
+                raise ValueError(f"{source}: rows of method 'none' are the rho = 0 control and need rate 0; "
+                                 f"found {sorted(control[control != 0].unique())[:5]}")
     if "tokens" in df.columns and (df["tokens"].astype(float) < 0).any():
         raise ValueError(f"{source}: tokens (D) must be >= 0")
     if "n0" in df.columns and (df["n0"].astype(float) <= 0).any():
@@ -72,18 +87,31 @@ def validate(df: pd.DataFrame, required=COLUMNS, extra_ok: bool = True, source: 
 def fit_rows(df: pd.DataFrame, method: str | None = None, family: str | None = None) -> pd.DataFrame:
     """Rows a law is fitted to: one pruning method (and family), D > 0, the ρ = 0 control excluded.
 
-    The control (method ``none``) has ρ = 0, where the ρ-forms are L0 by construction; the rows at
-    D = 0 are the loss right after pruning, where D^−β diverges.
+    The control (method ``none``) has ρ = 0, where the ρ-forms are L0 by construction, so it carries no
+    information about the constants; the rows at D = 0 are the loss right after pruning, where D^−β
+    diverges. What was left out is counted in ``rows.attrs["excluded"]`` and said in
+    ``rows.attrs["note"]`` (the command line prints it).
     """
     validate(df, required=("method", "tokens", "n0", "rate", "l0", "eval_loss"))
-    keep = (df["method"].astype(str) != "none") & (df["tokens"].astype(float) > 0)
-    if method is not None:
-        keep &= df["method"].astype(str) == method
+    methods = df["method"].astype(str)
+    control = methods == "none"
+    untrained = ~control & (df["tokens"].astype(float) <= 0)
+    in_family = np.ones(len(df), dtype=bool)
     if family is not None:
-        keep &= df["family"].astype(str) == family
+        in_family = (df["family"].astype(str) == family).to_numpy()
+    if method == "none":
+        raise ValueError("method 'none' is the rho = 0 control; it is never fitted")
+    chosen = in_family & ((methods == method).to_numpy() if method is not None else True)
+    keep = chosen & ~control.to_numpy() & ~untrained.to_numpy()
     out = df.loc[keep].reset_index(drop=True)
     if out.empty:
         raise ValueError(f"no trained rows for method={method!r}, family={family!r}")
+    # the control belongs to no pruning method: count the family's control rows as left out
+    excluded = {"control": int((in_family & control.to_numpy()).sum()),
+                "untrained": int((chosen & untrained.to_numpy()).sum())}
+    out.attrs["excluded"] = excluded
+    out.attrs["note"] = (f"fitting {len(out)} rows; left out {excluded['control']} rows of the rho = 0 "
+                         f"control (method 'none') and {excluded['untrained']} rows at D = 0")
     return out
 
 

@@ -13,7 +13,9 @@ def test_fit_and_plan_commands(tmp_path, capsys):
     df = pd.concat([synthetic_table(seed=0), synthetic_table(seed=0).assign(method="none", rate=0.0, run_id="c")])
     df.to_csv(path, index=False)
     assert main(["fit", str(path), "--form", "L1", "--json", str(tmp_path / "fit.json")]) == 0
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert "left out 180 rows of the rho = 0 control" in captured.err  # the control is never fitted
     assert len(out) == 1 and out[0]["pruning"] == "depth" and out[0]["r2"] > 0.99
     assert json.loads((tmp_path / "fit.json").read_text()) == out
     assert main(["plan", str(path), "--threshold", "0.01"]) == 0

@@ -4,6 +4,7 @@ import pytest
 
 from law_fixtures import TRUE_L1, synthetic_table
 from p2law import fit, protocols, table
+from p2law import law as law_mod
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,9 @@ def test_fit_recovers_held_out_predictions(l1_table, method):
     assert res.score(held_out)["r2"] >= 0.99
     # and the noiseless curve is matched to within the noise level
     assert np.max(np.abs(res.predict(truth_held) - truth_held.eval_loss.to_numpy())) < 0.01
-    assert res.converged and res.n_starts > 1 and 1 <= res.n_reached_best <= res.n_starts
+    assert res.converged and res.n_starts > 1
+    # the grid's starts agree: most of them end at the same minimum
+    assert res.n_reached_best >= res.n_starts // 2
     assert res.params["gamma"] == pytest.approx(TRUE_L1["gamma"], abs=0.1)
 
 
@@ -75,11 +78,42 @@ def test_bad_input_is_named(l1_table):
         fit.fit(l1_table.head(6), "L1")
 
 
+def test_nan_train_loss_matters_only_when_fitted(l1_table):
+    df = l1_table.copy()
+    df.loc[0, "train_loss"] = np.nan
+    assert fit.fit(df, "L1", "lm").n_points == len(df)  # eval_loss is what is fitted
+    with pytest.raises(ValueError, match="'train_loss' has 1 NaN"):
+        fit.fit(df, "L1", "lm", loss_col="train_loss")
+
+
+@pytest.mark.parametrize("name", ["L1", "L2", "L3", "L4", "L5", "L1_24", "L2_24", "L3_24"])
+def test_complex_step_jacobian_matches_finite_differences(l1_table, name):
+    form = law_mod.PARAMETERIZATIONS[name]
+    x = fit._inputs(l1_table, form, 1e9, 1e6, "eval_loss")
+    v = np.linspace(0.2, 0.6, form.n_params)
+    if "gamma" in form.param_names:
+        v[form.param_names.index("gamma")] = -0.8
+    jac = fit._jacobian(form, x, v)
+    for k in range(form.n_params):
+        e = np.zeros_like(v)
+        e[k] = 1e-6
+        numeric = (form(x.n0, x.d, x.rho, x.l0, v + e) - form(x.n0, x.d, x.rho, x.l0, v - e)) / 2e-6
+        np.testing.assert_allclose(jac[:, k], numeric, rtol=1e-6, atol=1e-9)
+
+
 def test_fit_rows_drops_control_and_untrained_rows(l1_table):
     control = l1_table.head(3).assign(method="none", rate=0.0, run_id="ctrl")
     start = l1_table.head(1).assign(tokens=0)
     rows = table.fit_rows(pd.concat([l1_table, control, start]), method="depth")
     assert len(rows) == len(l1_table)
+    assert rows.attrs["excluded"] == {"control": 3, "untrained": 1}
+    assert "left out 3 rows of the rho = 0 control" in rows.attrs["note"]
+    with pytest.raises(ValueError, match="'none' is the rho = 0 control; it is never fitted"):
+        table.fit_rows(pd.concat([l1_table, control]), method="none")
+    with pytest.raises(ValueError, match="control and need rate 0"):
+        table.validate(pd.concat([l1_table, control.assign(rate=0.2)]))
+    # a foreign column is carried along and ignored by the fit
+    assert "colour" in table.fit_rows(l1_table.assign(colour="red")).columns
     with pytest.raises(ValueError, match="foreign columns"):
         table.validate(l1_table.assign(colour="red"), extra_ok=False)
     with pytest.raises(ValueError, match="unknown method"):

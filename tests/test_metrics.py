@@ -99,3 +99,24 @@ def test_numeric_check_agrees_with_analytic_on_paper_laws():
         constants = {k: getattr(row, k) for k in PARAMETERIZATIONS[form].param_names}
         c2 = check_conditions(form, constants, domain)[1]
         assert c2.numeric == c2.analytic, (row.family, row.form, row.method)
+
+
+def test_table2_huber_is_in_the_quadratic_branch():
+    # Same cell = same checkpoints, so in the quadratic branch Huber/(1 - R2) = Var(y)/2 is shared by
+    # L1-L3; in the linear branch Huber tracks sqrt(1 - R2). The first is the better invariant in
+    # every cell (the documented reason for huber's defaults, delta = 1 and the mean).
+    t = paper.TABLE2[paper.TABLE2.huber > 0]
+    spreads = []
+    for _, cell in t.groupby(["family", "method"]):
+        quad = cell.huber / (1 - cell.r2)
+        lin = cell.huber / np.sqrt(1 - cell.r2)
+        spreads.append((quad.max() / quad.min(), lin.max() / lin.min()))
+    assert len(spreads) == 6
+    assert all(q < l for q, l in spreads)
+    assert max(q for q, _ in spreads) < 1.85 and min(l for _, l in spreads) > 1.4
+    # Llama depth L1: Huber 1.6e-5 as half the mean square means an RMS residual of 0.0057 nats.
+    row = t[(t.family == "llama") & (t.form == "L1") & (t.method == "depth")].iloc[0]
+    assert np.sqrt(2 * row.huber) == pytest.approx(0.0057, abs=1e-4)
+    # and huber() with the defaults is exactly half the mean square for residuals of that size
+    r = np.array([0.004, -0.007, 0.005, -0.006])
+    assert huber(r, np.zeros(4)) == pytest.approx(0.5 * np.mean(r**2))
