@@ -54,15 +54,23 @@ def cmd_fit(args) -> int:
 def cmd_plan(args) -> int:
     from . import plan
 
+    asked = [args.n0, args.rho, args.l0]
+    if any(a is not None for a in asked) and not all(a is not None for a in asked):
+        raise ValueError("--n0, --rho and --l0 go together (a model to plan for); give all three or none")
     out = []
     for family, method, rows, res in _fits(args):
         if args.bootstrap:
             res.bootstrap(rows, n_resamples=args.bootstrap, seed=args.seed)
-        curves = rows.groupby(["model", "rate"], as_index=False).agg(n0=("n0", "first"), l0=("l0", "first"))
-        for c in curves.itertuples():
-            b = plan.token_budget(res, c.n0, c.rate, c.l0, args.threshold, per=args.per)
-            out.append({"family": family, "pruning": method, "model": c.model, "rate": c.rate,
-                        "tokens": b.tokens, "compute": b.compute, "tokens_interval": b.tokens_interval})
+        if args.n0 is not None:
+            targets = [("(given)", args.n0, args.rho, args.l0)]
+        else:  # every curve of the table
+            curves = rows.groupby(["model", "rate"], as_index=False).agg(n0=("n0", "first"), l0=("l0", "first"))
+            targets = [(c.model, c.n0, c.rate, c.l0) for c in curves.itertuples()]
+        for model, n0, rho, l0 in targets:
+            b = plan.token_budget(res, n0, rho, l0, args.threshold, per=args.per)
+            out.append({"family": family, "pruning": method, "model": model, "n0": n0, "rate": rho,
+                        "tokens": b.tokens, "compute": b.compute, "loss_at_budget": b.loss_at_budget,
+                        "tokens_interval": b.tokens_interval, "compute_interval": b.compute_interval})
     print(json.dumps(out, indent=2))
     return 0
 
@@ -97,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, required=True, help="slope size at which the curve counts as flat")
     p.add_argument("--per", default="decade", choices=["decade", "token"])
     p.add_argument("--bootstrap", type=int, default=0, help="bootstrap refits for an interval (0: none)")
+    p.add_argument("--n0", type=float, default=None, help="plan for this unpruned size (raw parameter count) ...")
+    p.add_argument("--rho", type=float, default=None, help="... at this pruning rate ...")
+    p.add_argument("--l0", type=float, default=None, help="... and this base loss (default: every curve of the table)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_plan)
     return parser

@@ -93,6 +93,18 @@ class FitResult:
     n_points: int
     bootstrap_params: np.ndarray | None = field(default=None, repr=False)
 
+    @classmethod
+    def from_constants(cls, form, params: dict, n_unit: float = 1e9, d_unit: float = 1e6,
+                       pruning_method: str | None = None, loss_col: str = "eval_loss") -> "FitResult":
+        """A law given by its constants rather than fitted here (e.g. the paper's Table 5, whose units
+        are the defaults), so ``predict``, ``p2law.plan`` and the CLI treat it like a fit. Its scores
+        are NaN and ``method`` is ``"given"``."""
+        form = get_form(form, pruning_method)
+        vec = form.params_from_dict(params)
+        return cls(form=form, method="given", params=dict(zip(form.param_names, map(float, vec))),
+                   n_unit=n_unit, d_unit=d_unit, loss_col=loss_col, r2=np.nan, huber=np.nan, asd=np.nan,
+                   n_starts=0, n_reached_best=0, converged=True, objective=np.nan, n_points=0)
+
     @property
     def vector(self) -> np.ndarray:
         return np.array([self.params[p] for p in self.form.param_names])

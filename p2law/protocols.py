@@ -32,18 +32,26 @@ def split_by_model_size(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Model size: the smaller models of each family vs the family's largest (by n0)."""
     validate(df, required=("family", "n0"))
     largest = df.groupby("family")["n0"].transform("max")
-    if (df.groupby("family")["n0"].nunique() < 2).any():
-        raise ValueError("model-size split needs at least two model sizes in every family")
+    sizes = df.groupby("family")["n0"].nunique()
+    if (sizes < 2).any():
+        raise ValueError(f"model-size split needs at least two model sizes in every family; "
+                         f"{sorted(sizes[sizes < 2].index.astype(str))} have one")
     held = df["n0"] == largest
     return df.loc[~held].reset_index(drop=True), df.loc[held].reset_index(drop=True)
 
 
 def split_by_rate(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Pruning rate: the lower rates of each (model, method) vs its highest rate."""
+    """Pruning rate: the lower rates of each (model, method) vs its highest rate.
+
+    Per model, because depth pruning's rates come from whole layers and differ between models (Table 1).
+    """
     validate(df, required=("model", "method", "rate"))
     keys = ["model", "method"]
-    if (df.groupby(keys)["rate"].nunique() < 2).any():
-        raise ValueError("rate split needs at least two pruning rates for every (model, method)")
+    rates = df.groupby(keys)["rate"].nunique()
+    if (rates < 2).any():
+        few = [f"{m}/{p}" for m, p in rates[rates < 2].index]
+        raise ValueError(f"rate split needs at least two pruning rates for every (model, method); {few[:5]} "
+                         "have one (2:4 has a single rate: the paper splits depth and width only)")
     highest = df.groupby(keys)["rate"].transform("max")
     held = np.isclose(df["rate"].astype(float), highest.astype(float))
     return df.loc[~held].reset_index(drop=True), df.loc[held].reset_index(drop=True)

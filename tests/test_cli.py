@@ -21,6 +21,12 @@ def test_fit_and_plan_commands(tmp_path, capsys):
     assert main(["plan", str(path), "--threshold", "0.01"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 9 and all(r["tokens"] > 0 for r in rows)
+    assert main(["plan", str(path), "--threshold", "0.01", "--n0", "2e9", "--rho", "0.3", "--l0", "2.2",
+                 "--bootstrap", "5"]) == 0
+    (one,) = json.loads(capsys.readouterr().out)
+    assert one["n0"] == 2e9 and one["rate"] == 0.3 and one["tokens_interval"][0] <= one["tokens_interval"][1]
+    assert main(["plan", str(path), "--threshold", "0.01", "--n0", "2e9"]) == 2
+    assert "--n0, --rho and --l0 go together" in capsys.readouterr().err
 
 
 def test_cli_errors_are_named(tmp_path, capsys):

@@ -48,3 +48,18 @@ def test_budget_bad_input(fitted):
         plan.token_budget(res, 1e9, 0.2, 2.3, 0.0)
     with pytest.raises(ValueError, match="per must be one of"):
         plan.token_budget(res, 1e9, 0.2, 2.3, 0.01, per="epoch")
+
+
+def test_budget_of_a_law_given_by_constants_matches_closed_form():
+    # The paper's Qwen-2.5 depth L1 (Table 5; N0 in billions, D in millions) at Qwen-2.5-1.5B, rho = 0.25.
+    p = {"N_C": 0.01, "D_C": 4.32, "E": 0.20, "alpha": -3.73, "beta": 0.21, "gamma": -1.17, "delta": 0.22}
+    law = fit.FitResult.from_constants("L1", p)
+    assert law.method == "given" and np.isnan(law.r2)
+    n0, rho, thr = 1.5e9, 0.25, 0.005
+    k = np.log(10) * rho ** 1.17 * 1.5 ** -0.22 * 0.21 * 4.32
+    b = plan.token_budget(law, n0, rho, 0.0, thr)
+    assert b.tokens == pytest.approx((k / thr) ** (1 / 0.21) * 1e6, rel=1e-4)
+    per_token = plan.token_budget(law, n0, rho, 0.0, 1e-10, per="token")
+    assert abs(plan.slope(law, n0, rho, 0.0, per_token.tokens, per="token")) == pytest.approx(1e-10, rel=1e-4)
+    with pytest.raises(ValueError, match="missing or not finite"):
+        fit.FitResult.from_constants("L1", {"N_C": 1.0})
