@@ -1,0 +1,167 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (p2law)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Planning a post-training budget (beyond the paper)
+#
+# A fitted law answers a practical question the paper only implies: after pruning a model at rate ρ, how
+# many post-training tokens are worth spending? We call the budget the number of tokens at which the
+# predicted curve has flattened, meaning one more tenfold increase of data lowers the loss by less than a
+# threshold (in nats per decade of tokens). The interval comes from repeating the calculation for every
+# bootstrap refit of the law. We answer it for our own models with our fits, and for the paper's six models
+# with the constants of its Table 5 (in its units: billions of parameters, millions of tokens).
+
+# %% tags=["parameters"]
+profile = "toy"
+results_dir = "results/toy"
+seed = 0
+n_unit = 1e6
+d_unit = 1e6
+form = "L1"
+fitter = "lm"
+threshold = 0.01  # nats of loss per decade of tokens below which a curve counts as flat
+per = "decade"  # or "token" (then threshold is nats per token)
+n_bootstrap = 20  # bootstrap refits behind each interval (0: no interval)
+level = 0.9
+
+# %%
+import numpy as np
+import pandas as pd
+import matplotlib.pyplot as plt
+from myst_nb import glue
+
+from p2law import book_support as bs
+from p2law import paper
+from p2law.fit import FitResult
+from p2law.law import get_form
+from p2law.plan import slope, token_budget
+from p2law.table import fit_rows
+
+PAGE = "planning"
+out = bs.ensure_results(profile, results_dir)
+df = bs.load_checkpoints(out)
+bs.coverage(df)
+
+# %% [markdown]
+# ## Our models
+
+# %%
+rows, laws = [], {}
+for fam in sorted(df["family"].unique()):
+    for m in bs.METHODS:
+        data = fit_rows(df, method=m, family=fam)
+        res, why = bs.try_fit(data, form, fitter, n_unit, d_unit)
+        if res is not None and n_bootstrap > 0:
+            try:
+                res.bootstrap(data, n_resamples=n_bootstrap, seed=seed)
+            except RuntimeError as err:
+                why = f"bootstrap: {err}"
+        laws[(fam, m)] = res
+        for (model, rate), g in data.groupby(["model", "rate"]):
+            rec = {"family": fam, "method": m, "model": model, "N0": int(g["n0"].iloc[0]), "rate ρ": float(rate),
+                   "tokens trained": int(g["tokens"].max()), "note": why or ""}
+            if res is not None:
+                try:
+                    b = token_budget(res, float(g["n0"].iloc[0]), float(rate), float(g["l0"].iloc[0]), threshold,
+                                     per=per, level=level)
+                    rec |= {"budget tokens": b.tokens, "low": (b.tokens_interval or (np.nan,))[0],
+                            "high": (b.tokens_interval or (np.nan, np.nan))[1], "compute 6ND": b.compute,
+                            "loss at budget": b.loss_at_budget}
+                except ValueError as err:
+                    rec["note"] = str(err)
+            rows.append(rec)
+ours = pd.DataFrame(rows)
+for c in ["budget tokens", "low", "high", "compute 6ND", "loss at budget"]:
+    if c not in ours:
+        ours[c] = np.nan
+bs.save_table(ours, out, PAGE, "budget_ours")
+glue("plan_threshold", float(threshold), display=False)
+ours.style.format({c: "{:.3g}" for c in ["rate ρ", "budget tokens", "low", "high", "compute 6ND", "loss at budget"]},
+                  na_rep="–").set_caption(f"Token budget of our pruned models ({form}, {fitter}, {level:.0%} interval).")
+
+# %% [markdown]
+# A budget of `inf` means the predicted curve never becomes flatter than
+# {glue:text}`plan_threshold:.3g` nats per decade within $10^{15}$ tokens; compare the budget with the
+# tokens actually trained to see whether our runs stopped early or late.
+#
+# ## The paper's models, from its Table 5
+
+# %%
+def paper_law(family, method, form_name):
+    row = paper.TABLE5[(paper.TABLE5["family"] == family) & (paper.TABLE5["method"] == method)
+                       & (paper.TABLE5["form"] == form_name)]
+    if row.empty:
+        raise ValueError(f"Table 5 has no {form_name} for {family} {method}")
+    f = get_form(form_name, method)
+    params = {p: float(row[p].iloc[0]) for p in f.param_names}
+    return FitResult(form=f, method="paper", params=params, n_unit=paper.N_UNIT, d_unit=paper.D_UNIT,
+                     loss_col="eval_loss", r2=np.nan, huber=np.nan, asd=np.nan, n_starts=0, n_reached_best=0,
+                     converged=True, objective=np.nan, n_points=0)
+
+
+prow = []
+for r in paper.TABLE1.itertuples():
+    model = paper.MODELS.set_index("model").loc[r.model]
+    rec = {"model": r.model, "method": r.method, "rate ρ": r.rate, "N0 (B)": model["n_params_billions"],
+           "tokens trained (paper)": model["post_training_tokens"]}
+    try:
+        law = paper_law(r.family, r.method, form)
+        # depth/width laws predict L − L0 up to the unknown L0; the slope does not depend on it
+        b = token_budget(law, float(model["n_params"]), float(r.rate), 0.0, threshold, per=per)
+        rec |= {"budget tokens": b.tokens, "compute 6ND": b.compute}
+    except ValueError as err:
+        rec |= {"budget tokens": np.nan, "compute 6ND": np.nan, "note": str(err)}
+    prow.append(rec)
+paper_budget = pd.DataFrame(prow)
+bs.save_table(paper_budget, out, PAGE, "budget_paper")
+paper_budget.style.format({"rate ρ": "{:.2f}", "N0 (B)": "{:.2f}", "tokens trained (paper)": "{:.3g}",
+                           "budget tokens": "{:.3g}", "compute 6ND": "{:.3g}"}, na_rep="–").set_caption(
+    f"Token budget of the paper's pruned models from its Table 5 ({form}); no interval, as the paper "
+    "publishes no uncertainty for its constants.")
+
+# %% [markdown]
+# ## How fast the predicted curves flatten
+
+# %%
+fig, ax = plt.subplots(figsize=(5.5, 3.5))
+tokens = np.logspace(3, 9, 80)
+for k, ((fam, m), res) in enumerate((kv for kv in laws.items() if kv[1] is not None)):
+    g = fit_rows(df, method=m, family=fam)
+    first = g.iloc[0]
+    s = np.abs(slope(res, float(first["n0"]), float(first["rate"]), float(first["l0"]), tokens, per=per))
+    ax.plot(tokens, s, color=f"C{k}", label=f"ours: {fam} {m} ({first['model']}, ρ={first['rate']:.2f})")
+for k, m in enumerate(["depth", "width"]):
+    try:
+        law = paper_law("llama", m, form)
+        s = np.abs(slope(law, 1.24e9, 0.25, 0.0, tokens * 1e3, per=per))
+        ax.plot(tokens, s, "--", color="gray", lw=1 + k, label=f"paper: Llama-3.2-1B {m} ρ=0.25 (D×1000)")
+    except ValueError:
+        pass
+ax.axhline(threshold, color="k", lw=0.8, ls=":")
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xlabel("post-training tokens D (paper curves: D / 1000)")
+ax.set_ylabel(f"|dL/dlog10 D| (nats per {per})")
+ax.legend(fontsize=6)
+bs.save_figure(fig, out, PAGE, "slopes")
+glue("fig_slopes", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_slopes
+# :name: fig-slopes
+#
+# Size of the predicted slope against tokens for one curve of each of our fits (solid) and for the
+# paper's Llama-3.2-1B laws (dashed grey, tokens divided by 1000 to share the axis). The budget is where a
+# curve crosses the dotted threshold.
+# ```

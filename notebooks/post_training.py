@@ -1,0 +1,159 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (p2law)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Post-training loss curves (§3)
+#
+# After pruning, each model is trained again on fresh tokens while its pruning masks stay in place. The
+# paper reads two regularities off these curves. *Trend 1*: at the same pruning rate, smaller models lose
+# loss faster as tokens accumulate. *Trend 2*: the loss increase caused by pruning, normalised by the base
+# loss, grows with the pruning rate as a power law, $\Delta\mathcal{L}/\mathcal{L}_0 \propto \rho^{\gamma}$.
+# The unpruned control ($\rho=0$, trained on the same tokens) separates the effect of pruning from the
+# effect of simply training longer.
+
+# %% tags=["parameters"]
+profile = "toy"
+results_dir = "results/toy"
+seed = 0
+loss_col = "eval_loss"  # or "train_loss"
+trend1_fraction = 0.5  # Trend 1: loss drop measured over this first share of each curve's tokens
+
+# %%
+import numpy as np
+import pandas as pd
+import matplotlib.pyplot as plt
+from myst_nb import glue
+
+from p2law import book_support as bs
+
+PAGE = "post_training"
+out = bs.ensure_results(profile, results_dir)
+df = bs.load_checkpoints(out)
+cov = bs.coverage(df)
+missing = cov[cov["curves"] == 0]
+glue("n_curves", int(df["run_id"].nunique()), display=False)
+glue("n_missing_parts", int(len(missing)), display=False)
+cov
+
+# %% [markdown]
+# The results hold {glue:text}`n_curves:d` post-training curves; {glue:text}`n_missing_parts:d` of the six
+# family × method combinations have none (rows with zero curves above) and are absent from the figures.
+#
+# ## The curves
+
+# %%
+families = sorted(df["family"].unique())
+methods = [m for m in bs.METHODS if m in set(df["method"])]
+control = df[df["method"] == "none"]
+fig, axes = plt.subplots(max(len(families), 1), max(len(methods), 1), figsize=(4 * max(len(methods), 1),
+                         3.2 * max(len(families), 1)), squeeze=False)
+for i, fam in enumerate(families):
+    models = sorted(df.loc[df["family"] == fam, "model"].unique(), key=lambda m: df.loc[df["model"] == m, "n0"].iloc[0])
+    for j, m in enumerate(methods):
+        ax = axes[i][j]
+        for k, model in enumerate(models):
+            sub = df[(df["model"] == model) & (df["method"] == m)]
+            for s, (rate, curve) in enumerate(sub.groupby("rate")):
+                curve = curve.sort_values("tokens")
+                ax.plot(curve["tokens"].clip(lower=1), curve[loss_col], color=f"C{k}", ls=["-", "--", ":"][s % 3],
+                        label=f"{model} ρ={rate:.2f}")
+            c = control[control["model"] == model].sort_values("tokens")
+            if len(c):
+                ax.plot(c["tokens"].clip(lower=1), c[loss_col], color=f"C{k}", lw=0.8, alpha=0.6, marker=".",
+                        label=f"{model} ρ=0")
+        ax.set_xscale("log")
+        ax.set_xlabel("post-training tokens D")
+        ax.set_ylabel(f"{loss_col.replace('_', ' ')} (nats)")
+        ax.set_title(f"{fam}, {m}", fontsize=9)
+        if ax.lines:
+            ax.legend(fontsize=5.5)
+bs.save_figure(fig, out, PAGE, "curves")
+glue("fig_curves", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_curves
+# :name: fig-curves
+#
+# Post-training loss against tokens for each family (rows) and pruning method (columns). Colour: model;
+# line style: pruning rate (solid is the lowest); thin dotted lines with markers: the unpruned control
+# trained on the same data. The first point (D = 0) is drawn at D = 1 on the log axis.
+# ```
+#
+# ## Trend 1: smaller models recover faster
+
+# %%
+t1 = []
+for run_id, curve in df[df["method"] != "none"].groupby("run_id"):
+    curve = curve.sort_values("tokens")
+    cut = curve["tokens"].max() * trend1_fraction
+    start, mid = curve[loss_col].iloc[0], curve.loc[curve["tokens"] <= cut, loss_col].iloc[-1]
+    t1.append({"family": curve["family"].iloc[0], "method": curve["method"].iloc[0], "model": curve["model"].iloc[0],
+               "N0": int(curve["n0"].iloc[0]), "rate ρ": round(float(curve["rate"].iloc[0]), 3),
+               "loss after pruning": start, f"drop over first {trend1_fraction:.0%} (nats)": start - mid,
+               "relative drop": (start - mid) / start})
+trend1 = pd.DataFrame(t1).sort_values(["family", "method", "N0", "rate ρ"]) if t1 else pd.DataFrame(
+    columns=["family", "method", "model", "N0", "rate ρ", "relative drop"])
+bs.save_table(trend1, out, PAGE, "trend1")
+trend1
+
+# %% [markdown]
+# Trend 1 predicts that within a family, method and similar rate the relative drop falls as $N_0$ grows.
+# With only partial or smoke-scale results the comparison may rest on a single model, in which case the
+# table shows the drop without a trend to judge.
+#
+# ## Trend 2: the loss increase grows as a power of ρ
+#
+# For each curve we take $\Delta\mathcal{L} = \mathcal{L} - \mathcal{L}_0$ at its last checkpoint, divide by
+# $\mathcal{L}_0$, and fit a straight line in log–log against ρ per family and method; the slope is γ.
+
+# %%
+last = df[df["method"].isin(["depth", "width"])].sort_values("tokens").groupby("run_id").tail(1).copy()
+last["dL_norm"] = (last[loss_col] - last["l0"]) / last["l0"]
+gam = []
+for (fam, m), g in last.groupby(["family", "method"]):
+    ok = (g["dL_norm"] > 0) & (g["rate"] > 0)
+    if ok.sum() >= 2 and g.loc[ok, "rate"].nunique() >= 2:
+        slope, icpt = np.polyfit(np.log(g.loc[ok, "rate"]), np.log(g.loc[ok, "dL_norm"]), 1)
+    else:
+        slope = icpt = np.nan
+    gam.append({"family": fam, "method": m, "curves": len(g), "γ (ours)": slope, "intercept": icpt})
+gamma_table = pd.DataFrame(gam, columns=["family", "method", "curves", "γ (ours)", "intercept"])
+bs.save_table(gamma_table, out, PAGE, "trend2_gamma")
+fig, ax = plt.subplots(figsize=(5, 3.5))
+for k, ((fam, m), g) in enumerate(last.groupby(["family", "method"])):
+    ax.scatter(g["rate"], g["dL_norm"], color=f"C{k}", label=f"{fam} {m}")
+    row = gamma_table[(gamma_table["family"] == fam) & (gamma_table["method"] == m)]
+    if len(row) and np.isfinite(row["γ (ours)"].iloc[0]):
+        r = np.linspace(g["rate"].min(), g["rate"].max(), 20)
+        ax.plot(r, np.exp(row["intercept"].iloc[0]) * r ** row["γ (ours)"].iloc[0], color=f"C{k}")
+ax.set_xscale("log")
+if (last["dL_norm"] > 0).any():
+    ax.set_yscale("log")
+ax.set_xlabel("pruning rate ρ")
+ax.set_ylabel("(L − L0) / L0 at the last checkpoint")
+if ax.collections:
+    ax.legend(fontsize=7)
+bs.save_figure(fig, out, PAGE, "trend2")
+glue("fig_trend2", fig, display=False)
+plt.close(fig)
+gamma_table
+
+# %% [markdown]
+# ```{glue:figure} fig_trend2
+# :name: fig-trend2
+#
+# Trend 2: the normalised loss increase at the end of post-training against the pruning rate (points, one
+# colour per family and method) with the fitted power law (lines; the slope in log–log is γ). A fit needs
+# two rates with a positive increase; cells without one are left empty in the table.
+# ```

@@ -1,0 +1,124 @@
+"""Shared helpers for the book's notebooks: results on demand, fits that fail honestly, saved outputs.
+
+Every notebook calls ``ensure_results(profile, results_dir)`` first. For the smoke profile a missing
+results folder is filled by running the smoke sweep (once: the notebooks of one build share the folder);
+for toy and paper the results must already exist, since those sweeps take hours.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from p2law.fit import fit
+from p2law.table import fit_rows, read
+
+RUNNABLE_PROFILES = ("smoke",)
+METHODS = ("depth", "width", "2:4")
+FITTERS = ("lm", "huber-log")
+
+
+class MissingResultsError(FileNotFoundError):
+    """The results a notebook reads are not there and this profile is too expensive to run here."""
+
+
+def ensure_results(profile: str, results_dir) -> Path:
+    """The results folder, with ``checkpoints.csv``; runs the sweep only for the smoke profile."""
+    out = Path(results_dir)
+    if (out / "checkpoints.csv").exists():
+        return out
+    if profile not in RUNNABLE_PROFILES:
+        raise MissingResultsError(
+            f"{out / 'checkpoints.csv'} does not exist. The {profile!r} sweep is not run by the book; run "
+            f"`p2law sweep --profile {profile} --out {out}` first (or build with PROFILE=smoke).")
+    from p2law.experiment import run
+
+    run(profile, out, progress=False)
+    return out
+
+
+def load_checkpoints(results_dir) -> pd.DataFrame:
+    return read(Path(results_dir) / "checkpoints.csv")
+
+
+def load_reports(results_dir) -> dict[str, dict]:
+    """Prune reports keyed by run id."""
+    folder = Path(results_dir) / "prune_reports"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.exists() else {}
+
+
+def load_pretrain(results_dir) -> dict[str, dict]:
+    folder = Path(results_dir) / "pretrain"
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.exists() else {}
+
+
+def book_dir(results_dir, page: str) -> Path:
+    out = Path(results_dir) / "book" / page
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def save_figure(fig, results_dir, page: str, name: str) -> Path:
+    path = book_dir(results_dir, page) / f"{name}.png"
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    return path
+
+
+def save_table(table: pd.DataFrame, results_dir, page: str, name: str) -> Path:
+    path = book_dir(results_dir, page) / f"{name}.csv"
+    table.to_csv(path, index=not isinstance(table.index, pd.RangeIndex))
+    return path
+
+
+def coverage(df: pd.DataFrame, families=("llama", "qwen2"), methods=METHODS) -> pd.DataFrame:
+    """Which family × method has curves (models and rates), so a page can say what is missing."""
+    rows = []
+    for fam in families:
+        for m in methods:
+            sub = df[(df["family"] == fam) & (df["method"] == m)]
+            rows.append({"family": fam, "method": m, "models": sub["model"].nunique(),
+                         "rates": sub["rate"].round(3).nunique(), "curves": sub["run_id"].nunique(),
+                         "rows": len(sub)})
+    return pd.DataFrame(rows)
+
+
+def try_fit(rows: pd.DataFrame, form: str, fitter: str, n_unit: float, d_unit: float, **kw):
+    """(FitResult, None) or (None, reason) — a degenerate fit becomes a reason, not an exception."""
+    if rows.empty:
+        return None, "no curves"
+    try:
+        return fit(rows, form, fitter, n_unit=n_unit, d_unit=d_unit, **kw), None
+    except (ValueError, RuntimeError, np.linalg.LinAlgError, FloatingPointError) as err:
+        return None, f"{type(err).__name__}: {err}"
+
+
+def fit_grid(df: pd.DataFrame, forms, fitters=FITTERS, methods=METHODS, n_unit=1e6, d_unit=1e6,
+             huber_start: str = "grid"):
+    """Fit every form × fitter × (family, method) present; returns (tidy scores table, fits dict).
+
+    ``huber_start="lm"`` starts the huber-log fit from the LM optimum instead of the full starting grid
+    (much faster; the notebooks expose it as a papermill parameter and say which was used).
+    """
+    rows, fits = [], {}
+    for fam in sorted(df["family"].unique()):
+        for m in methods:
+            data = fit_rows(df, method=m, family=fam)
+            for form in forms:
+                for fitter in fitters:
+                    kw = {}
+                    lm = fits.get((fam, m, form, "lm"))
+                    if fitter == "huber-log" and huber_start == "lm" and lm is not None:
+                        kw["starts"] = [lm.vector]
+                    res, why = try_fit(data, form, fitter, n_unit, d_unit, **kw)
+                    fits[(fam, m, form, fitter)] = res
+                    rec = {"family": fam, "method": m, "form": form, "fitter": fitter,
+                           "n_points": len(data), "r2": np.nan, "huber": np.nan, "asd": np.nan,
+                           "note": why or ""}
+                    if res is not None:
+                        rec |= {"r2": res.r2, "huber": res.huber, "asd": res.asd,
+                                "note": "" if res.converged else "not converged"}
+                    rows.append(rec)
+    return pd.DataFrame(rows), fits

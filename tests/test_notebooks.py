@@ -1,0 +1,139 @@
+"""Every book notebook executes with papermill at the smoke profile and writes what its page shows.
+
+The notebooks share the session's smoke sweep (``smoke_results``), so the sweep runs once. Parameters that
+only change cost are turned down (few bootstrap refits, huber-log started from the LM optimum) to keep the
+whole module to a few minutes. Each notebook saves its tables (CSV) and figures (PNG) under
+``results_dir/book/<page>``; the checks read those files and the executed notebook.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ["pruning", "post_training", "fitting", "generalization", "planning", "fitting_method"]
+FAST = {
+    "fitting": {"huber_start": "lm"},
+    "generalization": {"huber_start": "lm", "n_bootstrap": 3},
+    "planning": {"n_bootstrap": 3},
+}
+# page -> {table: columns it must have}
+TABLES = {
+    "pruning": {"prune_summary": ["run_id", "model", "method", "achieved rate ρ"], "coverage": ["family", "method", "curves"],
+                "sparsity": ["model", "min sparsity", "max sparsity"]},
+    "post_training": {"trend1": ["family", "method", "model", "relative drop"], "trend2_gamma": ["family", "method", "γ (ours)"]},
+    "fitting": {"table2_ours": ["family", "method", "form", "fitter", "r2", "huber", "asd"],
+                "table4_ours": ["family", "method", "form", "fitter", "r2"], "table5_ours": ["family", "form", "method"],
+                "table6_ours": ["family", "form", "method", "ours"]},
+    "generalization": {"table3_ours": ["family", "protocol", "method", "fitter", "r2", "r2 low", "r2 high"]},
+    "planning": {"budget_ours": ["family", "method", "model", "budget tokens", "low", "high"],
+                 "budget_paper": ["model", "method", "rate ρ", "budget tokens"]},
+    "fitting_method": {"lesson1": ["candidate", "R²", "ASD"], "lesson2": ["start alpha", "R²"],
+                       "lesson3": ["alpha (fixed)", "SSE"]},
+}
+FIGURES = {
+    "pruning": ["depth_scores", "width_histogram"],
+    "post_training": ["curves", "trend2"],
+    "fitting": ["predicted_vs_actual"],
+    "generalization": ["held_out"],
+    "planning": ["slopes"],
+    "fitting_method": ["lesson1", "lesson3"],
+}
+
+
+def _build_book():
+    spec = importlib.util.spec_from_file_location("build_book", ROOT / "scripts" / "build_book.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("build_book", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def executed(smoke_results, tmp_path_factory):
+    """Execute every notebook once; returns {name: executed notebook JSON}."""
+    import jupytext
+    import papermill
+
+    bb = _build_book()
+    out = tmp_path_factory.mktemp("executed")
+    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "MPLBACKEND")}
+    result = {}
+    try:
+        with tempfile.TemporaryDirectory() as jupyter_dir:
+            bb.write_kernelspec(Path(jupyter_dir))
+            os.environ["JUPYTER_PATH"] = jupyter_dir
+            os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+            for name in NOTEBOOKS:
+                nb = jupytext.read(ROOT / "notebooks" / f"{name}.py")
+                nb.metadata["kernelspec"] = {"name": bb.KERNEL_NAME, "display_name": "Python 3 (p2law)",
+                                             "language": "python"}
+                src, dst = out / f"{name}.in.ipynb", out / f"{name}.ipynb"
+                jupytext.write(nb, src)
+                params = {"profile": "smoke", "results_dir": str(smoke_results), **FAST.get(name, {})}
+                papermill.execute_notebook(str(src), str(dst), parameters=params, kernel_name=bb.KERNEL_NAME,
+                                           cwd=str(ROOT), progress_bar=False)
+                result[name] = json.loads(dst.read_text(encoding="utf-8"))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return result
+
+
+def test_every_notebook_is_in_the_toc():
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    for name in NOTEBOOKS:
+        assert f"book/_executed/{name}" in toc
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_outputs(executed, smoke_results, name):
+    nb = executed[name]
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    # figures reach the notebook (glued) as PNG, and the page's tables render as HTML
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= len(FIGURES[name])
+    assert any("text/html" in o.get("data", {}) for o in outputs)
+    folder = Path(smoke_results) / "book" / name
+    for fig in FIGURES[name]:
+        path = folder / f"{fig}.png"
+        assert path.exists() and path.stat().st_size > 1000, path
+    for table, columns in TABLES[name].items():
+        df = pd.read_csv(folder / f"{table}.csv")
+        assert len(df) > 0, table
+        assert set(columns) <= set(df.columns), (table, set(columns) - set(df.columns))
+        numbers = df.select_dtypes("number").to_numpy(float)
+        assert np.isfinite(numbers).any(), table  # missing fits are NaN, but not every cell
+
+
+def test_fitting_tables_cover_what_the_results_hold(executed, smoke_results):
+    from p2law.book_support import coverage, load_checkpoints
+
+    cov = coverage(load_checkpoints(smoke_results))
+    t2 = pd.read_csv(Path(smoke_results) / "book" / "fitting" / "table2_ours.csv")
+    present = {(r.family, r.method) for r in cov.itertuples() if r.curves > 0}
+    assert {(r.family, r.method) for r in t2.itertuples()} >= present
+    assert set(t2["form"]) == {"L1", "L2", "L3"} and set(t2["fitter"]) == {"lm", "huber-log"}
+    fitted = t2.dropna(subset=["r2"])
+    assert len(fitted) > 0 and np.isfinite(fitted[["r2", "huber", "asd"]].to_numpy(float)).all()
+    # each missing score is explained
+    assert (t2.loc[t2["r2"].isna(), "note"].fillna("") != "").all()
+
+
+def test_ensure_results_refuses_expensive_profiles(tmp_path):
+    from p2law.book_support import MissingResultsError, ensure_results
+
+    with pytest.raises(MissingResultsError, match="toy"):
+        ensure_results("toy", tmp_path / "nothing")
