@@ -131,6 +131,19 @@ class Domain:
     l0: float = 2.0
     n_grid: int = 9
 
+    @classmethod
+    def from_table(cls, table, n_unit: float, d_unit: float, n_grid: int = 9) -> "Domain":
+        """The data's own ranges: N0 and D (D > 0 rows) in the fit's units, pruned rates, median L0."""
+        trained = table[table["tokens"].astype(float) > 0]
+        pruned = trained[trained["rate"].astype(float) > 0]
+        if trained.empty or pruned.empty:
+            raise ValueError("the domain needs trained rows (D > 0) of pruned models (rho > 0)")
+        n0 = trained["n0"].astype(float) / n_unit
+        d = trained["tokens"].astype(float) / d_unit
+        rho = pruned["rate"].astype(float)
+        return cls(n0=(float(n0.min()), float(n0.max())), d=(float(d.min()), float(d.max())),
+                   rho=(float(rho.min()), float(rho.max())), l0=float(trained["l0"].median()), n_grid=n_grid)
+
     def grid(self):
         n0 = np.geomspace(*self.n0, self.n_grid)
         d = np.geomspace(*self.d, self.n_grid)
@@ -157,15 +170,22 @@ def _analytic_signs(form: Form, p: dict) -> dict[int, bool | None]:
     return signs
 
 
-def check_conditions(form, params, domain: Domain | None = None, rel_step: float = 1e-3) -> list[ConditionCheck]:
+def check_conditions(form, params=None, domain: Domain | None = None, rel_step: float = 1e-3) -> list[ConditionCheck]:
     """Check Conditions 1–3 (Eqs. 5–7) for a law with the given constants.
 
-    ``params``: a dict keyed by constant name or a vector in the form's order. ``domain``: where the
+    ``form``: a form name (``"L1"``, ``"L1_24"``, ...) or ``Form``, with ``params`` a dict keyed by
+    constant name (``p2law.law.CONSTANT_NAMES``) or a vector in the form's order; or a fitted
+    ``p2law.fit.FitResult`` with ``params=None`` (pair it with ``Domain.from_table(rows, fit.n_unit,
+    fit.d_unit)`` to check it over its own data). ``domain``: where the
     numeric check runs (defaults: N0 in [0.5, 8], D in [10, 1000], the paper's units). Condition 3 is not
     applicable to the ρ-free 2:4 forms and is omitted for them. Finite differences lose precision where
     one term dwarfs the D term (e.g. N_C/N0^α with α ≈ 26 at small N0); ``satisfied`` therefore prefers
     the analytic verdict where one exists.
     """
+    if params is None and hasattr(form, "form") and hasattr(form, "params"):  # a FitResult
+        form, params = form.form, form.params
+    if params is None:
+        raise ValueError("check_conditions needs the law's constants (params) unless given a FitResult")
     form = get_form(form)
     vec = form.params_from_dict(params) if isinstance(params, dict) else np.asarray(params, float)
     if vec.shape != (form.n_params,):

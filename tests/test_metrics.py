@@ -78,6 +78,10 @@ def test_l2_never_satisfies_condition_2_and_l4_is_numeric_only():
     assert c2.analytic is False and c2.numeric is False
     l4 = check_conditions("L4", {"N_C": 0.3, "D_C": 0.8, "alpha": 0.4, "beta": 0.35, "gamma": -0.9, "delta": 0.3})
     assert l4[1].analytic is None and isinstance(l4[1].numeric, bool)
+    assert [c.satisfied for c in l4] == [True, True, True]
+    # numeric-only forms are still rejected: a negative beta makes L4 rise with tokens
+    bad = check_conditions("L4", {"N_C": 0.3, "D_C": 0.8, "alpha": 0.4, "beta": -0.35, "gamma": -0.9, "delta": 0.3})
+    assert bad[0].analytic is None and bad[0].numeric is False and not bad[0].satisfied
 
 
 def test_table6_derived_from_table5_equals_paper():
@@ -120,3 +124,24 @@ def test_table2_huber_is_in_the_quadratic_branch():
     # and huber() with the defaults is exactly half the mean square for residuals of that size
     r = np.array([0.004, -0.007, 0.005, -0.006])
     assert huber(r, np.zeros(4)) == pytest.approx(0.5 * np.mean(r**2))
+
+
+def test_fitted_law_checked_over_its_own_data():
+    from law_fixtures import synthetic_table
+    from p2law import fit
+
+    df = synthetic_table(noise=0.001, seed=4)
+    res = fit.fit(df, "L1", "lm")
+    domain = Domain.from_table(df, res.n_unit, res.d_unit)
+    assert domain.n0 == (1.0, 8.0) and domain.d == (25.0, 500.0) and domain.rho == (0.15, 0.35)
+    checks = check_conditions(res, domain=domain)
+    assert [c.satisfied for c in checks] == [True, True, True]
+    assert all(c.numeric and c.fraction_satisfied == 1.0 for c in checks)
+    # the same law with its D term's sign flipped fails Condition 1 on that domain, numerically too
+    flipped = dict(res.params, D_C=-res.params["D_C"])
+    c1 = check_conditions("L1", flipped, domain)[0]
+    assert c1.analytic is False and c1.numeric is False and c1.fraction_satisfied == 0.0
+    with pytest.raises(ValueError, match="needs the law's constants"):
+        check_conditions("L1")
+    with pytest.raises(ValueError, match="trained rows"):
+        Domain.from_table(df.assign(tokens=0), 1e9, 1e6)
