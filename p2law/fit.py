@@ -279,8 +279,14 @@ def fit(table: pd.DataFrame, form, method: str = "lm", n_unit: float = 1e9, d_un
     """
     if method not in METHODS:
         raise ValueError(f"unknown fitting method {method!r}; use one of {METHODS}")
-    if pruning_method is None and "method" in table and table["method"].nunique() == 1:
-        pruning_method = str(table["method"].iloc[0])
+    if "method" in table:
+        present = sorted(set(table["method"].astype(str)))
+        if "2:4" in present and len(present) > 1:
+            # 2:4 has no rate: its law (Eqs. 13-15) is a different function from the rho-forms
+            raise ValueError(f"the table mixes 2:4 with {[m for m in present if m != '2:4']}; fit one pruning "
+                             "method at a time (p2law.table.fit_rows(df, method=...))")
+        if pruning_method is None and len(present) == 1:
+            pruning_method = present[0]
     form = get_form(form, pruning_method)
     x = _inputs(table, form, n_unit, d_unit, loss_col)
     if len(x.y) <= form.n_params:

@@ -69,20 +69,25 @@ def huber(y, y_hat, delta: float = 1.0, reduction: str = "mean") -> float:
 def asd_curve(tokens, y, y_hat, n_points: int | None = None) -> float:
     """Eq. 8 for one curve: (1/N) Σ_{i=2..N} |(y_i − y_{i−1}) − (ŷ_i − ŷ_{i−1})|.
 
-    The N points are taken uniformly (evenly spaced in position, which for checkpoints evenly spaced in
-    tokens is evenly spaced in tokens) from the checkpoints whose token count is at least half the
-    curve's last one. ``n_points=None`` takes all of them.
+    The N points come from the latter half of training: the checkpoints whose token count is at least
+    half the curve's last one. ``n_points=None`` takes all of them (checkpoints logged evenly in tokens
+    are already a uniform sample); ``n_points=k`` takes the checkpoints nearest to k token counts spaced
+    evenly over that half, so unevenly logged curves are still sampled uniformly in tokens. Note the
+    paper's normalisation: N points give N − 1 slope differences, and the sum is divided by N.
     """
     tokens = np.asarray(tokens, dtype=float)
     y, y_hat = _finite_pair(y, y_hat)
+    if tokens.shape != y.shape:
+        raise ValueError(f"tokens and y differ in shape: {tokens.shape} vs {y.shape}")
     order = np.argsort(tokens, kind="stable")
     tokens, y, y_hat = tokens[order], y[order], y_hat[order]
     latter = tokens >= tokens[-1] / 2.0
-    y, y_hat = y[latter], y_hat[latter]
+    tokens, y, y_hat = tokens[latter], y[latter], y_hat[latter]
     if n_points is not None:
         if n_points < 2:
             raise ValueError("ASD needs at least 2 points per curve")
-        idx = np.unique(np.round(np.linspace(0, len(y) - 1, min(n_points, len(y)))).astype(int))
+        targets = np.linspace(tokens[0], tokens[-1], n_points)
+        idx = np.unique(np.abs(tokens[None, :] - targets[:, None]).argmin(axis=1))
         y, y_hat = y[idx], y_hat[idx]
     if len(y) < 2:
         raise ValueError("ASD needs at least 2 checkpoints in the latter half of a curve")

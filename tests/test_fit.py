@@ -74,6 +74,8 @@ def test_bad_input_is_named(l1_table):
         fit.fit(l1_table, "L7")
     with pytest.raises(ValueError, match="unknown fitting method"):
         fit.fit(l1_table, "L1", method="adam")
+    with pytest.raises(ValueError, match=r"mixes 2:4 with \['depth'\]"):
+        fit.fit(pd.concat([l1_table, l1_table.assign(method="2:4")]), "L1")
     with pytest.raises(ValueError, match="too few to fit the 7 constants"):
         fit.fit(l1_table.head(6), "L1")
 

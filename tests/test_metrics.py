@@ -34,6 +34,17 @@ def test_asd_uses_latter_half_and_divides_by_n():
     assert asd_curve(tokens, y2, y_hat) == pytest.approx(0.8 / 5)
 
 
+def test_asd_samples_uniformly_in_tokens():
+    # checkpoints crowded early in the latter half: 50,52,54,56,58,60,...,100 would over-weight 50-60
+    tokens = np.array([10, 20, 50, 52, 54, 56, 58, 75, 100.0])
+    y = np.array([5, 4, 3.0, 2.9, 2.8, 2.7, 2.6, 2.4, 2.0])
+    y_hat = np.array([5, 4, 3.0, 2.9, 2.8, 2.7, 2.6, 2.3, 2.2])
+    # 3 targets over [50, 100]: 50, 75, 100 -> those checkpoints; diffs y: -.6,-.4 ; ŷ: -.7,-.1
+    assert asd_curve(tokens, y, y_hat, n_points=3) == pytest.approx((0.1 + 0.3) / 3)
+    with pytest.raises(ValueError, match="at least 2 points"):
+        asd_curve(tokens, y, y_hat, n_points=1)
+
+
 def test_asd_averages_per_curve():
     t = np.array([1, 2, 3, 4, 1, 2, 3, 4.0])
     y = np.array([0, 0, 1, 3, 0, 0, 2, 2.0])
