@@ -104,9 +104,8 @@ def paper_law(family, method, form_name):
         raise ValueError(f"Table 5 has no {form_name} for {family} {method}")
     f = get_form(form_name, method)
     params = {p: float(row[p].iloc[0]) for p in f.param_names}
-    return FitResult(form=f, method="paper", params=params, n_unit=paper.N_UNIT, d_unit=paper.D_UNIT,
-                     loss_col="eval_loss", r2=np.nan, huber=np.nan, asd=np.nan, n_starts=0, n_reached_best=0,
-                     converged=True, objective=np.nan, n_points=0)
+    return FitResult.from_constants(form_name, params, n_unit=paper.N_UNIT, d_unit=paper.D_UNIT,
+                                    pruning_method=method)
 
 
 prow = []
@@ -143,7 +142,8 @@ for k, ((fam, m), res) in enumerate((kv for kv in laws.items() if kv[1] is not N
 for k, m in enumerate(["depth", "width"]):
     try:
         law = paper_law("llama", m, form)
-        s = np.abs(slope(law, 1.24e9, 0.25, 0.0, tokens * 1e3, per=per))
+        n0_1b = float(paper.MODELS.set_index("model").loc["Llama-3.2-1B", "n_params"])
+        s = np.abs(slope(law, n0_1b, 0.25, 0.0, tokens * 1e3, per=per))
         ax.plot(tokens, s, "--", color="gray", lw=1 + k, label=f"paper: Llama-3.2-1B {m} ρ=0.25 (D×1000)")
     except ValueError:
         pass
