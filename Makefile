@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PROFILE ?= toy
+# The book renders the committed toy results; until results/toy exists it re-runs the smoke profile.
+PROFILE ?= $(if $(wildcard results/toy/checkpoints.csv),toy,smoke)
 PYTEST_ARGS ?=
 
 .PHONY: setup book test bench clean
@@ -19,6 +20,7 @@ $(VENV)/.installed: pyproject.toml constraints-cpu.txt
 # Build the Jupyter Book. PROFILE=toy (default) renders the committed results in results/toy;
 # PROFILE=smoke re-runs every experiment from scratch at smoke scale first.
 book: setup
+	@echo "building the book with PROFILE=$(PROFILE)"
 	PROFILE=$(PROFILE) $(PY) scripts/build_book.py
 
 test: setup
