@@ -85,8 +85,8 @@ glue("n_failed_t2", int(scores["r2"].isna().sum()), display=False)
 styled(table2, "Table 2, paper (grey, italic) beside ours: L1–L3 fitted on all checkpoints. – = no fit.")
 
 # %% [markdown]
-# Of our {glue:text}`n_fits_t2:d` + {glue:text}`n_failed_t2:d` fits, the second number failed or had no data;
-# the reasons are listed here rather than hidden:
+# {glue:text}`n_fits_t2:d` of our fits succeeded and {glue:text}`n_failed_t2:d` failed or had no data
+# (shown as – above); the reasons, and fits that did not converge, are listed here rather than hidden:
 
 # %%
 scores.loc[scores["note"] != "", ["family", "method", "form", "fitter", "n_points", "note"]]

@@ -21,6 +21,26 @@ METHODS = ("depth", "width", "2:4")
 FITTERS = ("lm", "huber-log")
 
 
+def _figures_as_png() -> None:
+    """Inside a kernel, make matplotlib figures display (and glue) as PNG whatever the backend.
+
+    Under ``MPLBACKEND=Agg`` (as CI exports) IPython has no PNG formatter for figures, so a glued figure
+    would reach the page as the text "<Figure ...>". Registering the formatter here keeps the book's
+    figures independent of the caller's environment.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:  # plain Python: nothing to display into
+        return
+    shell = get_ipython()
+    if shell is not None:
+        select_figure_formats(shell, {"png"})
+
+
+_figures_as_png()
+
+
 class MissingResultsError(FileNotFoundError):
     """The results a notebook reads are not there and this profile is too expensive to run here."""
 
