@@ -126,8 +126,10 @@ table5.style.format("{:.3g}", na_rep="–").apply(
 # %% [markdown]
 # ## Table 6: Condition 2
 #
-# Condition 2 asks that the loss falls more slowly as tokens accumulate (the curve flattens). We check it
-# with `check_conditions` over the range of our model sizes and token counts.
+# Condition 2 is Trend 1 written as a derivative: $\partial^2\mathcal{L}/\partial N_0\,\partial D > 0$, so
+# the slope $\partial\mathcal{L}/\partial D$ (negative) moves towards zero as the model grows, and a smaller
+# model's loss falls faster with tokens. We check the sign of the mixed derivative with `check_conditions`,
+# in closed form where one exists and numerically over the range of our model sizes and token counts.
 
 # %%
 domain = Domain(n0=(df["n0"].min() / n_unit, df["n0"].max() / n_unit),

@@ -46,6 +46,7 @@ from p2law.fit import FitResult
 from p2law.law import get_form
 from p2law.plan import slope, token_budget
 from p2law.table import fit_rows
+from p2law.verdict import flattening_tokens
 
 PAGE = "planning"
 out = bs.ensure_results(profile, results_dir)
@@ -79,20 +80,38 @@ for fam in sorted(df["family"].unique()):
                             "loss at budget": b.loss_at_budget}
                 except ValueError as err:
                     rec["note"] = str(err)
+            if per == "decade":  # where the measured curve itself flattened, by the same threshold
+                curve = g.sort_values("tokens")
+                rec["measured flattening"] = flattening_tokens(curve["tokens"], curve["eval_loss"], threshold)
             rows.append(rec)
 ours = pd.DataFrame(rows)
-for c in ["budget tokens", "low", "high", "compute 6ND", "loss at budget"]:
+for c in ["budget tokens", "low", "high", "compute 6ND", "loss at budget", "measured flattening"]:
     if c not in ours:
         ours[c] = np.nan
 bs.save_table(ours, out, PAGE, "budget_ours")
 glue("plan_threshold", float(threshold), display=False)
-ours.style.format({c: "{:.3g}" for c in ["rate ρ", "budget tokens", "low", "high", "compute 6ND", "loss at budget"]},
+both = ours.dropna(subset=["budget tokens", "measured flattening"])
+both = both[np.isfinite(both["budget tokens"])]
+ratio = both["budget tokens"] / both["measured flattening"]
+glue("n_flattened", int(ours["measured flattening"].notna().sum()), display=False)
+glue("n_budget_rows", int(len(ours)), display=False)
+glue("median_budget_ratio", float(ratio.median()) if len(ratio) else float("nan"), display=False)
+glue("share_within_2x", float(((ratio > 0.5) & (ratio < 2)).mean()) if len(ratio) else float("nan"), display=False)
+ours.style.format({c: "{:.3g}" for c in ["rate ρ", "budget tokens", "low", "high", "compute 6ND", "loss at budget",
+                                         "measured flattening"]},
                   na_rep="–").set_caption(f"Token budget of our pruned models ({form}, {fitter}, {level:.0%} interval).")
 
 # %% [markdown]
 # A budget of `inf` means the predicted curve never becomes flatter than
 # {glue:text}`plan_threshold:.3g` nats per decade within $10^{15}$ tokens; compare the budget with the
 # tokens actually trained to see whether our runs stopped early or late.
+#
+# The last column applies the same threshold to the measured curve: the first checkpoint after which the
+# loss, judged over three consecutive checkpoints, falls by less than the threshold per decade (empty: it was
+# still falling faster at the end of the run). {glue:text}`n_flattened:d` of the
+# {glue:text}`n_budget_rows:d` curves flattened within their run; where both exist, the predicted budget is
+# {glue:text}`median_budget_ratio:.2g` times the measured point (median), and
+# {glue:text}`share_within_2x:.0%` of the predictions fall within a factor of two of it.
 #
 # ## The paper's models, from its Table 5
 

@@ -245,7 +245,7 @@ def condition2(ours: pd.DataFrame, paper_table: pd.DataFrame, form: str = "L1") 
     same = int((merged["ours"].astype(bool) == merged["condition2"].astype(bool)).sum())
     k = int(mine["ours"].astype(bool).sum())
     verdict = NOT_TESTABLE if mine.empty else (CONFIRMED if k == len(mine) else NOT_CONFIRMED)
-    return Verdict(f"{form} satisfies Condition 2 (smaller models flatten later)", "§4.2, Table 6",
+    return Verdict(f"{form} satisfies Condition 2 (∂²L/∂N0∂D > 0: smaller models' loss falls faster)", "§4.2, Table 6",
                    f"holds in {int(theirs['condition2'].sum())} of {len(theirs)} {form} cells",
                    f"holds in {k} of {len(mine)} {form} cells; all forms: {same} of {len(merged)} verdicts "
                    "agree with Table 6", verdict, f"confirmed if every {form} cell satisfies it")

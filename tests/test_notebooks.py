@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ["pruning", "post_training", "fitting", "generalization", "planning", "fitting_method"]
+NOTEBOOKS = ["pruning", "post_training", "fitting", "generalization", "planning", "fitting_method", "verdict"]
 FAST = {
     "fitting": {"huber_start": "lm"},
     "generalization": {"huber_start": "lm", "n_bootstrap": 3},
@@ -35,10 +35,14 @@ TABLES = {
                 "table4_ours": ["family", "method", "form", "fitter", "r2"], "table5_ours": ["family", "form", "method"],
                 "table6_ours": ["family", "form", "method", "ours"]},
     "generalization": {"table3_ours": ["family", "protocol", "method", "fitter", "r2", "r2 low", "r2 high"]},
-    "planning": {"budget_ours": ["family", "method", "model", "budget tokens", "low", "high"],
+    "planning": {"budget_ours": ["family", "method", "model", "budget tokens", "low", "high", "measured flattening"],
                  "budget_paper": ["model", "method", "rate ρ", "budget tokens"]},
     "fitting_method": {"lesson1": ["candidate", "R²", "ASD"], "lesson2": ["start", "R²", "objective"],
                        "lesson3": ["alpha (fixed)", "SSE"]},
+    "verdict": {"verdicts": ["claim", "paper", "ours", "verdict", "rule", "verdict (huber-log fit)"],
+                "trend2_baselines": ["family", "method", "slope vs L0", "slope vs control", "paper −γ (L1)"],
+                "control_share": ["run_id", "control share", "loss above control at the end"],
+                "pretraining": ["model", "pretraining tokens", "tokens per parameter", "loss reached (L0)"]},
 }
 FIGURES = {
     "pruning": ["depth_scores", "width_histogram"],
@@ -47,6 +51,7 @@ FIGURES = {
     "generalization": ["held_out"],
     "planning": ["slopes"],
     "fitting_method": ["lesson1", "lesson3"],
+    "verdict": ["trend2_collapse"],
 }
 
 
@@ -136,6 +141,23 @@ def test_fitting_tables_cover_what_the_results_hold(executed, smoke_results):
     assert len(fitted) > 0 and np.isfinite(fitted[["r2", "huber", "asd"]].to_numpy(float)).all()
     # each missing score is explained
     assert (t2.loc[t2["r2"].isna(), "note"].fillna("") != "").all()
+
+
+def test_verdict_page_judges_every_claim_from_the_saved_tables(executed, smoke_results):
+    from p2law import paper
+    from p2law import verdict as v
+
+    folder = Path(smoke_results) / "book"
+    table = pd.read_csv(folder / "verdict" / "verdicts.csv")
+    assert len(table) == 10 and table["claim"].is_unique
+    assert set(table["verdict"]) <= {v.CONFIRMED, v.NOT_CONFIRMED, v.NOT_TESTABLE}
+    # the page's verdicts are what the functions give on the tables the earlier pages saved
+    t2 = pd.read_csv(folder / "fitting" / "table2_ours.csv")
+    expected = v.best_form(t2, paper.TABLE2, "r2")
+    row = table[table["claim"] == expected.claim].iloc[0]
+    assert (row["verdict"], row["ours"]) == (expected.verdict, expected.ours)
+    df = pd.read_csv(Path(smoke_results) / "checkpoints.csv")
+    assert table.loc[table["claim"].str.startswith("Trend 1"), "verdict"].iloc[0] == v.trend1(df)[0].verdict
 
 
 def test_ensure_results_refuses_expensive_profiles(tmp_path):
