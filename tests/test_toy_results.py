@@ -1,0 +1,86 @@
+"""The committed toy reproduction (results/toy): complete, valid, small, and reproduced by refitting.
+
+These tests read the committed files only (no training). The book's pages save the tables they show under
+results/toy/book/<page>/; refitting the committed checkpoint table must give the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from p2law import paper
+from p2law.book_support import fit_grid
+from p2law.experiment import plan_runs
+from p2law.profiles import get_profile
+from p2law.table import read
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = ROOT / "results" / "toy"
+pytestmark = pytest.mark.skipif(not (TOY / "checkpoints.csv").exists(), reason="results/toy is not committed yet")
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return read(TOY / "checkpoints.csv")  # read() validates: columns, NaNs, rates, methods
+
+
+def test_every_planned_run_is_complete(table):
+    profile = get_profile("toy")
+    planned = {r.run_id for r in plan_runs(profile)}
+    assert set(table["run_id"]) == planned
+    per_curve = table.groupby("run_id")["tokens"].nunique()
+    assert (per_curve >= 21).all(), per_curve[per_curve < 21]  # D = 0 plus at least 20 evaluation checkpoints
+    for fam in ("llama", "qwen2"):
+        sub = table[table["family"] == fam]
+        assert sub["model"].nunique() == 3
+        for model, g in sub.groupby("model"):
+            assert g.loc[g["method"] == "depth", "run_id"].nunique() == 3, model
+            assert g.loc[g["method"] == "width", "run_id"].nunique() == 3, model
+            assert g.loc[g["method"] == "2:4", "run_id"].nunique() == 1, model
+            assert g.loc[g["method"] == "none", "run_id"].nunique() == 1, model
+
+
+def test_manifest_pretraining_and_reports_are_there(table):
+    manifest = json.loads((TOY / "manifest.json").read_text())
+    assert set(manifest["runs"]) == set(table["run_id"])
+    assert all(r["seconds"] > 0 for r in manifest["runs"].values())
+    assert manifest["corpus"] and manifest["versions"]["torch"]
+    for model in table["model"].unique():
+        info = json.loads((TOY / "pretrain" / f"{model}.json").read_text())
+        assert info["tokens_per_param"] == pytest.approx(get_profile("toy").pretrain_tokens_per_param, rel=0.05)
+        assert np.isfinite(info["l0"])
+    pruned = table.loc[table["method"].isin(["depth", "width", "2:4"]), "run_id"].unique()
+    assert {p.stem for p in (TOY / "prune_reports").glob("*.json")} == set(pruned)
+
+
+def test_the_committed_folder_is_small():
+    tracked = [p for p in TOY.rglob("*") if p.is_file() and "_cache" not in p.parts]
+    assert sum(p.stat().st_size for p in tracked) < 20e6
+
+
+def test_refitting_reproduces_table2_of_the_book(table):
+    shown = pd.read_csv(TOY / "book" / "fitting" / "table2_ours.csv")
+    scores, _ = fit_grid(table, ["L1", "L2", "L3"], fitters=("lm",))
+    key = ["family", "method", "form", "fitter"]
+    merged = scores.merge(shown, on=key, suffixes=("", " shown"))
+    assert len(merged) == len(scores) == (shown["fitter"] == "lm").sum()
+    for col in ("r2", "huber", "asd"):
+        np.testing.assert_allclose(merged[col], merged[f"{col} shown"], rtol=1e-6, atol=1e-12, err_msg=col)
+
+
+def test_the_verdict_table_is_complete():
+    verdicts = pd.read_csv(TOY / "book" / "verdict" / "verdicts.csv")
+    assert len(verdicts) == 10
+    assert set(verdicts["verdict"]) <= {"confirmed", "not confirmed", "not testable at this scale"}
+    from p2law import verdict as v
+
+    shown = pd.read_csv(TOY / "book" / "fitting" / "table2_ours.csv")
+    for metric in ("r2", "huber", "asd"):
+        expected = v.best_form(shown, paper.TABLE2, metric)
+        row = verdicts[verdicts["claim"] == expected.claim].iloc[0]
+        assert (row["ours"], row["verdict"]) == (expected.ours, expected.verdict)
