@@ -143,7 +143,7 @@ def test_the_book_builds_at_smoke_profile(tmp_path):
     copy.mkdir()
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(ROOT / name, copy / name)
-    ignore = shutil.ignore_patterns("_executed", "__pycache__", ".ipynb_checkpoints")
+    ignore = shutil.ignore_patterns("_executed", "__pycache__", ".ipynb_checkpoints", "_cache")
     for folder in ("book", "notebooks", "scripts", "results", "p2law"):
         if (ROOT / folder).exists():
             shutil.copytree(ROOT / folder, copy / folder, ignore=ignore)
