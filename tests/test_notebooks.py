@@ -51,7 +51,7 @@ FIGURES = {
     "generalization": ["held_out"],
     "planning": ["slopes"],
     "fitting_method": ["lesson1", "lesson3"],
-    "verdict": ["trend2_collapse"],
+    "verdict": ["trend2_collapse", "ours_vs_paper_law"],
 }
 
 
