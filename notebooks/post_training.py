@@ -26,7 +26,7 @@ profile = "toy"
 results_dir = "results/toy"
 seed = 0
 loss_col = "eval_loss"  # or "train_loss"
-trend1_fraction = 0.5  # Trend 1: loss drop measured over this first share of each curve's tokens
+trend1_fraction = 0.5  # Trend 1: loss drop up to this share of the shortest budget among compared curves
 
 # %%
 import numpy as np
@@ -35,6 +35,7 @@ import matplotlib.pyplot as plt
 from myst_nb import glue
 
 from p2law import book_support as bs
+from p2law import verdict as v
 
 PAGE = "post_training"
 out = bs.ensure_results(profile, results_dir)
@@ -93,24 +94,18 @@ plt.close(fig)
 # ## Trend 1: smaller models recover faster
 
 # %%
-t1 = []
-for run_id, curve in df[df["method"] != "none"].groupby("run_id"):
-    curve = curve.sort_values("tokens")
-    cut = curve["tokens"].max() * trend1_fraction
-    start, mid = curve[loss_col].iloc[0], curve.loc[curve["tokens"] <= cut, loss_col].iloc[-1]
-    t1.append({"family": curve["family"].iloc[0], "method": curve["method"].iloc[0], "model": curve["model"].iloc[0],
-               "N0": int(curve["n0"].iloc[0]), "rate ρ": round(float(curve["rate"].iloc[0]), 3),
-               "loss after pruning": start, f"drop over first {trend1_fraction:.0%} (nats)": start - mid,
-               "relative drop": (start - mid) / start})
-trend1 = pd.DataFrame(t1).sort_values(["family", "method", "N0", "rate ρ"]) if t1 else pd.DataFrame(
-    columns=["family", "method", "model", "N0", "rate ρ", "relative drop"])
+drops = v.relative_drops(df, loss_col, trend1_fraction)
+trend1 = drops.rename(columns={"n0": "N0", "rate": "rate ρ", "loss at D=0": "loss after pruning"}).sort_values(
+    ["family", "method", "N0", "rate ρ"])
 bs.save_table(trend1, out, PAGE, "trend1")
 trend1
 
 # %% [markdown]
-# Trend 1 predicts that within a family, method and similar rate the relative drop falls as $N_0$ grows.
-# With only partial or smoke-scale results the comparison may rest on a single model, in which case the
-# table shows the drop without a trend to judge.
+# The relative drop is measured from $D=0$ to the same token count for every model of a family, method and
+# rank of rate (the column `tokens compared`): our larger models get larger budgets, and a share of each
+# model's own budget would hand them more tokens. Trend 1 predicts that the relative drop falls as $N_0$
+# grows. The verdict page counts the pairs of models that agree and repeats the test on the loss above the
+# $\rho=0$ control.
 #
 # ## Trend 2: the loss increase grows as a power of ρ
 #

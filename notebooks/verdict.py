@@ -96,6 +96,7 @@ pre.style.format({"parameters": "{:,.0f}", "pretraining tokens": "{:,.0f}", "tok
 
 # %%
 t1, pairs = v.trend1(df, loss_col, trend1_fraction)
+t1_ctrl, pairs_ctrl = v.trend1(df, loss_col, trend1_fraction, baseline="control")
 t2_l0, gamma_l0 = v.trend2(df, loss_col, "l0", n_resamples, seed, level, min_r2)
 t2_ctrl, gamma_ctrl = v.trend2(df, loss_col, "control", n_resamples, seed, level, min_r2)
 by_fitter = {}
@@ -104,7 +105,7 @@ for fitter in ("lm", "huber-log"):
         [v.best_form(table2, paper.TABLE2, m, fitter=fitter) for m in ("r2", "huber", "asd")]
         + [v.generalization(table3, paper.TABLE3, p, fitter=fitter, min_r2=min_r2)
            for p in ("dataset_size", "model_size", "pruning_rate")])
-verdicts = [t1, t2_l0, t2_ctrl] + by_fitter["lm"] + [v.condition2(table6, paper.TABLE6)]
+verdicts = [t1, t1_ctrl, t2_l0, t2_ctrl] + by_fitter["lm"] + [v.condition2(table6, paper.TABLE6)]
 table = v.verdict_table(verdicts)
 huber_log = {x.claim: x.verdict for x in by_fitter["huber-log"]}
 table["verdict (huber-log fit)"] = table["claim"].map(huber_log).fillna("–")
@@ -129,15 +130,24 @@ colour = {v.CONFIRMED: "background-color: #d9f2d9", v.NOT_CONFIRMED: "background
 
 # %%
 bs.save_table(pairs, out, PAGE, "trend1_pairs")
-summary1 = (pairs.groupby(["family", "method"])["agrees"].agg(["sum", "count"])
-            .rename(columns={"sum": "pairs agreeing", "count": "pairs"}) if len(pairs) else
-            pd.DataFrame(columns=["pairs agreeing", "pairs"]))
+def agreeing(p: pd.DataFrame) -> pd.DataFrame:
+    if p.empty:
+        return pd.DataFrame(columns=["pairs agreeing", "pairs"])
+    return p.groupby(["family", "method"])["agrees"].agg(["sum", "count"]).rename(
+        columns={"sum": "pairs agreeing", "count": "pairs"})
+
+
+summary1 = agreeing(pairs).join(agreeing(pairs_ctrl), rsuffix=" (above control)", how="outer")
 summary1
 
 # %% [markdown]
 # Each pair compares two models of one family, pruned by the same method at the same rank of rate (lowest,
-# middle, highest of their Table 1 rates), by how much of their loss they shed over the first half of
-# post-training. The paper's Trend 1 expects the smaller model to shed more.
+# middle, highest of their Table 1 rates), by the share of their loss they shed over the same number of
+# tokens (half of the shorter budget of the two; the larger model is given more tokens in total, and
+# comparing each at half of its own budget would favour it). The paper's Trend 1 expects the smaller model to
+# shed more. The second pair of columns repeats the comparison on the loss *above the ρ = 0 control* of each
+# model, the part of the loss that pruning added: there the question is which model repairs a larger share of
+# its pruning damage in the same tokens, with plain further training of the base taken out.
 #
 # ## Trend 2 against two baselines
 #

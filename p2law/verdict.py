@@ -42,38 +42,60 @@ def _require(df: pd.DataFrame, columns, what: str) -> None:
 
 # --- Trend 1 ---------------------------------------------------------------------------------------------
 
-def relative_drops(df: pd.DataFrame, loss_col: str = "eval_loss", fraction: float = 0.5) -> pd.DataFrame:
-    """Per pruned curve: the loss drop over the first ``fraction`` of its tokens, relative to its start.
+def relative_drops(df: pd.DataFrame, loss_col: str = "eval_loss", fraction: float = 0.5,
+                   baseline: str = "none") -> pd.DataFrame:
+    """Per pruned curve: the loss drop from D = 0 to a token count D* shared by the curves it is compared
+    with, relative to the loss at D = 0.
 
-    ``rate rank`` numbers each model's rates from its lowest (0): the toy models mirror different paper
-    models whose Table 1 rates differ, so "the same rate" is taken as "the same rank of rate".
+    Curves are compared within (family, method, rate rank); ``rate rank`` numbers each model's rates from its
+    lowest (0), since the toy models mirror paper models whose Table 1 rates differ. D* is ``fraction`` of
+    the shortest curve's tokens in the group, so every model is measured over the same number of tokens
+    (larger models get larger budgets; a share of each one's own budget would favour them). The loss at D*
+    is interpolated linearly between checkpoints.
+
+    ``baseline="control"`` measures the loss *above the ρ = 0 control* of the same model at the same tokens
+    instead of the loss itself: the relative drop is then the share of the pruning damage repaired by D*.
     """
+    if baseline not in ("none", "control"):
+        raise ValueError(f"baseline must be 'none' or 'control', got {baseline!r}")
     _require(df, ["run_id", "family", "method", "model", "n0", "rate", "tokens", loss_col], "checkpoint table")
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    rows = []
-    for run_id, curve in df[df["method"] != "none"].groupby("run_id"):
-        curve = curve.sort_values("tokens")
-        cut = curve["tokens"].max() * fraction
-        start = float(curve[loss_col].iloc[0])
-        mid = float(curve.loc[curve["tokens"] <= cut, loss_col].iloc[-1])
-        rows.append({"run_id": run_id, "family": curve["family"].iloc[0], "method": curve["method"].iloc[0],
-                     "model": curve["model"].iloc[0], "n0": int(curve["n0"].iloc[0]),
-                     "rate": float(curve["rate"].iloc[0]), "relative drop": (start - mid) / start})
-    out = pd.DataFrame(rows, columns=["run_id", "family", "method", "model", "n0", "rate", "relative drop"])
-    out["rate rank"] = out.groupby(["family", "method", "model"])["rate"].rank(method="first").astype(int) - 1
-    return out
+    columns = ["run_id", "family", "method", "model", "n0", "rate", "rate rank", "tokens compared",
+               "loss at D=0", "loss at D*", "relative drop"]
+    curves = {run_id: c.sort_values("tokens") for run_id, c in df[df["method"] != "none"].groupby("run_id")}
+    runs = pd.DataFrame([{"run_id": k, "family": c["family"].iloc[0], "method": c["method"].iloc[0],
+                          "model": c["model"].iloc[0], "n0": int(c["n0"].iloc[0]), "rate": float(c["rate"].iloc[0]),
+                          "max tokens": float(c["tokens"].max())} for k, c in curves.items()])
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    runs["rate rank"] = runs.groupby(["family", "method", "model"])["rate"].rank(method="first").astype(int) - 1
+    runs["tokens compared"] = fraction * runs.groupby(["family", "method", "rate rank"])["max tokens"].transform("min")
+    controls = {m: c.sort_values("tokens") for m, c in df[df["method"] == "none"].groupby("model")}
+    if baseline == "control":
+        runs = runs[runs["model"].isin(controls)].copy()
+    start, at = [], []
+    for run_id, model, d_star in zip(runs["run_id"], runs["model"], runs["tokens compared"]):
+        c = curves[run_id]
+        y = c[loss_col].to_numpy(float)
+        if baseline == "control":  # the control shares the model's token schedule; interpolate to be safe
+            y = y - np.interp(c["tokens"], controls[model]["tokens"], controls[model][loss_col])
+        start.append(float(y[0]))
+        at.append(float(np.interp(d_star, c["tokens"], y)))
+    runs["loss at D=0"], runs["loss at D*"] = start, at
+    runs["relative drop"] = (runs["loss at D=0"] - runs["loss at D*"]) / runs["loss at D=0"]
+    return runs[columns]
 
 
 def trend1(df: pd.DataFrame, loss_col: str = "eval_loss", fraction: float = 0.5, agree: float = 2 / 3,
-           min_pairs: int = 3) -> tuple[Verdict, pd.DataFrame]:
+           min_pairs: int = 3, baseline: str = "none") -> tuple[Verdict, pd.DataFrame]:
     """Trend 1: smaller models' loss falls faster at the same pruning rate.
 
-    Every pair of models of one family and method at the same rate rank is compared; the pair agrees when
-    the smaller model has the larger relative drop. Confirmed when at least ``agree`` of the pairs agree,
+    Every pair of models of one family and method at the same rate rank is compared over the same tokens
+    (``relative_drops``); the pair agrees when the smaller model has the larger relative drop. Confirmed when at least ``agree`` of the pairs agree,
     not testable with fewer than ``min_pairs`` pairs. Returns the verdict and the pair table.
     """
-    drops = relative_drops(df, loss_col, fraction)
+    drops = relative_drops(df, loss_col, fraction, baseline)
     pairs = []
     for (fam, method, rank), g in drops.groupby(["family", "method", "rate rank"]):
         g = g.sort_values("n0").reset_index(drop=True)
@@ -92,8 +114,13 @@ def trend1(df: pd.DataFrame, loss_col: str = "eval_loss", fraction: float = 0.5,
         verdict = NOT_TESTABLE
     else:
         verdict = CONFIRMED if k / n >= agree else NOT_CONFIRMED
-    ours = f"{k} of {n} model pairs: the smaller model's loss fell more over the first {fraction:.0%} of tokens"
-    return Verdict("Trend 1: smaller models' loss falls faster after pruning", "§3.2, Figs. 2, 3, 10",
+    ours = (f"{k} of {n} model pairs: the smaller model's loss fell more over the same tokens ({fraction:.0%} "
+            "of the shorter budget)")
+    if baseline == "control":
+        ours = ours.replace("the smaller model's loss fell more", "the smaller model repaired a larger share of "
+                            "its loss above the ρ = 0 control")
+    what = "loss" if baseline == "none" else "loss above the ρ = 0 control"
+    return Verdict(f"Trend 1: smaller models' {what} falls faster after pruning", "§3.2, Figs. 2, 3, 10",
                    "8B curves visibly flatter than 1B/3B at similar rates", ours, verdict,
                    f"confirmed if ≥ {agree:.0%} of same-rate-rank pairs agree; not testable below {min_pairs} pairs"
                    ), pairs

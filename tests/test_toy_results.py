@@ -75,7 +75,7 @@ def test_refitting_reproduces_table2_of_the_book(table):
 
 def test_the_verdict_table_is_complete():
     verdicts = pd.read_csv(TOY / "book" / "verdict" / "verdicts.csv")
-    assert len(verdicts) == 10
+    assert len(verdicts) == 11
     assert set(verdicts["verdict"]) <= {"confirmed", "not confirmed", "not testable at this scale"}
     from p2law import verdict as v
 

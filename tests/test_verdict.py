@@ -138,3 +138,29 @@ def test_flattening_tokens_finds_the_knee():
 def test_missing_column_is_named():
     with pytest.raises(ValueError, match="eval_loss"):
         v.trend1(pd.DataFrame({"run_id": [1], "family": ["llama"]}))
+
+
+def test_relative_drops_compare_the_same_tokens_by_hand():
+    df = curves(lambda m, r: {"s": 0.9, "m": 0.6, "l": 0.3}[m], lambda m, r: 3.2)
+    drops = v.relative_drops(df, fraction=0.5)
+    # D* = 0.5 x 64k = 32k tokens, where the helper's curve has fallen 5/6 of its drop (32 = 64^(5/6))
+    assert (drops["tokens compared"] == 32e3).all()
+    s = drops[drops["model"] == "s"].iloc[0]
+    assert s["relative drop"] == pytest.approx(0.9 * 5 / 6 / (3.2 + 0.9))
+    # a larger model with a longer budget is measured at the same D*, not at half of its own budget
+    longer = df.copy()
+    longer.loc[longer["model"] == "l", "tokens"] *= 2
+    assert (v.relative_drops(longer)["tokens compared"] == 32e3).all()
+
+
+def test_trend1_against_the_control_measures_the_repaired_share():
+    control = {"s": 2.9, "m": 2.8, "l": 2.7}
+    df = curves(lambda m, r: {"s": 0.9, "m": 0.6, "l": 0.3}[m], lambda m, r: control[m] + 0.1, control_end=control)
+    verdict, pairs = v.trend1(df, baseline="control")
+    assert verdict.verdict == v.CONFIRMED and "above the ρ = 0 control" in verdict.claim
+    drops = v.relative_drops(df, baseline="control")
+    s = drops[drops["model"] == "s"].iloc[0]
+    # excess over control: 0.1 + (0.9 - 0.2)(1 - frac); at D* frac = 5/6
+    assert s["relative drop"] == pytest.approx(0.7 * 5 / 6 / (0.1 + 0.7))
+    with pytest.raises(ValueError, match="baseline"):
+        v.relative_drops(df, baseline="l0")
