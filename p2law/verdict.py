@@ -92,8 +92,9 @@ def trend1(df: pd.DataFrame, loss_col: str = "eval_loss", fraction: float = 0.5,
     """Trend 1: smaller models' loss falls faster at the same pruning rate.
 
     Every pair of models of one family and method at the same rate rank is compared over the same tokens
-    (``relative_drops``); the pair agrees when the smaller model has the larger relative drop. Confirmed when at least ``agree`` of the pairs agree,
-    not testable with fewer than ``min_pairs`` pairs. Returns the verdict and the pair table.
+    (``relative_drops``); the pair agrees when the smaller model has the larger relative drop. Confirmed
+    when at least ``agree`` of the pairs agree, not testable with fewer than ``min_pairs`` pairs. Returns the
+    verdict and the pair table.
     """
     drops = relative_drops(df, loss_col, fraction, baseline)
     pairs = []
