@@ -53,7 +53,7 @@ def ensure_results(profile: str, results_dir) -> Path:
     if profile not in RUNNABLE_PROFILES:
         raise MissingResultsError(
             f"{out / 'checkpoints.csv'} does not exist. The {profile!r} sweep is not run by the book; run "
-            f"`p2law sweep --profile {profile} --out {out}` first (or build with PROFILE=smoke).")
+            f"`p2law run --profile {profile} --out {out}` first (or build with PROFILE=smoke).")
     from p2law.experiment import run
 
     run(profile, out, progress=False)

@@ -105,8 +105,6 @@ def plan_sweep(profile: Profile, utilisation: float = 0.35) -> dict:
     evaluated token, at ``utilisation`` × this machine's measured matmul rate (benchmarks/bench_train.py
     measures the real utilisation).
     """
-    import torch
-
     rows = []
     if profile.scale == "paper":
         from . import paper
@@ -122,14 +120,11 @@ def plan_sweep(profile: Profile, utilisation: float = 0.35) -> dict:
                              "method": method, "rate": 0.0, "n0": m.n_params, "tokens": tokens})
         return {"profile": profile.to_dict(), "n_runs": len(rows), "runs": rows,
                 "batch_tokens": profile.batch_size * profile.seq_len, "estimated_seconds": None}
-    from .models import build_model
-
     flops = 0.0
     n0s = {}
     for family in profile.families:
         for spec in toy_family(family, profile.scale):
-            with torch.device("meta"):
-                n0s[spec.name] = count_params(build_model(spec, profile.vocab_size))
+            n0s[spec.name] = _count_params_on_meta(spec, profile.vocab_size)
             flops += 6 * n0s[spec.name] * profile.pretrain_tokens_per_param * n0s[spec.name]
     eval_tokens = profile.n_eval_blocks * profile.seq_len * (profile.n_checkpoints + 1)
     for r in plan_runs(profile):
@@ -139,6 +134,24 @@ def plan_sweep(profile: Profile, utilisation: float = 0.35) -> dict:
     rate = utilisation * matmul_flops_per_second()
     return {"profile": profile.to_dict(), "n_runs": len(rows), "runs": rows, "estimated_flops": flops,
             "estimated_seconds": flops / rate, "assumed_flops_per_second": rate}
+
+
+def _count_params_on_meta(spec, vocab_size: int) -> int:
+    """N0 of a toy base without allocating (or training) it."""
+    import torch
+
+    from .models import build_model
+
+    with torch.device("meta"):
+        return count_params(build_model(spec, vocab_size))
+
+
+def _post_train_config(profile: Profile, n0: int):
+    from .train import TrainConfig
+
+    return TrainConfig(total_tokens=int(profile.post_tokens_per_param * n0), lr=profile.lr,
+                       batch_size=profile.batch_size, n_checkpoints=profile.n_checkpoints,
+                       warmup_fraction=profile.warmup_fraction, seed=profile.seed)
 
 
 def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, progress: bool = True):
@@ -151,7 +164,7 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
 
     from .pretrain import pretrain_base
     from .prune import prune_2of4, prune_depth, prune_width
-    from .train import TrainConfig, evaluate, post_train
+    from .train import evaluate, post_train
 
     profile = get_profile(profile) if isinstance(profile, str) else profile
     if dry_run:
@@ -192,6 +205,10 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
     bases: dict[str, tuple] = {}
     for r in runs:
         spec = next(s for s in toy_family(r.family, profile.scale) if s.name == r.model)
+        cfg = _post_train_config(profile, _count_params_on_meta(spec, vocab))
+        last_step = cfg.checkpoint_steps(profile.seq_len)[-1]
+        if existing is not None and ((existing.run_id == r.run_id) & (existing.step == last_step)).any():
+            continue  # finished in an earlier sweep: its base need not even be loaded
         if r.model not in bases:
             base, info = pretrain_base(spec, bundle.train_data, vocab, profile.pretrain_tokens_per_param,
                                        profile.pretrain_lr, profile.batch_size * 2, cache / "bases", profile.seed,
@@ -202,12 +219,6 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
             bases = {r.model: (base, l0)}  # keep one base in memory at a time
         base, l0 = bases[r.model]
         n0 = count_params(base)
-        cfg = TrainConfig(total_tokens=int(profile.post_tokens_per_param * n0), lr=profile.lr,
-                          batch_size=profile.batch_size, n_checkpoints=profile.n_checkpoints,
-                          warmup_fraction=profile.warmup_fraction, seed=profile.seed)
-        last_step = cfg.checkpoint_steps(profile.seq_len)[-1]
-        if existing is not None and ((existing.run_id == r.run_id) & (existing.step == last_step)).any():
-            continue  # finished in an earlier sweep
         t0 = time.perf_counter()
         model = copy.deepcopy(base)
         masks = None

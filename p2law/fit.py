@@ -209,12 +209,11 @@ def _jacobian(form: Form, x: Inputs, v: np.ndarray) -> np.ndarray:
     Rows whose real prediction is not finite get a zero row (the objective penalises them flat).
     """
     h = 1e-20
-    jac = np.empty((len(x.y), len(v)))
+    # All k perturbed copies of v in one call: column k of `steps` is v + i·h·e_k, so each constant the
+    # law unpacks is a length-k row that broadcasts against the data as columns (one numpy pass, not k).
+    steps = v.astype(complex)[:, None] + 1j * h * np.eye(len(v))
     with np.errstate(all="ignore"):
-        for k in range(len(v)):
-            step = v.astype(complex)
-            step[k] += 1j * h
-            jac[:, k] = np.imag(form.func(x.n0, x.d, x.rho, x.l0, step)) / h
+        jac = np.imag(form.func(x.n0[:, None], x.d[:, None], x.rho[:, None], x.l0[:, None], steps)) / h
         base = form.func(x.n0, x.d, x.rho, x.l0, v)
     jac[~np.isfinite(base) | ~np.all(np.isfinite(jac), axis=1)] = 0.0
     return jac

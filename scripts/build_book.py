@@ -17,7 +17,8 @@ Steps
 
 Environment: PROFILE (default toy), RESULTS_DIR (default results/<profile>; for smoke a scratch folder
 under book/_executed that is wiped first, so smoke always starts from scratch), BOOK_SKIP_EXECUTE=1 to
-render the already executed notebooks again without running them.
+render the already executed notebooks again without running them, BOOK_PARAMS to change a notebook's
+parameters (a JSON object keyed by notebook name, e.g. ``{"generalization": {"n_bootstrap": 100}}``).
 """
 
 from __future__ import annotations
@@ -107,6 +108,27 @@ def results_dir_for(profile: str, root: Path) -> str:
     return f"results/{profile}"
 
 
+def notebook_parameters(jobs: list[NotebookJob], text: str | None) -> dict[str, dict]:
+    """Per-notebook papermill parameters from BOOK_PARAMS (JSON: {notebook name: {parameter: value}})."""
+    if not text:
+        return {}
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BookBuildError(f"BOOK_PARAMS is not valid JSON: {exc}") from None
+    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
+        raise BookBuildError('BOOK_PARAMS must map notebook names to parameter objects, '
+                             'e.g. {"generalization": {"n_bootstrap": 100}}')
+    unknown = sorted(set(params) - {job.name for job in jobs})
+    if unknown:
+        raise BookBuildError(f"BOOK_PARAMS names notebooks the book does not have: {unknown}; "
+                             f"the book's notebooks: {[job.name for job in jobs]}")
+    reserved = sorted({key for v in params.values() for key in v} & {"profile", "results_dir"})
+    if reserved:
+        raise BookBuildError(f"BOOK_PARAMS may not set {reserved}: use PROFILE and RESULTS_DIR")
+    return params
+
+
 def write_kernelspec(folder: Path) -> None:
     """A kernelspec named p2law that runs this very interpreter (the venv's), whatever is on PATH."""
     spec_dir = folder / "kernels" / KERNEL_NAME
@@ -188,6 +210,7 @@ def build(root: Path = ROOT, profile: str | None = None, execute_notebooks: bool
     timings: dict[str, float] = {}
     jobs = notebook_jobs(root)
     if execute_notebooks:
+        extra = notebook_parameters(jobs, os.environ.get("BOOK_PARAMS"))
         parameters = {"profile": profile, "results_dir": results_dir_for(profile, root)}
         saved = {key: os.environ.get(key) for key in ("JUPYTER_PATH", "MPLBACKEND")}
         try:
@@ -199,7 +222,7 @@ def build(root: Path = ROOT, profile: str | None = None, execute_notebooks: bool
                 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
                 for job in jobs:
                     print(f"executing {job.source} (profile={profile}) ...", flush=True)
-                    timings[job.name] = execute(job, root, parameters)
+                    timings[job.name] = execute(job, root, parameters | extra.get(job.name, {}))
                     print(f"  done in {timings[job.name]:.1f} s -> {job.executed}", flush=True)
         finally:
             for key, value in saved.items():

@@ -1,11 +1,25 @@
-"""One smoke sweep per test session, shared by every test that needs real results."""
+"""Shared, expensive fixtures: one smoke sweep and one smoke build of the book per test session."""
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Parameters that only change cost, turned down for the tests' book build (few bootstrap refits,
+# huber-log started from the LM optimum). `make book` builds with the notebooks' own defaults.
+FAST_BOOK_PARAMS = {
+    "fitting": {"huber_start": "lm"},
+    "generalization": {"huber_start": "lm", "n_bootstrap": 3},
+    "planning": {"n_bootstrap": 3},
+}
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +30,27 @@ def smoke_results(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("smoke") / "results"
     run("smoke", out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def smoke_book(smoke_results, tmp_path_factory) -> Path:
+    """The real book, copied to a temporary folder and built end to end by scripts/build_book.py at the
+    smoke profile on the session's smoke sweep (so no notebook re-runs it), warnings as errors.
+
+    Returns the copy's root: executed notebooks in book/_executed, the site in _build/html, and each
+    page's saved tables and figures in ``smoke_results/book/<page>``.
+    """
+    copy = tmp_path_factory.mktemp("book") / "repo"
+    copy.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, copy / name)
+    ignore = shutil.ignore_patterns("_executed", "__pycache__", ".ipynb_checkpoints", "_cache")
+    for folder in ("book", "notebooks", "scripts"):
+        shutil.copytree(ROOT / folder, copy / folder, ignore=ignore)
+    # Agg as in CI: the build must still put figures on the pages as images.
+    env = {**os.environ, "PROFILE": "smoke", "RESULTS_DIR": str(smoke_results), "MPLBACKEND": "Agg",
+           "BOOK_PARAMS": json.dumps(FAST_BOOK_PARAMS)}
+    result = subprocess.run([sys.executable, str(copy / "scripts" / "build_book.py")], cwd=copy, env=env,
+                            capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return copy

@@ -1,7 +1,8 @@
 """scripts/build_book.py: the toc drives execution, a raising notebook fails the build, the built book is checked.
 
-The end-to-end test copies the book's sources into a temporary folder and builds them there at the
-smoke profile, so it never touches the working tree's _build or book/_executed.
+The end-to-end test reads the session's one build of the book (conftest.py's ``smoke_book``: the sources
+copied to a temporary folder and built there at the smoke profile), so it never touches the working
+tree's _build or book/_executed.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -84,6 +83,21 @@ def test_notebook_jobs_come_from_the_toc_and_need_a_source(tmp_path, capsys):
         build_book.notebook_jobs(tmp_path)
 
 
+def test_book_params_reach_only_the_notebooks_they_name(tmp_path):
+    _write_book(tmp_path, TOC, {"first": "", "second": ""})
+    jobs = build_book.notebook_jobs(tmp_path)
+    assert build_book.notebook_parameters(jobs, None) == {}
+    assert build_book.notebook_parameters(jobs, '{"second": {"n_bootstrap": 5}}') == {"second": {"n_bootstrap": 5}}
+    with pytest.raises(build_book.BookBuildError, match=r"notebooks the book does not have: \['thrid'\]"):
+        build_book.notebook_parameters(jobs, '{"thrid": {"n_bootstrap": 5}}')
+    with pytest.raises(build_book.BookBuildError, match="not valid JSON"):
+        build_book.notebook_parameters(jobs, "{second: 5}")
+    with pytest.raises(build_book.BookBuildError, match="must map notebook names to parameter objects"):
+        build_book.notebook_parameters(jobs, '{"second": 5}')
+    with pytest.raises(build_book.BookBuildError, match=r"may not set \['profile'\]"):
+        build_book.notebook_parameters(jobs, '{"second": {"profile": "toy"}}')
+
+
 def test_bad_profile_is_rejected(tmp_path):
     _write_book(tmp_path, TOC, {})
     with pytest.raises(build_book.BookBuildError, match="PROFILE must be a plain name"):
@@ -137,22 +151,9 @@ def test_a_raising_notebook_fails_the_build_and_names_the_notebook(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_book_builds_at_smoke_profile(tmp_path):
-    """The real book, copied to a temporary folder, built end to end with warnings as errors."""
-    copy = tmp_path / "repo"
-    copy.mkdir()
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(ROOT / name, copy / name)
-    ignore = shutil.ignore_patterns("_executed", "__pycache__", ".ipynb_checkpoints", "_cache")
-    for folder in ("book", "notebooks", "scripts", "results", "p2law"):
-        if (ROOT / folder).exists():
-            shutil.copytree(ROOT / folder, copy / folder, ignore=ignore)
-    env = {**os.environ, "PROFILE": "smoke", "MPLBACKEND": "Agg"}  # Agg as in CI: figures must still render
-    env.pop("RESULTS_DIR", None)
-    result = subprocess.run([sys.executable, str(copy / "scripts" / "build_book.py")], cwd=copy, env=env,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
+def test_the_book_builds_at_smoke_profile(smoke_book):
+    """The real book, built end to end with warnings as errors (the session's build, see conftest.py)."""
+    copy = smoke_book
     html = copy / "_build" / "html"
     for entry in build_book.toc_files(copy / "_toc.yml"):
         assert (html / f"{entry}.html").exists(), entry
@@ -168,5 +169,12 @@ def test_the_book_builds_at_smoke_profile(tmp_path):
     executed = json.loads((copy / "book" / "_executed" / "paper_numbers.ipynb").read_text(encoding="utf-8"))
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert len(injected) == 1 and "profile = \"smoke\"" in "".join(injected[0]["source"])
+    # BOOK_PARAMS reached the notebook it names, and only that one
+    fitting = json.loads((copy / "book" / "_executed" / "fitting.ipynb").read_text(encoding="utf-8"))
+    injected = "".join(next(c for c in fitting["cells"]
+                            if "injected-parameters" in c["metadata"].get("tags", []))["source"])
+    assert 'huber_start = "lm"' in injected
+    assert "huber_start" not in "".join(injected_cell["source"] for injected_cell in executed["cells"]
+                                        if "injected-parameters" in injected_cell["metadata"].get("tags", []))
     assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert build_book.check_built_book(copy, html, build_book.notebook_jobs(copy)) == []
