@@ -18,7 +18,8 @@ Steps
 Environment: PROFILE (default toy), RESULTS_DIR (default results/<profile>; for smoke a scratch folder
 under book/_executed that is wiped first, so smoke always starts from scratch), BOOK_SKIP_EXECUTE=1 to
 render the already executed notebooks again without running them, BOOK_PARAMS to change a notebook's
-parameters (a JSON object keyed by notebook name, e.g. ``{"generalization": {"n_bootstrap": 100}}``).
+parameters (a JSON object keyed by notebook name, e.g. ``{"generalization": {"n_bootstrap": 100}}``;
+at the smoke profile it updates PROFILE_PARAMS["smoke"], which turns down what only changes cost).
 """
 
 from __future__ import annotations
@@ -42,6 +43,18 @@ ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = Path("book/_executed")  # relative to the book root; read by _toc.yml, not named _build
 NOTEBOOKS = Path("notebooks")
 KERNEL_NAME = "p2law"
+
+
+# The smoke profile is for trying every code path in minutes, so its build turns down the parameters that
+# only change cost (few bootstrap refits, huber-log started from the LM optimum instead of the whole
+# grid). BOOK_PARAMS overrides these; the toy and paper builds use the notebooks' own defaults.
+PROFILE_PARAMS = {
+    "smoke": {
+        "fitting": {"huber_start": "lm"},
+        "generalization": {"huber_start": "lm", "n_bootstrap": 3},
+        "planning": {"n_bootstrap": 3},
+    },
+}
 
 
 class BookBuildError(RuntimeError):
@@ -108,10 +121,13 @@ def results_dir_for(profile: str, root: Path) -> str:
     return f"results/{profile}"
 
 
-def notebook_parameters(jobs: list[NotebookJob], text: str | None) -> dict[str, dict]:
-    """Per-notebook papermill parameters from BOOK_PARAMS (JSON: {notebook name: {parameter: value}})."""
+def notebook_parameters(jobs: list[NotebookJob], text: str | None, profile: str = "toy") -> dict[str, dict]:
+    """Per-notebook papermill parameters: the profile's (PROFILE_PARAMS), updated by BOOK_PARAMS
+    (JSON: {notebook name: {parameter: value}})."""
+    names = {job.name for job in jobs}
+    merged = {name: dict(p) for name, p in PROFILE_PARAMS.get(profile, {}).items() if name in names}
     if not text:
-        return {}
+        return merged
     try:
         params = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -126,7 +142,9 @@ def notebook_parameters(jobs: list[NotebookJob], text: str | None) -> dict[str, 
     reserved = sorted({key for v in params.values() for key in v} & {"profile", "results_dir"})
     if reserved:
         raise BookBuildError(f"BOOK_PARAMS may not set {reserved}: use PROFILE and RESULTS_DIR")
-    return params
+    for name, p in params.items():
+        merged[name] = merged.get(name, {}) | p
+    return merged
 
 
 def write_kernelspec(folder: Path) -> None:
@@ -210,7 +228,7 @@ def build(root: Path = ROOT, profile: str | None = None, execute_notebooks: bool
     timings: dict[str, float] = {}
     jobs = notebook_jobs(root)
     if execute_notebooks:
-        extra = notebook_parameters(jobs, os.environ.get("BOOK_PARAMS"))
+        extra = notebook_parameters(jobs, os.environ.get("BOOK_PARAMS"), profile)
         parameters = {"profile": profile, "results_dir": results_dir_for(profile, root)}
         saved = {key: os.environ.get(key) for key in ("JUPYTER_PATH", "MPLBACKEND")}
         try:

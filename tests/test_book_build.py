@@ -88,6 +88,13 @@ def test_book_params_reach_only_the_notebooks_they_name(tmp_path):
     jobs = build_book.notebook_jobs(tmp_path)
     assert build_book.notebook_parameters(jobs, None) == {}
     assert build_book.notebook_parameters(jobs, '{"second": {"n_bootstrap": 5}}') == {"second": {"n_bootstrap": 5}}
+    # the smoke profile's own settings apply to the notebooks the book has, and BOOK_PARAMS updates them
+    real = build_book.notebook_jobs(ROOT)
+    smoke = build_book.notebook_parameters(real, '{"generalization": {"n_bootstrap": 7}, "pruning": {"seed": 1}}',
+                                           "smoke")
+    assert smoke["generalization"] == {"huber_start": "lm", "n_bootstrap": 7}
+    assert smoke["pruning"] == {"seed": 1} and smoke["fitting"] == {"huber_start": "lm"}
+    assert build_book.notebook_parameters(real, None, "toy") == {}
     with pytest.raises(build_book.BookBuildError, match=r"notebooks the book does not have: \['thrid'\]"):
         build_book.notebook_parameters(jobs, '{"thrid": {"n_bootstrap": 5}}')
     with pytest.raises(build_book.BookBuildError, match="not valid JSON"):
@@ -169,10 +176,14 @@ def test_the_book_builds_at_smoke_profile(smoke_book):
     executed = json.loads((copy / "book" / "_executed" / "paper_numbers.ipynb").read_text(encoding="utf-8"))
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert len(injected) == 1 and "profile = \"smoke\"" in "".join(injected[0]["source"])
-    # BOOK_PARAMS reached the notebook it names, and only that one
-    fitting = json.loads((copy / "book" / "_executed" / "fitting.ipynb").read_text(encoding="utf-8"))
-    fitting_injected = [c for c in fitting["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
-    assert 'huber_start = "lm"' in "".join(fitting_injected[0]["source"])
-    assert "huber_start" not in "".join(injected[0]["source"])
+    # the smoke profile's cheap settings and BOOK_PARAMS reached the notebooks they name, and only those
+    def injected_source(name):
+        nb = json.loads((copy / "book" / "_executed" / f"{name}.ipynb").read_text(encoding="utf-8"))
+        cells = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+        return "".join(cells[0]["source"])
+
+    assert 'huber_start = "lm"' in injected_source("fitting")
+    assert "n_points = 10" in injected_source("fitting_method")
+    assert "huber_start" not in injected_source("paper_numbers") and "n_points" not in injected_source("fitting")
     assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert build_book.check_built_book(copy, html, build_book.notebook_jobs(copy)) == []
