@@ -16,9 +16,11 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ["pruning", "post_training", "fitting", "generalization", "planning", "fitting_method", "verdict"]
+NOTEBOOKS = ["reproduction", "pruning", "post_training", "fitting", "generalization", "planning", "fitting_method", "verdict"]
 # page -> {table: columns it must have}
 TABLES = {
+    "reproduction": {"models": ["our model", "stands in for", "our N0", "paper N0", "size ratio", "our L0"],
+                     "recipe": ["paper", "ours (smoke)"]},
     "pruning": {"prune_summary": ["run_id", "model", "method", "achieved rate ρ"], "coverage": ["family", "method", "curves"],
                 "sparsity": ["model", "min sparsity", "max sparsity"]},
     "post_training": {"trend1": ["family", "method", "model", "relative drop"], "trend2_gamma": ["family", "method", "γ (ours)"]},
@@ -36,6 +38,7 @@ TABLES = {
                 "pretraining": ["model", "pretraining tokens", "tokens per parameter", "loss reached (L0)"]},
 }
 FIGURES = {
+    "reproduction": [],
     "pruning": ["depth_scores", "width_histogram"],
     "post_training": ["curves", "trend2"],
     "fitting": ["predicted_vs_actual"],
