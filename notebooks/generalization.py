@@ -32,6 +32,8 @@ huber_start = "grid"  # "lm": huber-log starts from the LM optimum (fast)
 token_fraction = 0.8  # dataset-size split: share of each curve's checkpoints used for fitting
 n_bootstrap = 20  # resamples per fit for the intervals (0: none)
 level = 0.9  # interval level
+curve_family = "llama"  # the cell drawn as loss curves (Figs. 7-9 of the paper); any other present cell if absent
+curve_method = "depth"
 
 # %%
 import dataclasses
@@ -149,4 +151,52 @@ plt.close(fig)
 # Predicted against actual loss on the held-out checkpoints of each split (first fitter listed in the
 # parameters). Points on the dashed diagonal are predicted exactly; an empty panel means that split could
 # not be formed from these results.
+# ```
+
+# %% [markdown]
+# ## The held-out curves
+#
+# The paper draws its generalization results as loss curves (its Figs. 7–9): the law, fitted without some
+# checkpoints, traced over the whole token range next to the checkpoints it never saw. Here is the same
+# picture for one family and pruning method (papermill parameters `curve_family`, `curve_method`).
+
+# %%
+cells = [(k[0], k[1]) for k in keys]
+cell = (curve_family, curve_method) if (curve_family, curve_method) in cells else (cells[0] if cells else None)
+fig, axes = plt.subplots(1, max(len(SPLITS), 1), figsize=(4.2 * len(SPLITS), 3.4), squeeze=False, sharey=True)
+for ax, protocol in zip(axes[0], SPLITS):
+    key = (*cell, protocol, fitters[0]) if cell else None
+    if key not in held_fits:
+        ax.set_title(f"{protocol.replace('_', ' ')}: no split", fontsize=9)
+        continue
+    res, train, test = held_fits[key]
+    held_runs = list(dict.fromkeys(test["run_id"]))
+    for run in dict.fromkeys(train["run_id"]):
+        if run not in held_runs:  # curves only used for fitting: grey
+            g = train[train["run_id"] == run]
+            ax.plot(g["tokens"], g["eval_loss"], color="0.8", lw=0.8)
+    for k, run in enumerate(held_runs):
+        seen, unseen = train[train["run_id"] == run], test[test["run_id"] == run]
+        both = pd.concat([seen, unseen])
+        grid = both.iloc[[0] * 60].assign(tokens=np.geomspace(both["tokens"].min(), both["tokens"].max(), 60))
+        ax.plot(grid["tokens"], res.predict(grid), color=f"C{k}", lw=1.2)
+        ax.plot(seen["tokens"], seen["eval_loss"], "o", ms=2.5, color=f"C{k}", alpha=0.35)
+        ax.plot(unseen["tokens"], unseen["eval_loss"], "o", ms=3.5, color=f"C{k}", mfc="none",
+                label=f"{unseen['model'].iloc[0]} ρ={unseen['rate'].iloc[0]:.2f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("post-training tokens D")
+    ax.set_title(f"{protocol.replace('_', ' ')}: {cell[0]} {cell[1]}", fontsize=9)
+    ax.legend(fontsize=5, ncol=1)
+axes[0][0].set_ylabel("evaluation loss (nats)")
+bs.save_figure(fig, out, PAGE, "held_out_curves")
+glue("fig_held_out_curves", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_held_out_curves
+# :name: fig-held-out-curves
+#
+# Held-out curves of one cell under each split. Lines: the law fitted without the open circles (first
+# fitter listed in the parameters); open circles: held-out checkpoints; faint dots: checkpoints of the
+# same curve used in the fit; grey lines: curves used only for fitting.
 # ```

@@ -42,7 +42,7 @@ FIGURES = {
     "pruning": ["depth_scores", "width_histogram"],
     "post_training": ["curves", "trend2"],
     "fitting": ["predicted_vs_actual"],
-    "generalization": ["held_out"],
+    "generalization": ["held_out", "held_out_curves"],
     "planning": ["slopes"],
     "fitting_method": ["lesson1", "lesson3"],
     "verdict": ["trend2_collapse", "ours_vs_paper_law"],
