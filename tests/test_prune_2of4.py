@@ -1,11 +1,11 @@
-import warnings
+import copy
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
 from p2law.models import count_params
-from p2law.prune import prune_2of4, prune_linear_2of4
+from p2law.prune import prune_2of4, prune_linear_2of4, sparsegpt
 from prune_fixtures import calibration, probe, same_state, state_snapshot, tiny_model
 
 
@@ -88,3 +88,58 @@ def test_prune_2of4_bad_input_leaves_model_untouched():
     with pytest.raises(ValueError, match="calibration data is empty"):
         prune_2of4(tiny_model(), [], progress=False)
     assert same_state(model, snap)
+
+
+def test_prune_2of4_refuses_a_model_that_is_not_llama_shaped():
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=96, n_positions=32))
+    snap = state_snapshot(gpt2)
+    with pytest.raises(TypeError, match=r"expected a Llama or Qwen2 causal LM .* model_type='gpt2'"):
+        prune_2of4(gpt2, calibration(), progress=False)
+    assert same_state(gpt2, snap)
+
+
+def _q_proj_hessian_of_layer_1(model, batches):
+    """2 XᵀX / n for what layer 1's q_proj reads when ``model`` runs on ``batches``."""
+    seen = []
+    handle = model.model.layers[1].self_attn.q_proj.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].double().reshape(-1, args[0].shape[-1])))
+    with torch.no_grad():
+        for ids in batches:
+            model(ids, use_cache=False)
+    handle.remove()
+    x = torch.cat(seen)
+    return 2 * x.T @ x / len(x)
+
+
+def test_prune_2of4_calibrates_each_layer_on_the_pruned_layers_before_it(monkeypatch):
+    model = tiny_model(layers=2)
+    dense = copy.deepcopy(model)
+    batches = calibration()
+    given = []  # the Hessian of every matrix, in the order prune_2of4 prunes them
+
+    def spy(weight, hessian, *args, **kwargs):
+        given.append(hessian.clone())
+        return real(weight, hessian, *args, **kwargs)
+
+    real = sparsegpt.prune_linear_2of4
+    monkeypatch.setattr(sparsegpt, "prune_linear_2of4", spy)
+    prune_2of4(model, batches, blocksize=32, progress=False)
+    assert len(given) == 2 * 7
+    layer1_q = given[7]  # layer 0's seven matrices come first; q_proj leads layer 1's
+    # Layer 1's q_proj input depends only on layer 0 (pruned now) and layer 1's norm (never pruned),
+    # so the pruned model reproduces exactly what layer 1 must have been calibrated on.
+    on_pruned = _q_proj_hessian_of_layer_1(model, batches)
+    on_dense = _q_proj_hessian_of_layer_1(dense, batches)
+    torch.testing.assert_close(layer1_q, on_pruned, rtol=1e-5, atol=1e-7)
+    assert torch.linalg.norm(on_dense - on_pruned) > 1e-3 * torch.linalg.norm(on_pruned)
+
+
+def test_prune_2of4_shows_progress_over_calibration_batches_and_layers(capsys):
+    prune_2of4(tiny_model(layers=3), calibration(n_batches=2), blocksize=32, progress=True)
+    shown = capsys.readouterr().err
+    # The batch bar is cleared when done (leave=False); its opening line shows it counts the 2 batches.
+    assert "2:4: calibration inputs:   0%|          | 0/2" in shown
+    assert "2:4: SparseGPT layers" in shown and "3/3" in shown
+    prune_2of4(tiny_model(layers=3), calibration(n_batches=2), blocksize=32, progress=False)
+    assert capsys.readouterr().err == ""

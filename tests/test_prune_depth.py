@@ -110,3 +110,20 @@ def test_bad_input_leaves_model_untouched():
     gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
     with pytest.raises(TypeError, match="Llama or Qwen2"):
         prune_depth(gpt2, calibration(), n_layers=1, progress=False)
+
+
+def test_rate_that_would_remove_every_layer_is_refused_not_capped():
+    model = tiny_model()  # 4 layers
+    n0, per_layer = count_params(model), layer_param_count(model)
+    all_four, three = 4 * per_layer / n0, 3 * per_layer / n0
+    midpoint = (all_four + three) / 2
+    # Just below the midpoint, three layers is the honest nearest answer.
+    assert layers_for_rate(n0, per_layer, 4, midpoint - 1e-3) == 3
+    snap = state_snapshot(model)
+    rate = round(midpoint + 1e-3, 4)  # closer to removing all four than to removing three
+    with pytest.raises(ValueError, match=rf"rate {rate} would remove all 4 layers") as err:
+        prune_depth(model, calibration(), rate=rate, progress=False)
+    assert f"nearest allowed rate is {three:.4f}" in str(err.value)
+    assert same_state(model, snap) and model.config.num_hidden_layers == 4
+    with pytest.raises(ValueError, match="cannot be depth-pruned"):
+        layers_for_rate(n0, per_layer, 1, 0.5)

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
 from p2law.models import count_params
 from p2law.prune import channel_importance, keep_hidden_channels, prune_width
@@ -79,3 +79,12 @@ def test_width_bad_input_leaves_model_untouched():
     with pytest.raises(ValueError, match="calibration data is empty"):
         prune_width(model, [], rate=0.2, progress=False)
     assert same_state(model, snap) and model.config.hidden_size == 64
+
+
+def test_width_refuses_a_model_that_is_not_llama_shaped():
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=96, n_positions=32))
+    snap = state_snapshot(gpt2)
+    with pytest.raises(TypeError, match=r"expected a Llama or Qwen2 causal LM .* model_type='gpt2'"):
+        prune_width(gpt2, calibration(), rate=0.25, progress=False)
+    assert same_state(gpt2, snap) and gpt2.config.n_embd == 32

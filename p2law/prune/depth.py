@@ -64,14 +64,22 @@ def layer_param_count(model) -> int:
 def layers_for_rate(n0: int, per_layer: int, n_layers: int, rate: float) -> int:
     """Number of whole layers whose removal gives ρ = k·per_layer/n0 closest to ``rate``.
 
-    At least one layer is removed and at least one is kept; an exact tie goes to fewer layers.
+    At least one layer is removed; an exact tie goes to fewer layers. A rate whose closest whole-layer
+    count is all ``n_layers`` raises ValueError instead of being quietly capped, so a caller asking for
+    more than depth pruning can give learns it (and the highest rate it can reach) up front.
     """
     rate = check_rate(rate)
-    candidates = np.arange(1, n_layers)
-    if candidates.size == 0:
-        raise ValueError(f"a model with {n_layers} layer(s) cannot be depth-pruned")
+    if n_layers < 2:
+        raise ValueError(f"a model with {n_layers} layer(s) cannot be depth-pruned: one layer must stay")
+    candidates = np.arange(1, n_layers + 1)  # include "all layers" so asking for too much is detected
     gaps = np.abs(candidates * per_layer / n0 - rate)
-    return int(candidates[np.argmin(gaps)])
+    k = int(candidates[np.argmin(gaps)])  # argmin takes the first minimum: ties go to fewer layers
+    if k == n_layers:
+        highest = (n_layers - 1) * per_layer / n0
+        raise ValueError(f"rate {rate} would remove all {n_layers} layers (removing them all gives "
+                         f"rho={n_layers * per_layer / n0:.4f}); the nearest allowed rate is {highest:.4f}, "
+                         f"removing {n_layers - 1} layers and keeping one")
+    return k
 
 
 def drop_layers(model, indices) -> None:

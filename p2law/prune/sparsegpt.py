@@ -22,18 +22,34 @@ from .common import ATTN_PROJ, MLP_PROJ, PruneReport, calibration_batches, check
 
 
 def _inverse_hessian_cholesky(hessian: torch.Tensor, percdamp: float, max_tries: int = 8) -> torch.Tensor:
-    """Upper Cholesky factor of (H + λI)⁻¹ with λ = percdamp·mean(diag H); λ grows ×10 until it factors."""
-    n = hessian.shape[0]
+    """Upper Cholesky factor of (H + λI)⁻¹ with λ = percdamp·mean(diag H), as float32.
+
+    Factored in float32 as the reference does (an 8192² float64 factorisation cost twice the time and
+    memory of the whole pruning step); if that fails, in float64 at the same damping; only then does λ
+    grow ×10, with a warning, until it factors.
+    """
     scale = torch.mean(torch.diag(hessian).abs()).clamp_min(1e-12)
     damp = percdamp * scale
-    eye = torch.eye(n, dtype=hessian.dtype, device=hessian.device)
+
+    def factor(dtype):
+        # One n×n buffer at a time where possible: the damping goes onto the copy's diagonal in place (no
+        # identity matrix), and each intermediate is dropped as soon as the next one exists.
+        damped = hessian.to(dtype=dtype, copy=True)
+        damped.diagonal().add_(damp.to(dtype))
+        lower, info = torch.linalg.cholesky_ex(damped)
+        del damped
+        if info != 0:
+            return None
+        inverse = torch.cholesky_inverse(lower)
+        del lower
+        upper, info = torch.linalg.cholesky_ex(inverse, upper=True)
+        return upper.float() if info == 0 else None
+
+    upper = factor(torch.float32)
     for attempt in range(max_tries):
-        lower, info = torch.linalg.cholesky_ex(hessian + damp * eye)
-        if info == 0:
-            inv = torch.cholesky_inverse(lower)
-            upper, info = torch.linalg.cholesky_ex(inv, upper=True)
-            if info == 0:
-                return upper
+        upper = upper if upper is not None else factor(torch.float64)
+        if upper is not None:
+            return upper
         warnings.warn(f"Hessian did not factor with damping {float(damp):.3g}; retrying with 10x more",
                       RuntimeWarning, stacklevel=3)
         damp = torch.maximum(damp * 10, 1e-6 * scale)  # grows even from percdamp = 0
@@ -54,14 +70,13 @@ def prune_linear_2of4(weight: torch.Tensor, hessian: torch.Tensor, blocksize: in
         raise ValueError(f"hessian must be [{cols}, {cols}], got {tuple(hessian.shape)}")
     if blocksize % 4:
         raise ValueError(f"blocksize must be a multiple of 4, got {blocksize}")
-    # Factor in float64 (the inverse of a damped X Xᵀ is badly conditioned), update in float32 as the
-    # reference does: the updates are well conditioned and half the memory traffic.
+    # Work in float32 as the reference does; the factorisation falls back to float64 when float32 fails.
     w = weight.detach().clone().float()
-    h = hessian.detach().clone().double().to(w.device)
+    h = hessian.detach().to(device=w.device, dtype=torch.float32, copy=True)
     dead = torch.diag(h) == 0  # inputs never active: their weights are free to zero
     h[dead, dead] = 1.0
     w[:, dead] = 0.0
-    hinv = _inverse_hessian_cholesky(h, percdamp).float()
+    hinv = _inverse_hessian_cholesky(h, percdamp)
 
     pruned = torch.zeros(rows, cols, dtype=torch.bool, device=w.device)
     for start in range(0, cols, blocksize):
@@ -94,7 +109,7 @@ def _linears(layer):
 
 
 @torch.no_grad()
-def _layer_inputs(model, batches):
+def _layer_inputs(model, batches, progress: bool = True):
     """Run the model up to layer 0 and keep what layer 0 is called with, batch by batch."""
     captured = []
 
@@ -108,7 +123,7 @@ def _layer_inputs(model, batches):
     handle = model.model.layers[0].register_forward_pre_hook(grab, with_kwargs=True)
     device = model_device(model)
     try:
-        for ids, mask in batches:
+        for ids, mask in tqdm(batches, desc="2:4: calibration inputs", disable=not progress, leave=False):
             try:
                 model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
             except _Stop:
@@ -116,6 +131,48 @@ def _layer_inputs(model, batches):
     finally:
         handle.remove()
     return captured
+
+
+@torch.no_grad()
+def _prune_layers(model, batches, blocksize, percdamp, progress, masks, sparsity) -> None:
+    """SparseGPT over the decoder layers in order; fills ``masks`` and ``sparsity`` as it goes."""
+    calls = _layer_inputs(model, batches, progress)
+    for li, layer in enumerate(tqdm(model.model.layers, desc="2:4: SparseGPT layers", disable=not progress)):
+        hessians, counts, handles = {}, {}, []
+        current = {}
+
+        def collect(name):
+            def fn(module, args):
+                x = args[0].double()
+                m = current["mask"].to(x.device).double().reshape(-1)
+                x = x.reshape(-1, x.shape[-1])[m > 0]  # padding tokens say nothing about the layer
+                hessians[name] = hessians.get(name, 0) + x.T @ x
+                counts[name] = counts.get(name, 0) + x.shape[0]
+            return fn
+
+        for name, lin in _linears(layer):
+            handles.append(lin.register_forward_pre_hook(collect(name)))
+        try:
+            for (args, kwargs), (_, mask) in zip(calls, batches):
+                current["mask"] = mask
+                layer(*args, **kwargs)
+        finally:
+            for h in handles:
+                h.remove()
+        for name, lin in _linears(layer):
+            h = 2 * hessians[name] / max(counts[name], 1)
+            new_w, keep = prune_linear_2of4(lin.weight.data, h, blocksize, percdamp)
+            lin.weight.data.copy_(new_w)
+            full = f"model.layers.{li}.{name}.weight"
+            masks[full] = keep.cpu()
+            sparsity[full] = float(1 - keep.float().mean())
+        # The next layer is calibrated on what this (now pruned) layer produces.
+        new_calls = []
+        for args, kwargs in calls:
+            out = layer(*args, **kwargs)
+            out = out[0] if isinstance(out, tuple) else out
+            new_calls.append(((out,) + tuple(args[1:]), kwargs))
+        calls = new_calls
 
 
 def prune_2of4(model, calibration, blocksize: int = 128, percdamp: float = 0.01, progress: bool = True):
@@ -134,45 +191,10 @@ def prune_2of4(model, calibration, blocksize: int = 128, percdamp: float = 0.01,
     was_training = model.training
     model.eval()
     masks, sparsity = {}, {}
-    with torch.no_grad():
-        calls = _layer_inputs(model, batches)
-        for li, layer in enumerate(tqdm(model.model.layers, desc="2:4: SparseGPT layers", disable=not progress)):
-            hessians, counts, handles = {}, {}, []
-            current = {}
-
-            def collect(name):
-                def fn(module, args):
-                    x = args[0].double()
-                    m = current["mask"].to(x.device).double().reshape(-1)
-                    x = x.reshape(-1, x.shape[-1])[m > 0]  # padding tokens say nothing about the layer
-                    hessians[name] = hessians.get(name, 0) + x.T @ x
-                    counts[name] = counts.get(name, 0) + x.shape[0]
-                return fn
-
-            for name, lin in _linears(layer):
-                handles.append(lin.register_forward_pre_hook(collect(name)))
-            try:
-                for (args, kwargs), (_, mask) in zip(calls, batches):
-                    current["mask"] = mask
-                    layer(*args, **kwargs)
-            finally:
-                for h in handles:
-                    h.remove()
-            for name, lin in _linears(layer):
-                h = 2 * hessians[name] / max(counts[name], 1)
-                new_w, keep = prune_linear_2of4(lin.weight.data, h, blocksize, percdamp)
-                lin.weight.data.copy_(new_w)
-                full = f"model.layers.{li}.{name}.weight"
-                masks[full] = keep.cpu()
-                sparsity[full] = float(1 - keep.float().mean())
-            # The next layer is calibrated on what this (now pruned) layer produces.
-            new_calls = []
-            for args, kwargs in calls:
-                out = layer(*args, **kwargs)
-                out = out[0] if isinstance(out, tuple) else out
-                new_calls.append(((out,) + tuple(args[1:]), kwargs))
-            calls = new_calls
-    model.train(was_training)
+    try:
+        _prune_layers(model, batches, blocksize, percdamp, progress, masks, sparsity)
+    finally:
+        model.train(was_training)
     n_zero = sum(int((~m).sum()) for m in masks.values())
     report = PruneReport("2:4", list(sparsity.values()), sparsity, n0, n0 - n_zero,
                          details={"matrices": "q,k,v,o,gate,up,down of every block", "blocksize": blocksize,
