@@ -75,11 +75,28 @@ def cmd_plan(args) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
-    from . import experiment  # torch side, imported only here
+def _model_paths(pairs: list[str]) -> dict[str, str]:
+    """``--model-path NAME=PATH`` options as the profile's ``model_paths`` mapping."""
+    paths = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not (sep and name and path):
+            raise ValueError(f"--model-path expects NAME=PATH (e.g. Llama-3.2-1B=/models/llama-3.2-1b), got {pair!r}")
+        paths[name] = path
+    return paths
 
+
+def cmd_run(args) -> int:
+    import dataclasses
+
+    from . import experiment  # torch side, imported only here
+    from .profiles import get_profile
+
+    profile = get_profile(args.profile)
+    if args.model_path:
+        profile = dataclasses.replace(profile, model_paths=_model_paths(args.model_path))
     only = args.only.split(",") if args.only else None
-    experiment.run(args.profile, args.out, dry_run=args.dry_run, only=only, progress=not args.quiet)
+    experiment.run(profile, args.out, dry_run=args.dry_run, only=only, progress=not args.quiet)
     return 0
 
 
@@ -93,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print the plan only")
     run.add_argument("--only", default=None, help="comma-separated run ids or model names (run in parts)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--model-path", action="append", default=[], metavar="NAME=PATH",
+                     help="paper profile: load model NAME (e.g. Llama-3.2-1B) and its tokenizer from a local "
+                     "folder instead of the hub (repeatable)")
     run.set_defaults(func=cmd_run)
 
     f = sub.add_parser("fit", help="fit a law to a checkpoint table, one per (family, pruning method)")

@@ -157,7 +157,7 @@ def train_tokenizer(docs: list[str], vocab_size: int, cache_dir: Path | None = N
         tok.train_from_iterator(docs, trainer=trainer)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: ranks may race here
             tok.save(str(tmp))
             os.replace(tmp, path)
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOT)
@@ -219,6 +219,6 @@ def prepare(spec: str, seq_len: int, vocab_size: int | None, seed: int, n_eval_b
 def write_json_atomic(path, obj) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
     os.replace(tmp, path)

@@ -1,22 +1,34 @@
 """The sweep: bases -> prune -> post-train -> rows of the checkpoint table.
 
 ``run(profile, out)`` writes ``out/checkpoints.csv`` (one row per evaluation checkpoint, the columns of
-DESIGN.md), ``out/prune_reports/<run_id>.json``, ``out/pretrain/<model>.json`` and
-``out/manifest.json`` (config, corpus fingerprint, package versions, git commit, wall time per run).
-Bulky things (tokenizer, base weights, resumable training state) live in ``out/_cache`` and are not
-part of the results.
+DESIGN.md), ``out/prune_reports/<run_id>.json``, ``out/pretrain/<model>.json`` (how each base was made or
+where it was loaded from, and its L0) and ``out/manifest.json`` (config, corpus fingerprint, package
+versions, git commit, wall time per run). Bulky things (tokenizer, base weights, resumable training
+state) live in ``out/_cache`` and are not part of the results.
 
 Every base model gets, at the profile's rates, depth and width pruning, 2:4 pruning, and a ρ = 0
 control: the unpruned base post-trained with the same recipe, which separates recovery from plain
 continued training. A run is finished when its last checkpoint row is in the table; a restarted sweep
 skips finished runs and resumes an interrupted one from its saved state, so no row is lost or
 duplicated. Every file is written through a temporary file and ``os.replace``.
+
+Where a base comes from is the one thing profiles differ in. ``smoke`` and ``toy`` pretrain small bases
+here, with a BPE tokenizer trained on the corpus. ``paper`` loads the paper's six models
+(``p2law.paper.PAPER_MODELS``) by hub id, or from the local folders in ``Profile.model_paths``, and packs
+the corpus with each model's own tokenizer. Loaded weights are kept in float32: AdamW at the paper's LR
+of 2e-5 needs full-precision weights (in bf16 most of its updates would round away). For bf16 compute,
+start the sweep under ``accelerate launch --mixed_precision bf16`` or with ``ACCELERATE_MIXED_PRECISION=bf16``
+(the checkpoints are then evaluated under autocast, L0 in float32). The base stays in host memory; each
+run's copy is pruned and trained on the GPU when there is one.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import platform
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -26,7 +38,7 @@ import pandas as pd
 
 from . import table as checkpoint_table
 from .data import calibration_batches, prepare, write_json_atomic
-from .models import count_params, toy_family
+from .models import ToySpec, count_params, toy_family
 from .profiles import Profile, get_profile
 
 
@@ -40,17 +52,61 @@ class RunPlan:
     target_rate: float  # 0 for 2:4 (its rate is measured) and for the control
 
 
+@dataclass(frozen=True)
+class Base:
+    """One unpruned model of a sweep and where it comes from."""
+
+    name: str
+    family: str
+    mirrors: str  # the paper model whose Table 1 rates it is pruned at
+    source: ToySpec | str  # a ToySpec is pretrained here; a str is a local folder or a hub id to load
+
+    @property
+    def pretrained_here(self) -> bool:
+        return isinstance(self.source, ToySpec)
+
+
+def base_models(profile: Profile) -> list[Base]:
+    """The profile's unpruned models in sweep order (family by family, smallest first)."""
+    if profile.scale != "paper":
+        return [Base(s.name, family, s.mirrors, s) for family in profile.families
+                for s in toy_family(family, profile.scale)]
+    from . import paper
+
+    return [Base(m.name, m.family, m.name, str(profile.model_paths.get(m.name, m.hub_id)))
+            for m in paper.PAPER_MODELS.values() if m.family in profile.families]
+
+
 def plan_runs(profile: Profile) -> list[RunPlan]:
     runs = []
-    for family in profile.families:
-        for spec in toy_family(family, profile.scale):
-            for method in ("depth", "width"):
-                for rate in profile.rates(spec.mirrors, method):
-                    runs.append(RunPlan(f"{spec.name}-{method}-{rate:.2f}", spec.name, family, spec.mirrors,
-                                        method, rate))
-            runs.append(RunPlan(f"{spec.name}-2of4", spec.name, family, spec.mirrors, "2:4", 0.0))
-            runs.append(RunPlan(f"{spec.name}-none", spec.name, family, spec.mirrors, "none", 0.0))
+    for b in base_models(profile):
+        for method in ("depth", "width"):
+            for rate in profile.rates(b.mirrors, method):
+                runs.append(RunPlan(f"{b.name}-{method}-{rate:.2f}", b.name, b.family, b.mirrors, method, rate))
+        runs.append(RunPlan(f"{b.name}-2of4", b.name, b.family, b.mirrors, "2:4", 0.0))
+        runs.append(RunPlan(f"{b.name}-none", b.name, b.family, b.mirrors, "none", 0.0))
     return runs
+
+
+def check_model_paths(profile: Profile) -> None:
+    """Fail, naming the entry, on a ``model_paths`` override the sweep could not use (nothing is written)."""
+    if not profile.model_paths:
+        return
+    if profile.scale != "paper":
+        raise ValueError(f"profile {profile.name!r} pretrains its own bases; model_paths "
+                         f"({sorted(profile.model_paths)}) only points the paper profile's models at local folders")
+    from . import paper
+
+    unknown = sorted(set(profile.model_paths) - set(paper.PAPER_MODELS))
+    if unknown:
+        raise ValueError(f"model_paths names {unknown}, which are not among the paper's models "
+                         f"{list(paper.PAPER_MODELS)}")
+    for name, path in profile.model_paths.items():
+        folder = Path(path)
+        if not (folder / "config.json").is_file():
+            problem = "does not exist" if not folder.exists() else "has no config.json"
+            raise FileNotFoundError(f"model path for {name}: {folder} {problem} (expected a folder written by "
+                                    "save_pretrained, holding the model and its tokenizer)")
 
 
 def _versions() -> dict:
@@ -98,60 +154,218 @@ def matmul_flops_per_second(n: int = 1024, repeats: int = 5) -> float:
     return 2 * n**3 / best
 
 
-def plan_sweep(profile: Profile, utilisation: float = 0.35) -> dict:
-    """What a sweep would do: models, runs, token counts and an estimated time; nothing is trained.
+def paper_config(m):
+    """A ``transformers`` config with the published architecture of one of the paper's models."""
+    from transformers import LlamaConfig, Qwen2Config
 
-    The estimate counts 6·N FLOPs per trained token (pretraining and post-training) and 2·N per
-    evaluated token, at ``utilisation`` × this machine's measured matmul rate (benchmarks/bench_train.py
-    measures the real utilisation).
+    cls = LlamaConfig if m.family == "llama" else Qwen2Config  # Qwen2's q/k/v biases come with the class
+    return cls(vocab_size=m.vocab_size, hidden_size=m.hidden_size, intermediate_size=m.intermediate_size,
+               num_hidden_layers=m.n_layers, num_attention_heads=m.n_heads, num_key_value_heads=m.n_kv_heads,
+               head_dim=m.head_dim, tie_word_embeddings=m.tied_embeddings)
+
+
+def _n0_on_meta(base: Base, vocab_size: int | None) -> int:
+    """N0 of a base without allocating weights or downloading anything.
+
+    A toy spec is counted at ``vocab_size``; a local folder from its own config.json; a hub id from
+    ``p2law.paper``'s published architecture.
     """
-    rows = []
-    if profile.scale == "paper":
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if base.pretrained_here:
+        config = base.source.config(vocab_size)
+    elif Path(base.source).is_dir():
+        config = AutoConfig.from_pretrained(base.source)
+    else:
         from . import paper
 
-        for name, m in paper.PAPER_MODELS.items():
-            tokens = profile.post_tokens[name]
-            for method in ("depth", "width"):
-                for rate in profile.rates(name, method):
-                    rows.append({"run_id": f"{name}-{method}-{rate:.2f}", "model": name, "hub_id": m.hub_id,
-                                 "method": method, "rate": rate, "n0": m.n_params, "tokens": tokens})
-            for method in ("2:4", "none"):
-                rows.append({"run_id": f"{name}-{method.replace(':', 'of')}", "model": name, "hub_id": m.hub_id,
-                             "method": method, "rate": 0.0, "n0": m.n_params, "tokens": tokens})
-        return {"profile": profile.to_dict(), "n_runs": len(rows), "runs": rows,
-                "batch_tokens": profile.batch_size * profile.seq_len, "estimated_seconds": None}
-    flops = 0.0
-    n0s = {}
-    for family in profile.families:
-        for spec in toy_family(family, profile.scale):
-            n0s[spec.name] = _count_params_on_meta(spec, profile.vocab_size)
-            flops += 6 * n0s[spec.name] * profile.pretrain_tokens_per_param * n0s[spec.name]
-    eval_tokens = profile.n_eval_blocks * profile.seq_len * (profile.n_checkpoints + 1)
-    for r in plan_runs(profile):
-        tokens = int(profile.post_tokens_per_param * n0s[r.model])
-        rows.append(r.__dict__ | {"n0": n0s[r.model], "tokens": tokens})
-        flops += 6 * n0s[r.model] * tokens + 2 * n0s[r.model] * eval_tokens
-    rate = utilisation * matmul_flops_per_second()
-    return {"profile": profile.to_dict(), "n_runs": len(rows), "runs": rows, "estimated_flops": flops,
-            "estimated_seconds": flops / rate, "assumed_flops_per_second": rate}
-
-
-def _count_params_on_meta(spec, vocab_size: int) -> int:
-    """N0 of a toy base without allocating (or training) it."""
-    import torch
-
-    from .models import build_model
-
+        config = paper_config(paper.PAPER_MODELS[base.name])
     with torch.device("meta"):
-        return count_params(build_model(spec, vocab_size))
+        return count_params(AutoModelForCausalLM.from_config(config))
 
 
-def _post_train_config(profile: Profile, n0: int):
+def check_published_size(name: str, n0: int) -> None:
+    """The architecture typed into ``p2law.paper`` must give the count it states and roughly the size in
+    the model's name. Names round (Llama-3.2-1B has 1.24B parameters), so that check allows 0.75–1.3×; it
+    is there to catch a mistyped width or depth, which moves the count by far more."""
+    from . import paper
+
+    m = paper.PAPER_MODELS[name]
+    if n0 != m.n_params:
+        raise ValueError(f"{name}: a model built from p2law.paper's architecture has {n0:,} parameters, "
+                         f"but p2law.paper counts {m.n_params:,}")
+    stated = float(re.search(r"(\d+(?:\.\d+)?)B$", name).group(1)) * 1e9
+    if not 0.75 <= n0 / stated <= 1.3:
+        raise ValueError(f"{name}: its published architecture gives {n0 / 1e9:.2f}B parameters, "
+                         f"{n0 / stated:.2f}x the {stated / 1e9:g}B in its name; check p2law.paper's entry")
+
+
+def _post_tokens(profile: Profile, model: str, n0: int | None) -> int:
+    """Post-training tokens D of a base's runs: the paper's absolute budget, or a multiple of N0."""
+    if profile.post_tokens_per_param is None:
+        if model not in profile.post_tokens:
+            raise ValueError(f"profile {profile.name!r} gives no post_tokens for {model}")
+        return int(profile.post_tokens[model])
+    return int(profile.post_tokens_per_param * n0)
+
+
+def _post_train_config(profile: Profile, tokens: int):
     from .train import TrainConfig
 
-    return TrainConfig(total_tokens=int(profile.post_tokens_per_param * n0), lr=profile.lr,
-                       batch_size=profile.batch_size, n_checkpoints=profile.n_checkpoints,
-                       warmup_fraction=profile.warmup_fraction, seed=profile.seed)
+    return TrainConfig(total_tokens=tokens, lr=profile.lr, batch_size=profile.batch_size,
+                       n_checkpoints=profile.n_checkpoints, warmup_fraction=profile.warmup_fraction,
+                       seed=profile.seed, eval_batch_size=profile.eval_batch_size)
+
+
+def _run_config(profile: Profile, base: Base, corpus: PackedCorpus):
+    """The post-training config of ``base``'s runs. A budget relative to N0 counts N0 at the vocabulary
+    the base will have, which for a toy base is the trained tokenizer's (so the corpus is packed first)."""
+    n0 = None
+    if profile.post_tokens_per_param is not None:
+        vocab = len(corpus.for_base(base)[0].tokenizer) if base.pretrained_here else None
+        n0 = _n0_on_meta(base, vocab)
+    return _post_train_config(profile, _post_tokens(profile, base.name, n0))
+
+
+def _source_label(base: Base) -> dict:
+    """Where a planned base comes from, for the printed plan (and the hub id of a paper model)."""
+    if base.pretrained_here:
+        return {"source": "pretrained here"}
+    from . import paper
+
+    return {"source": base.source, "hub_id": paper.PAPER_MODELS[base.name].hub_id}
+
+
+def plan_sweep(profile: Profile, utilisation: float = 0.35) -> dict:
+    """What a sweep would do: bases, runs, token counts, configs and an estimated time; nothing is trained.
+
+    Every base's N0 is counted on the meta device (no weights, no download); the paper's models are
+    checked against their stated sizes (``check_published_size``) unless a local folder stands in for
+    them. Building each run's post-training config validates it.
+
+    For bases pretrained here the estimate counts 6·N FLOPs per trained token (pretraining and
+    post-training) and 2·N per evaluated token, at ``utilisation`` × this machine's measured matmul rate
+    (benchmarks/bench_train.py measures the real utilisation). The paper's sweep is not estimated: it
+    runs on other machines.
+    """
+    bases = {b.name: b for b in base_models(profile)}
+    n0s = {name: _n0_on_meta(b, profile.vocab_size) for name, b in bases.items()}
+    for name, b in bases.items():
+        if profile.scale == "paper" and not Path(b.source).is_dir():
+            check_published_size(name, n0s[name])
+    eval_tokens = profile.n_eval_blocks * profile.seq_len * (profile.n_checkpoints + 1)
+    flops = sum(6 * n * profile.pretrain_tokens_per_param * n for n in n0s.values())
+    rows = []
+    for r in plan_runs(profile):
+        n0 = n0s[r.model]
+        cfg = _post_train_config(profile, _post_tokens(profile, r.model, n0))
+        rows.append(r.__dict__ | _source_label(bases[r.model]) | {"n0": n0, "tokens": cfg.total_tokens,
+                                                                  "steps": cfg.steps(profile.seq_len)})
+        flops += 6 * n0 * cfg.total_tokens + 2 * n0 * eval_tokens
+    plan = {"profile": profile.to_dict(), "bases": {name: _source_label(b) | {"n0": n0s[name]}
+                                                    for name, b in bases.items()},
+            "n_runs": len(rows), "runs": rows, "batch_tokens": profile.batch_size * profile.seq_len}
+    if profile.scale == "paper":
+        return plan | {"estimated_seconds": None}
+    rate = utilisation * matmul_flops_per_second()
+    return plan | {"estimated_flops": flops, "estimated_seconds": flops / rate, "assumed_flops_per_second": rate}
+
+
+def _print_plan(profile: Profile, plan: dict) -> None:
+    for name, b in plan["bases"].items():
+        print(f"  base {name:<28} N0={b['n0']:>14,}  from {b['source']}")
+    for r in plan["runs"]:
+        print(f"  {r['run_id']:<32} n0={r['n0']:>14,} tokens={r['tokens']:>14,} steps={r['steps']:>8,}")
+    eta = plan["estimated_seconds"]
+    print(f"profile {profile.name}: {plan['n_runs']} runs"
+          + (f", estimated {eta / 60:.0f} min on this machine" if eta else ""))
+
+
+def _own_tokenizer(base: Base):
+    """The tokenizer a loaded model was trained with (None for a toy base: ``prepare`` trains one)."""
+    if base.pretrained_here:
+        return None
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base.source)
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"{base.name}: the tokenizer at {base.source} has no end-of-text token, which "
+                         "packing puts between documents")
+    return tokenizer
+
+
+def _tokenizer_fingerprint(tokenizer) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class PackedCorpus:
+    """The profile's corpus packed with one tokenizer at a time.
+
+    Toy bases share the tokenizer trained on the corpus; loaded models bring their own (the three Llamas
+    share one, the three Qwens another), so the corpus is re-read and re-packed only when it changes.
+    """
+
+    def __init__(self, profile: Profile, cache_dir: Path):
+        self.profile, self.cache_dir = profile, cache_dir
+        self.key, self.bundle, self.calibration = None, None, None
+
+    def for_base(self, base: Base):
+        """``(DataBundle, calibration batches)`` in the tokens of ``base``'s tokenizer."""
+        tokenizer = _own_tokenizer(base)
+        key = "trained" if tokenizer is None else _tokenizer_fingerprint(tokenizer)
+        if key != self.key:
+            p = self.profile
+            self.bundle = prepare(p.corpus, p.seq_len, p.vocab_size, p.seed, p.n_eval_blocks, p.n_calibration,
+                                  cache_dir=self.cache_dir, tokenizer=tokenizer)
+            self.calibration = calibration_batches(self.bundle.calibration, p.n_calibration, p.calibration_batch,
+                                                   p.seed)
+            self.key = key
+        return self.bundle, self.calibration
+
+
+def _load_base(profile: Profile, base: Base, bundle, cache: Path, progress: bool):
+    """``(model, info)``: a toy base pretrained (or reloaded from the cache), any other loaded in float32."""
+    import torch
+
+    from .models import load_model
+    from .pretrain import pretrain_base
+
+    if base.pretrained_here:
+        return pretrain_base(base.source, bundle.train_data, len(bundle.tokenizer),
+                             profile.pretrain_tokens_per_param, profile.pretrain_lr, profile.batch_size * 2,
+                             cache / "bases", profile.seed, progress)
+    model = load_model(base.source, dtype=torch.float32).eval()
+    rows = model.get_input_embeddings().num_embeddings
+    if len(bundle.tokenizer) > rows:
+        raise ValueError(f"{base.name}: its tokenizer has {len(bundle.tokenizer)} tokens but the model at "
+                         f"{base.source} embeds only {rows}; are they from the same model?")
+    return model, {"model": base.name, "source": base.source, "dtype": "float32", "n_params": count_params(model)}
+
+
+def _write_json(path, obj) -> None:
+    """Atomic JSON write by the main process only (under torchrun every process runs the sweep)."""
+    from .train import is_main_process
+
+    if is_main_process():
+        write_json_atomic(path, obj)
+
+
+def _device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _base_loss(base, eval_blocks, batch_size: int, device) -> float:
+    """L0 on ``device``; the base goes back to host memory after, where the sweep keeps it."""
+    from .train import evaluate
+
+    loss = evaluate(base.to(device), eval_blocks, batch_size)
+    base.to("cpu")
+    return loss
 
 
 def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, progress: bool = True):
@@ -159,68 +373,68 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
 
     ``dry_run=True`` only prints and returns the plan (``plan_sweep``): nothing is downloaded or trained.
     ``only``: run ids or model names to restrict the sweep to (a sweep can run in parts).
+
+    The paper profile downloads each model and its tokenizer by hub id, unless ``profile.model_paths``
+    maps the model's name (as in ``p2law.paper.PAPER_MODELS``, e.g. ``"Llama-3.2-1B"``) to a local folder
+    holding both, as ``save_pretrained`` writes them (or a hub snapshot)::
+
+        profile = dataclasses.replace(get_profile("paper"), model_paths={"Llama-3.2-1B": "/models/llama-1b"})
+        run(profile, "results/paper", only=["Llama-3.2-1B"])
+
+    The corpus is the profile's (SlimPajama streamed by hub id for ``paper``) and each run post-trains on
+    ``profile.post_tokens[model]`` tokens.
     """
     import torch
 
-    from .pretrain import pretrain_base
     from .prune import prune_2of4, prune_depth, prune_width
-    from .train import evaluate, post_train
+    from .train import post_train
 
     profile = get_profile(profile) if isinstance(profile, str) else profile
+    check_model_paths(profile)  # before anything is written
     if dry_run:
         plan = plan_sweep(profile)
-        for r in plan["runs"]:
-            print(f"  {r['run_id']:<32} n0={r['n0']:>12,} tokens={r['tokens']:>14,}")
-        eta = plan["estimated_seconds"]
-        print(f"profile {profile.name}: {plan['n_runs']} runs"
-              + (f", estimated {eta / 60:.0f} min on this machine" if eta else ""))
+        _print_plan(profile, plan)
         return plan
-    if profile.scale == "paper":
-        raise NotImplementedError("the paper profile downloads 0.5B-8B models and SlimPajama and needs GPUs; "
-                                  "use dry_run=True here, or adapt experiment.run on a GPU machine")
     out = Path(out or f"results/{profile.name}")
-    out.mkdir(parents=True, exist_ok=True)
     table_path = out / "checkpoints.csv"
     existing = _existing_table(table_path)  # checked before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     cache = out / "_cache"
     t_start = time.perf_counter()
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    device = _device()
 
-    bundle = prepare(profile.corpus, profile.seq_len, profile.vocab_size, profile.seed, profile.n_eval_blocks,
-                     profile.n_calibration, cache_dir=cache)
-    vocab = len(bundle.tokenizer)
-    calibration = calibration_batches(bundle.calibration, profile.n_calibration, profile.calibration_batch,
-                                      profile.seed)
     manifest_path = out / "manifest.json"
-    import json
-
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    manifest.update({"profile": profile.to_dict(), "corpus": bundle.corpus, "versions": _versions(),
-                     "git_commit": _git_commit(), "machine": {"cpus": torch.get_num_threads(),
-                                                             "platform": platform.platform()}})
+    manifest.update({"profile": profile.to_dict(), "versions": _versions(), "git_commit": _git_commit(),
+                     "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform(),
+                                 "device": str(device)}})
     manifest.setdefault("runs", {})
     manifest.setdefault("pretrain", {})
 
+    bases = {b.name: b for b in base_models(profile)}
+    corpus = PackedCorpus(profile, cache)
     runs = [r for r in plan_runs(profile) if only is None or r.run_id in only or r.model in only]
-    bases: dict[str, tuple] = {}
+    loaded: dict[str, tuple] = {}
     for r in runs:
-        spec = next(s for s in toy_family(r.family, profile.scale) if s.name == r.model)
-        cfg = _post_train_config(profile, _count_params_on_meta(spec, vocab))
+        base = bases[r.model]
+        cfg = _run_config(profile, base, corpus)
         last_step = cfg.checkpoint_steps(profile.seq_len)[-1]
         if existing is not None and ((existing.run_id == r.run_id) & (existing.step == last_step)).any():
             continue  # finished in an earlier sweep: its base need not even be loaded
-        if r.model not in bases:
-            base, info = pretrain_base(spec, bundle.train_data, vocab, profile.pretrain_tokens_per_param,
-                                       profile.pretrain_lr, profile.batch_size * 2, cache / "bases", profile.seed,
-                                       progress)
-            l0 = evaluate(base, bundle.train_data.eval, 32)
+        if r.model not in loaded:
+            loaded.clear()  # keep one base in memory at a time
+            bundle, calibration = corpus.for_base(base)
+            model, info = _load_base(profile, base, bundle, cache, progress)
+            l0 = _base_loss(model, bundle.train_data.eval, profile.eval_batch_size, device)
+            manifest["corpus"] = bundle.corpus
             manifest["pretrain"][r.model] = {k: v for k, v in info.items() if k != "curve"} | {"l0": l0}
-            write_json_atomic(out / "pretrain" / f"{r.model}.json", info | {"l0": l0})
-            bases = {r.model: (base, l0)}  # keep one base in memory at a time
-        base, l0 = bases[r.model]
-        n0 = count_params(base)
+            _write_json(out / "pretrain" / f"{r.model}.json", info | {"l0": l0})
+            loaded[r.model] = (model, l0, bundle, calibration)
+        base_model, l0, bundle, calibration = loaded[r.model]
+        n0 = count_params(base_model)
         t0 = time.perf_counter()
-        model = copy.deepcopy(base)
+        model = copy.deepcopy(base_model).to(device)
         masks = None
         if r.method == "depth":
             model, report = prune_depth(model, calibration, rate=r.target_rate, progress=progress)
@@ -234,7 +448,7 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
         n = report.n if report else n0
         rate = report.rate if report else 0.0
         if report:
-            write_json_atomic(out / "prune_reports" / f"{r.run_id}.json",
+            _write_json(out / "prune_reports" / f"{r.run_id}.json",
                               report.to_dict() | {"run_id": r.run_id, "model": r.model, "target_rate": r.target_rate})
         meta = {"family": r.family, "model": r.model, "n0": n0, "l0": l0, "method": r.method, "rate": rate,
                 "n": n, "seed": profile.seed, "run_id": r.run_id}
@@ -244,9 +458,9 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
                                       "steps": cfg.steps(profile.seq_len), "n0": n0, "n": n, "rate": rate,
                                       "train_config": cfg.__dict__}
         manifest["wall_seconds_this_session"] = time.perf_counter() - t_start
-        write_json_atomic(manifest_path, manifest)
+        _write_json(manifest_path, manifest)
         existing = pd.read_csv(table_path)
     manifest["wall_seconds_total_runs"] = sum(v["seconds"] for v in manifest["runs"].values())
     manifest["wall_seconds_total_pretrain"] = sum(v.get("seconds", 0) for v in manifest["pretrain"].values())
-    write_json_atomic(manifest_path, manifest)
+    _write_json(manifest_path, manifest)
     return table_path

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .data import write_json_atomic
 from .models import ToySpec, build_model, count_params, load_model
-from .train import TrainConfig, TrainData, evaluate, post_train
+from .train import TrainConfig, TrainData, evaluate, is_main_process, post_train
 
 
 def pretrain_base(spec: ToySpec, data: TrainData, vocab_size: int, tokens_per_param: float, lr: float,
@@ -30,12 +30,14 @@ def pretrain_base(spec: ToySpec, data: TrainData, vocab_size: int, tokens_per_pa
     t0 = time.perf_counter()
     rows = post_train(model, data, cfg, rows_meta={"run_id": f"pretrain-{spec.name}"}, progress=progress)
     seconds = time.perf_counter() - t0
-    tmp = folder.with_name(folder.name + ".tmp")
-    model.save_pretrained(tmp)
     info = {"model": spec.name, "n_params": n, "tokens": rows[-1]["tokens"],
             "tokens_per_param": rows[-1]["tokens"] / n, "eval_loss": evaluate(model, data.eval, 32),
             "curve": [(r["tokens"], r["eval_loss"]) for r in rows], "seconds": seconds, "lr": lr,
             "batch_size": batch_size, "tokens_per_second": rows[-1]["tokens"] / seconds}
+    if not is_main_process():  # every process trained the same weights; one of them saves them
+        return model.eval(), info
+    tmp = folder.with_name(folder.name + ".tmp")
+    model.save_pretrained(tmp)
     write_json_atomic(tmp / "pretrain.json", info)
     if folder.exists():
         import shutil

@@ -4,7 +4,8 @@
 * ``toy``: the CPU-scale reproduction, sized to finish in about two hours on 2 cores.
 * ``paper``: the paper's own settings (§3.1, App. B): Llama-3.2-1B/3B, Llama-3.1-8B,
   Qwen-2.5-0.5B/1.5B/3B, SlimPajama, 1,024 calibration samples, LR 2e-5, 256k-token batches, 0.5B
-  tokens for the smaller and 1B for the larger models. Only its dry run works without GPUs and network.
+  tokens for the smaller and 1B for the larger models. Its models come by hub id, or from local folders
+  named in ``model_paths``; here it is validated by a dry run and, on a tiny local stand-in, by a test.
 
 The pruning rates are the paper's Table 1 rates, per model (each toy model stands in for one of the
 paper's six); smoke keeps two of each to stay quick.
@@ -40,6 +41,9 @@ class Profile:
     n_rates: int = 3
     seed: int = 0
     families: tuple = ("llama", "qwen2")
+    eval_batch_size: int = 32  # sequences per forward pass when measuring eval loss (memory, not results)
+    # paper: model name -> local folder with the model and its tokenizer (save_pretrained), instead of the hub id
+    model_paths: dict = field(default_factory=dict)
 
     def rates(self, mirrors: str, method: str) -> list[float]:
         """Table 1's rates for the paper model that ``mirrors`` names."""
@@ -65,7 +69,8 @@ PROFILES = {
                      seq_len=2048, vocab_size=None, n_calibration=1024, calibration_batch=8, n_eval_blocks=512,
                      pretrain_tokens_per_param=0.0, pretrain_lr=0.0, post_tokens_per_param=None,
                      post_tokens={name: m.post_training_tokens for name, m in paper.PAPER_MODELS.items()},
-                     lr=2e-5, batch_size=128, n_checkpoints=20),  # 128 x 2048 = 256k tokens per batch
+                     lr=2e-5, batch_size=128, n_checkpoints=20,  # 128 x 2048 = 256k tokens per batch
+                     eval_batch_size=4),  # 4 x 2048 tokens of fp32 logits over a 128k-152k vocabulary ~ 4-5 GB
 }
 
 

@@ -31,6 +31,15 @@ from tqdm.auto import tqdm
 from . import table as checkpoint_table
 
 
+def is_main_process() -> bool:
+    """True in a single process, and in rank 0 of a torchrun / accelerate launch job (both set RANK).
+
+    Files shared by all processes (base weights, reports, the manifest) are written by this one only;
+    the others hold identical models and tables after each synchronised training run.
+    """
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; rows logged before it are kept."""
 

@@ -1,5 +1,7 @@
+import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -11,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from p2law import table
+from p2law import paper, table
+from p2law.cli import main as cli_main
 from p2law.experiment import plan_runs, run
-from p2law.models import toy_family
 from p2law.profiles import get_profile
 
 SMOKE = get_profile("smoke")
@@ -90,6 +92,31 @@ def test_killed_sweep_resumes_to_the_same_table(smoke_results, tmp_path):
     pd.testing.assert_frame_equal(resumed, expected)
 
 
+def test_a_sweep_under_torchrun_writes_what_one_process_writes(smoke_results, tmp_path):
+    """Two processes (torchrun, gloo) run the same sweep: rank 0 alone writes the reports, the manifest and
+    the table, and the rows match the single-process sweep's (same global batch)."""
+    out = tmp_path / "two"
+    (out / "_cache").mkdir(parents=True)
+    shutil.copytree(smoke_results / "_cache" / "bases", out / "_cache" / "bases")  # post-training only
+    for tok in (smoke_results / "_cache").glob("tokenizer-*.json"):
+        shutil.copy(tok, out / "_cache" / tok.name)
+    run_id = next(r.run_id for r in plan_runs(SMOKE) if r.method == "width")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "p2law.cli", "run",
+                    "--profile", "smoke", "--out", str(out), "--only", run_id, "--quiet"],
+                   check=True, env=env, capture_output=True, timeout=300)
+    two = pd.read_csv(out / "checkpoints.csv")
+    one = pd.read_csv(smoke_results / "checkpoints.csv")
+    one = one[one.run_id == run_id].reset_index(drop=True)
+    assert list(two.run_id.unique()) == [run_id] and list(two.step) == list(one.step)  # one copy of each row
+    np.testing.assert_allclose(two.eval_loss, one.eval_loss, atol=2e-3)
+    assert two.rate.iloc[0] == pytest.approx(one.rate.iloc[0])
+    assert set(json.loads((out / "manifest.json").read_text())["runs"]) == {run_id}
+    assert [p.stem for p in (out / "prune_reports").glob("*.json")] == [run_id]
+    assert not list(out.rglob("*.tmp"))  # no half-written file left behind by a second writer
+
+
 def test_bad_input_is_named(tmp_path):
     with pytest.raises(ValueError, match="unknown profile 'huge'; valid profiles: smoke, toy, paper"):
         run("huge", tmp_path)
@@ -107,7 +134,26 @@ def test_paper_profile_dry_run_plans_without_download(capsys):
     first = plan["runs"][0]
     assert first["hub_id"] == "meta-llama/Llama-3.2-1B" and first["tokens"] == 500_000_000
     assert plan["batch_tokens"] == 128 * 2048
-    assert "profile paper: 48 runs" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "profile paper: 48 runs" in printed
+    # N0 of each model, counted from its published architecture on the meta device and printed
+    for name, m in paper.PAPER_MODELS.items():
+        assert plan["bases"][name]["n0"] == m.n_params
+        assert re.search(rf"base {re.escape(name)} +N0= *{m.n_params:,}  from {m.hub_id}", printed)
+    assert plan["bases"]["Llama-3.1-8B"]["n0"] == 8_030_261_248  # the hub's model card says 8.03B
+    assert first["steps"] == 500_000_000 // (128 * 2048)
+
+
+@pytest.mark.parametrize("typo, message", [
+    ({"hidden_size": 4096}, r"Llama-3.2-1B: its published architecture gives 2\.\d\dB parameters, 2\.\d\dx the 1B"),
+    ({"qkv_bias": True}, r"Llama-3.2-1B: a model built from p2law.paper's architecture has 1,235,814,400 parameters"),
+])
+def test_paper_dry_run_rejects_a_mistyped_architecture(monkeypatch, typo, message):
+    """A wrong width moves the count far from the name's 1B; a wrong bias flag splits the config from the formula."""
+    wrong = dataclasses.replace(paper.PAPER_MODELS[PAPER_MODEL], **typo)
+    monkeypatch.setitem(paper.PAPER_MODELS, PAPER_MODEL, wrong)
+    with pytest.raises(ValueError, match=message):
+        run("paper", dry_run=True)
 
 
 def test_toy_plan_counts_runs_tokens_and_flops():
@@ -124,3 +170,129 @@ def test_toy_plan_counts_runs_tokens_and_flops():
     assert plan["estimated_flops"] == pytest.approx(flops)
     assert all(r["tokens"] == int(profile.post_tokens_per_param * r["n0"]) for r in plan["runs"])
     assert plan["estimated_seconds"] == pytest.approx(flops / plan["assumed_flops_per_second"])
+
+
+# ---- the paper profile's real path, on a tiny local stand-in for Llama-3.2-1B (no download) ----------------
+
+PAPER_MODEL = "Llama-3.2-1B"
+
+
+@pytest.fixture(scope="module")
+def local_llama(tmp_path_factory):
+    """A folder laid out like a hub snapshot (model + tokenizer via save_pretrained) and a local jsonl corpus.
+
+    The model is a 4-layer, 64-wide Llama, trained for a few seconds rather than left at its random
+    initialisation: a random model's loss sits near ln(vocab) whatever is cut from it, so "pruning hurts"
+    would not be testable on it (trained, its loss is about 3.2 nats against ln 320 = 5.8).
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from p2law.data import load_corpus, prepare, train_tokenizer
+    from p2law.train import TrainConfig, post_train
+
+    root = tmp_path_factory.mktemp("local_llama")
+    docs = [d[:4000] for d in load_corpus("stdlib:80").documents]
+    corpus = root / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    tokenizer = train_tokenizer(docs, 320)
+    folder = root / PAPER_MODEL
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                                         num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                                         tie_word_embeddings=True, max_position_embeddings=128))
+    data = prepare(str(corpus), 32, None, 0, 16, 16, tokenizer=tokenizer).train_data
+    post_train(model, data, TrainConfig(total_tokens=600 * 16 * 32, lr=5e-3, batch_size=16, n_checkpoints=1),
+               progress=False)
+    model.save_pretrained(folder)
+    return folder, corpus
+
+
+def tiny_paper_profile(folder, corpus):
+    """The paper profile with its model pointed at ``folder`` and everything else shrunk to seconds."""
+    return dataclasses.replace(get_profile("paper"), corpus=str(corpus), seq_len=32, n_calibration=16,
+                               calibration_batch=8, n_eval_blocks=32, eval_batch_size=16, batch_size=8,
+                               post_tokens={PAPER_MODEL: 16 * 8 * 32}, n_checkpoints=4, n_rates=2, lr=3e-4,
+                               model_paths={PAPER_MODEL: str(folder)})
+
+
+def test_paper_profile_runs_end_to_end_on_a_local_model(local_llama, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from p2law.data import prepare
+    from p2law.models import count_params
+    from p2law.train import evaluate
+
+    folder, corpus = local_llama
+    profile = tiny_paper_profile(folder, corpus)
+    out = tmp_path / "paper"
+    run(profile, out, only=[PAPER_MODEL], progress=False)
+
+    df = table.read(out / "checkpoints.csv")
+    planned = {r.run_id for r in plan_runs(profile) if r.model == PAPER_MODEL}
+    assert set(df.run_id) == planned and len(planned) == 2 + 2 + 1 + 1
+    for run_id, g in df.groupby("run_id"):
+        assert len(g) == profile.n_checkpoints + 1, run_id
+        assert g.tokens.iloc[-1] == profile.post_tokens[PAPER_MODEL]
+
+    # L0 and N0 are the local model's own: its weights, its tokenizer, the profile's held-out blocks
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    bundle = prepare(str(corpus), profile.seq_len, None, profile.seed, profile.n_eval_blocks, profile.n_calibration,
+                     tokenizer=tokenizer)
+    unpruned = AutoModelForCausalLM.from_pretrained(folder)
+    l0 = evaluate(unpruned, bundle.train_data.eval, profile.eval_batch_size)
+    assert df.l0.to_numpy() == pytest.approx(l0, abs=1e-6)
+    assert l0 < 0.8 * np.log(len(tokenizer))  # the trained weights were loaded, not a fresh initialisation
+    assert (df.n0 == count_params(unpruned)).all()
+
+    control = df[df.method == "none"]
+    assert control.eval_loss.iloc[0] == pytest.approx(l0, abs=1e-6)
+    assert (control.rate == 0).all() and (control.n == control.n0).all()
+    for run_id, g in df[df.method != "none"].groupby("run_id"):
+        assert 0 < g.rate.iloc[0] < 1, run_id
+        assert g.eval_loss.iloc[0] > l0, run_id  # pruning hurts
+        assert g.eval_loss.iloc[-1] < g.eval_loss.iloc[0], run_id  # and post-training recovers some of it
+
+    # after post-training, every 2:4-pruned matrix still has at least two zeros in each group of four inputs
+    state = torch.load(out / "_cache" / "state" / f"{PAPER_MODEL}-2of4" / "state.pt", weights_only=False)
+    assert state["step"] == 16
+    pruned = [k for k in state["model"] if re.fullmatch(r"model\.layers\.\d+\.(self_attn|mlp)\.\w+_proj\.weight", k)]
+    assert len(pruned) == 4 * 7
+    for name in pruned:
+        w = state["model"][name]
+        assert ((w.reshape(w.shape[0], -1, 4) == 0).sum(-1) >= 2).all(), name
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["pretrain"][PAPER_MODEL]["source"] == str(folder)
+    assert manifest["pretrain"][PAPER_MODEL]["l0"] == pytest.approx(l0, abs=1e-6)
+    assert manifest["corpus"]["vocab_size"] == len(tokenizer)
+
+    stamp = (out / "checkpoints.csv").stat().st_mtime_ns
+    run(profile, out, only=[PAPER_MODEL], progress=False)  # every run finished: nothing is loaded or retrained
+    assert (out / "checkpoints.csv").stat().st_mtime_ns == stamp
+
+
+def test_paper_bad_input_model_path_is_named_before_writing(tmp_path, capsys):
+    out = tmp_path / "out"
+    missing = tmp_path / "no-such-model"
+    profile = dataclasses.replace(get_profile("paper"), model_paths={PAPER_MODEL: str(missing)})
+    expected = f"model path for {PAPER_MODEL}: {re.escape(str(missing))} does not exist"
+    for dry_run in (False, True):
+        with pytest.raises(FileNotFoundError, match=expected):
+            run(profile, out, dry_run=dry_run)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty has no config.json"):
+        run(dataclasses.replace(profile, model_paths={PAPER_MODEL: str(tmp_path / "empty")}), out)
+    with pytest.raises(ValueError, match=r"model_paths names \['Llama-9B'\], which are not among the paper's"):
+        run(dataclasses.replace(profile, model_paths={"Llama-9B": str(tmp_path)}), out)
+    with pytest.raises(ValueError, match="profile 'smoke' pretrains its own bases"):
+        run(dataclasses.replace(SMOKE, model_paths={PAPER_MODEL: str(tmp_path)}), out)
+
+    capsys.readouterr()
+    assert cli_main(["run", "--profile", "paper", "--out", str(out), "--model-path", f"{PAPER_MODEL}={missing}"]) == 2
+    assert re.search(expected, capsys.readouterr().err)
+    assert cli_main(["run", "--profile", "paper", "--out", str(out), "--model-path", str(missing)]) == 2
+    assert "--model-path expects NAME=PATH" in capsys.readouterr().err
+    assert not out.exists()
