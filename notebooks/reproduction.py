@@ -151,16 +151,24 @@ recipe.style.hide(axis="index")
 # ```
 #
 # On a machine with GPUs and access to the Hugging Face hub, the same command without `--dry-run`
-# downloads each base model and its tokenizer, streams SlimPajama through `datasets`, prunes, post-trains
-# with the mask kept and writes the same checkpoint table as the toy sweep. The trainer is an `accelerate`
-# loop, so several GPUs are used by starting it through `accelerate launch` (configure once with
-# `accelerate config`, which also offers FSDP or DeepSpeed for the 8B model):
+# downloads each base model and its tokenizer (or reads them from a local folder given as
+# `--model-path Llama-3.2-1B=/models/llama-3.2-1b`), streams SlimPajama through `datasets`, measures
+# each base's $\mathcal{L}_0$, prunes, post-trains with the mask kept and writes the same checkpoint
+# table as the toy sweep. The trainer is an `accelerate` loop, so several GPUs are used by starting it
+# through `accelerate launch`; weights stay in float32 (AdamW at a learning rate of 2e-5 needs them) and
+# bf16 compute comes from accelerate's mixed precision:
 #
 # ```bash
-# accelerate launch -m p2law.cli run --profile paper --out results/paper
+# accelerate launch --mixed_precision bf16 -m p2law.cli run --profile paper --out results/paper
 # ```
 #
 # Each process takes an equal share of every 256k-token global batch, so the loss curve does not depend
-# on the number of GPUs. The sweep is resumable: stopped and started again, it skips finished runs and
-# continues an interrupted one from its last checkpoint. Then every page of this book re-renders from
-# those results with `PROFILE=paper make book`.
+# on the number of GPUs, and only the first process writes files. The sweep is resumable: stopped and
+# started again, it skips finished runs and continues an interrupted one from its last checkpoint. Then
+# every page of this book re-renders from those results with `PROFILE=paper make book`.
+#
+# What we could not test here, and a GPU user should know: this path has been run end to end only on a
+# tiny local stand-in model (in the test suite); there is no gradient accumulation, so each GPU must hold
+# its share of a 128-sequence batch of 2,048 tokens, and the 8B model needs FSDP or DeepSpeed
+# (`accelerate config`) for its optimizer state; and the corpus loader reads at most 200,000 SlimPajama
+# documents by default, fewer than a billion tokens, so the largest budgets would revisit data.
