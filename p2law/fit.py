@@ -278,13 +278,16 @@ def fit(table: pd.DataFrame, form, method: str = "lm", n_unit: float = 1e9, d_un
     """
     if method not in METHODS:
         raise ValueError(f"unknown fitting method {method!r}; use one of {METHODS}")
-    if "method" in table:
-        present = sorted(set(table["method"].astype(str)))
-        if "2:4" in present and len(present) > 1:
-            # 2:4 has no rate: its law (Eqs. 13-15) is a different function from the rho-forms
-            raise ValueError(f"the table mixes 2:4 with {[m for m in present if m != '2:4']}; fit one pruning "
-                             "method at a time (p2law.table.fit_rows(df, method=...))")
-        if pruning_method is None and len(present) == 1:
+    # One law per (family, pruning method), as the paper fits them: the constants of depth and width
+    # pruning differ, and 2:4 has no rate at all (Eqs. 13-15 are other functions).
+    for column in ("family", "method"):
+        present = sorted(set(table[column].astype(str))) if column in table else []
+        if len(present) > 1:
+            detail = (f"2:4 with {[m for m in present if m != '2:4']}" if column == "method" and "2:4" in present
+                      else f"{ {'family': 'families', 'method': 'methods'}[column]} {present}")
+            raise ValueError(f"the table mixes {detail}; fit one {column} at a time "
+                             f"(p2law.table.fit_rows(df, method=..., family=...))")
+        if column == "method" and pruning_method is None and len(present) == 1:
             pruning_method = present[0]
     form = get_form(form, pruning_method)
     x = _inputs(table, form, n_unit, d_unit, loss_col)

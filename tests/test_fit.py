@@ -76,6 +76,10 @@ def test_bad_input_is_named(l1_table):
         fit.fit(l1_table, "L1", method="adam")
     with pytest.raises(ValueError, match=r"mixes 2:4 with \['depth'\]"):
         fit.fit(pd.concat([l1_table, l1_table.assign(method="2:4")]), "L1")
+    with pytest.raises(ValueError, match=r"mixes methods \['depth', 'width'\]; fit one method at a time"):
+        fit.fit(pd.concat([l1_table, l1_table.assign(method="width")]), "L1")
+    with pytest.raises(ValueError, match=r"mixes families \['llama', 'qwen2'\]; fit one family at a time"):
+        fit.fit(pd.concat([l1_table, l1_table.assign(family="qwen2")]), "L1")
     with pytest.raises(ValueError, match="too few to fit the 7 constants"):
         fit.fit(l1_table.head(6), "L1")
 
