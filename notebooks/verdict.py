@@ -57,6 +57,14 @@ def saved(page: str, name: str) -> pd.DataFrame:
 
 
 table2, table3, table6 = saved("fitting", "table2_ours"), saved("generalization", "table3_ours"), saved("fitting", "table6_ours")
+by_family = df.groupby("family")["model"].unique()
+glue("verdict_scope", "; ".join(f"{fam}: {', '.join(models)}" for fam, models in by_family.items()), display=False)
+glue("verdict_families_missing", ", ".join(sorted(set(["llama", "qwen2"]) - set(by_family.index))) or "none",
+     display=False)
+
+# %% [markdown]
+# The verdicts below rest on these models' curves: {glue:text}`verdict_scope`. Families with no curves in
+# these results (judged on the paper's numbers only, not by us): {glue:text}`verdict_families_missing`.
 
 # %% [markdown]
 # ## The run behind the results
