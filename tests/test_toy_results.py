@@ -73,8 +73,11 @@ def test_refitting_reproduces_table2_of_the_book(table):
     key = ["family", "method", "form", "fitter"]
     merged = scores.merge(shown, on=key, suffixes=("", " shown"))
     assert len(merged) == len(scores) == (shown["fitter"] == "lm").sum()
+    # The book prints 4 significant digits. A fit that ends on the iteration cap (a flat valley of the
+    # objective, flagged "not converged" in the table) can move in the 7th digit between processes, since
+    # numpy's reductions round differently with the arrays' memory alignment; converged fits agree far closer.
     for col in ("r2", "huber", "asd"):
-        np.testing.assert_allclose(merged[col], merged[f"{col} shown"], rtol=1e-6, atol=1e-12, err_msg=col)
+        np.testing.assert_allclose(merged[col], merged[f"{col} shown"], rtol=1e-5, atol=1e-12, err_msg=col)
 
 
 def test_the_verdict_table_is_complete():
