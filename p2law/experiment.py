@@ -456,7 +456,7 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
                    state_dir=cache / "state" / r.run_id, progress=progress)
         manifest["runs"][r.run_id] = {"seconds": time.perf_counter() - t0, "tokens": cfg.total_tokens,
                                       "steps": cfg.steps(profile.seq_len), "n0": n0, "n": n, "rate": rate,
-                                      "train_config": cfg.__dict__}
+                                      "threads": torch.get_num_threads(), "train_config": cfg.__dict__}
         manifest["wall_seconds_this_session"] = time.perf_counter() - t_start
         _write_json(manifest_path, manifest)
         existing = pd.read_csv(table_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+import torch
 
 from .data import write_json_atomic
 from .models import ToySpec, build_model, count_params, load_model
@@ -33,7 +34,8 @@ def pretrain_base(spec: ToySpec, data: TrainData, vocab_size: int, tokens_per_pa
     info = {"model": spec.name, "n_params": n, "tokens": rows[-1]["tokens"],
             "tokens_per_param": rows[-1]["tokens"] / n, "eval_loss": evaluate(model, data.eval, 32),
             "curve": [(r["tokens"], r["eval_loss"]) for r in rows], "seconds": seconds, "lr": lr,
-            "batch_size": batch_size, "tokens_per_second": rows[-1]["tokens"] / seconds}
+            "batch_size": batch_size, "tokens_per_second": rows[-1]["tokens"] / seconds,
+            "threads": torch.get_num_threads()}  # wall times are only comparable at equal thread counts
     if not is_main_process():  # every process trained the same weights; one of them saves them
         return model.eval(), info
     tmp = folder.with_name(folder.name + ".tmp")
