@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+
 import torch
 
 from .data import write_json_atomic
