@@ -9,6 +9,8 @@
 #     display_name: Python 3 (p2law)
 #     language: python
 #     name: python3
+#   p2law:
+#     needs: [fitting, generalization]
 # ---
 
 # %% [markdown]

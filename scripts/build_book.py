@@ -9,7 +9,10 @@ Steps
    and that toc entry; nothing else lists notebooks.
 2. For each one: jupytext -> ipynb, papermill executes it (cwd = repository root, kernel = this Python)
    with the parameters ``profile`` and ``results_dir`` into ``book/_executed/<name>.ipynb``. A notebook
-   that raises stops the build with papermill's error.
+   that raises stops the build with papermill's error. Notebooks run BOOK_JOBS at a time (default: one
+   per CPU), each in its own papermill process; a notebook that reads what earlier pages saved says so
+   in its jupytext header (``p2law: {needs: [fitting, generalization]}``) and starts after them. When the
+   results folder is still empty (smoke), the first notebook runs alone: it runs the sweep all pages share.
 3. ``jupyter-book build . -n -W --keep-going`` (nitpicky, warnings are errors; ``_config.yml`` sets
    execution off, so nothing runs twice).
 4. Checks on the result: every toc page exists in ``_build/html``, every image a page references exists,
@@ -32,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -66,6 +70,7 @@ class NotebookJob:
     name: str
     source: Path  # notebooks/<name>.py
     executed: Path  # book/_executed/<name>.ipynb
+    needs: tuple[str, ...] = ()  # notebooks whose saved outputs this one reads (header: p2law.needs)
 
 
 # --- the table of contents ------------------------------------------------------------------------------
@@ -91,8 +96,18 @@ def toc_files(toc_path: Path) -> list[str]:
     return [str(Path(f).with_suffix("")) if Path(f).suffix in {".md", ".ipynb"} else f for f in files]
 
 
+def notebook_needs(source: Path) -> tuple[str, ...]:
+    """The ``p2law: needs:`` list of a jupytext notebook's header (the pages it reads saved tables of)."""
+    import jupytext
+
+    needs = jupytext.read(source).metadata.get("p2law", {}).get("needs", [])
+    if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
+        raise BookBuildError(f"{source}: p2law.needs in its header must be a list of notebook names, got {needs!r}")
+    return tuple(needs)
+
+
 def notebook_jobs(root: Path) -> list[NotebookJob]:
-    """The notebooks the toc asks for, each mapped to its jupytext source."""
+    """The notebooks the toc asks for, each mapped to its jupytext source and what it needs."""
     jobs = []
     for entry in toc_files(root / "_toc.yml"):
         path = Path(entry)
@@ -101,7 +116,13 @@ def notebook_jobs(root: Path) -> list[NotebookJob]:
         source = NOTEBOOKS / f"{path.name}.py"
         if not (root / source).exists():
             raise BookBuildError(f"_toc.yml lists {entry} but its source {source} does not exist")
-        jobs.append(NotebookJob(path.name, source, EXECUTED / f"{path.name}.ipynb"))
+        needs = notebook_needs(root / source)
+        earlier = {job.name for job in jobs}
+        if not set(needs) <= earlier:
+            # Reading order must stay a valid execution order (BOOK_JOBS=1 runs the toc order as it is).
+            raise BookBuildError(f"{source} needs {sorted(set(needs) - earlier)}, which the toc does not list "
+                                 f"before it")
+        jobs.append(NotebookJob(path.name, source, EXECUTED / f"{path.name}.ipynb", needs))
     listed = {job.source for job in jobs}
     for orphan in sorted(set((root / NOTEBOOKS).glob("*.py")) - {root / s for s in listed}):
         print(f"note: {orphan.relative_to(root)} is not in _toc.yml and is not built", file=sys.stderr)
@@ -157,26 +178,94 @@ def write_kernelspec(folder: Path) -> None:
 
 
 def execute(job: NotebookJob, root: Path, parameters: dict) -> float:
+    """Execute one notebook in its own papermill process; seconds taken. Raises BookBuildError naming
+    the notebook and its exception if it raises."""
     import jupytext
-    import papermill
 
     started = time.perf_counter()
     notebook = jupytext.read(root / job.source)
     # Every notebook runs on this interpreter, whatever kernel its header names (or if it names none).
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3 (p2law)", "language": "python"}
-    (root / job.executed).parent.mkdir(parents=True, exist_ok=True)
+    executed = root / job.executed
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    executed.unlink(missing_ok=True)  # a failure must not be judged on an older copy
     with tempfile.TemporaryDirectory() as tmp:
         unexecuted = Path(tmp) / f"{job.name}.ipynb"
         jupytext.write(notebook, unexecuted)
-        try:
-            papermill.execute_notebook(
-                str(unexecuted), str(root / job.executed), parameters=parameters, kernel_name=KERNEL_NAME,
-                cwd=str(root), progress_bar=False, log_output=False,
-            )
-        except papermill.PapermillExecutionError as exc:
-            raise BookBuildError(f"{job.source} raised {exc.ename}: {exc.evalue}\n"
-                                 f"(executed copy with the traceback: {job.executed})") from None
+        parameters_file = Path(tmp) / "parameters.yml"
+        parameters_file.write_text(yaml.safe_dump(parameters), encoding="utf-8")
+        # A process per notebook (not papermill's API on threads): pages run side by side, each on a core.
+        result = subprocess.run(
+            [sys.executable, "-m", "papermill", str(unexecuted), str(executed), "-f", str(parameters_file),
+             "-k", KERNEL_NAME, "--cwd", str(root), "--no-progress-bar", "--no-log-output"],
+            capture_output=True, text=True)
+    if result.returncode != 0:
+        error = first_error(executed)
+        if error is None:
+            raise BookBuildError(f"papermill could not execute {job.source} (exit {result.returncode}):\n"
+                                 f"{result.stderr[-3000:]}")
+        raise BookBuildError(f"{job.source} raised {error[0]}: {error[1]}\n"
+                             f"(executed copy with the traceback: {job.executed})")
     return time.perf_counter() - started
+
+
+def first_error(executed: Path) -> tuple[str, str] | None:
+    """(ename, evalue) of the first error output of an executed notebook, if it has one."""
+    if not executed.exists():
+        return None
+    notebook = json.loads(executed.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return output.get("ename", "?"), output.get("evalue", "")
+    return None
+
+
+def run_jobs(jobs: list[NotebookJob], run_one, workers: int, first_alone: bool = False) -> dict[str, float]:
+    """Call ``run_one(job)`` for every job, up to ``workers`` at once, each after the jobs it needs.
+
+    Jobs start in toc order as workers free up. ``first_alone`` runs the first job by itself before any
+    other (it creates what the rest share). At the first failure no further job starts; the running ones
+    finish and the failure is raised. Returns ``run_one``'s result per job name.
+    """
+    if workers < 1:
+        raise BookBuildError(f"BOOK_JOBS must be at least 1, got {workers}")
+    pending, running, done = list(jobs), {}, {}
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while pending or running:
+            limit = 1 if first_alone and not done else workers
+            for job in list(pending):
+                if failure is not None or len(running) >= limit:
+                    break
+                if all(name in done for name in job.needs):
+                    pending.remove(job)
+                    print(f"executing {job.source} ...", flush=True)
+                    running[pool.submit(run_one, job)] = job
+            if not running:
+                break  # only after a failure: what is pending never starts
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                job = running.pop(future)
+                try:
+                    done[job.name] = future.result()
+                    print(f"  done in {done[job.name]:.1f} s -> {job.executed}", flush=True)
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, after the running jobs end
+                    failure = failure or exc
+    if failure is not None:
+        raise failure
+    return done
+
+
+def book_jobs() -> int:
+    """How many notebooks run at once: BOOK_JOBS, or one per CPU this process may use."""
+    text = os.environ.get("BOOK_JOBS", "")
+    if not text:
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    try:
+        return int(text)
+    except ValueError:
+        raise BookBuildError(f"BOOK_JOBS must be a whole number, got {text!r}") from None
 
 
 # --- checks of the built book ---------------------------------------------------------------------------
@@ -211,11 +300,10 @@ def check_built_book(root: Path, html: Path, jobs: list[NotebookJob]) -> list[st
             if not (page.parent / unquote(parsed.path)).resolve().exists():
                 problems.append(f"{page.relative_to(root)} references a missing image {src}")
     for job in jobs:
-        notebook = json.loads((root / job.executed).read_text(encoding="utf-8"))
-        for cell in notebook["cells"]:
-            for output in cell.get("outputs", []):
-                if output.get("output_type") == "error":
-                    problems.append(f"{job.executed} has an error output: {output.get('ename')}")
+        if not (root / job.executed).exists():
+            problems.append(f"{job.executed} was never executed")
+        elif (error := first_error(root / job.executed)) is not None:
+            problems.append(f"{job.executed} has an error output: {error[0]}")
     return problems
 
 
@@ -238,10 +326,11 @@ def build(root: Path = ROOT, profile: str | None = None, execute_notebooks: bool
                 # Figures must reach the notebook as images: the kernel draws with the inline backend even
                 # when the caller (CI) exported MPLBACKEND=Agg, which would leave only "<Figure ...>" text.
                 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-                for job in jobs:
-                    print(f"executing {job.source} (profile={profile}) ...", flush=True)
-                    timings[job.name] = execute(job, root, parameters | extra.get(job.name, {}))
-                    print(f"  done in {timings[job.name]:.1f} s -> {job.executed}", flush=True)
+                workers = book_jobs()
+                first_alone = not (root / parameters["results_dir"] / "checkpoints.csv").exists()
+                print(f"executing {len(jobs)} notebooks (profile={profile}), {workers} at a time", flush=True)
+                timings |= run_jobs(jobs, lambda job: execute(job, root, parameters | extra.get(job.name, {})),
+                                    workers, first_alone)
         finally:
             for key, value in saved.items():
                 if value is None:

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,98 @@ def test_notebook_jobs_come_from_the_toc_and_need_a_source(tmp_path, capsys):
     (tmp_path / "notebooks" / "second.py").unlink()
     with pytest.raises(build_book.BookBuildError, match="notebooks/second.py does not exist"):
         build_book.notebook_jobs(tmp_path)
+
+
+NEEDS_HEADER = "# ---\n# jupyter:\n#   p2law:\n#     needs: {needs}\n# ---\n\n"
+
+
+def test_a_notebook_header_says_which_earlier_pages_it_needs(tmp_path):
+    _write_book(tmp_path, TOC, {"first": NOTEBOOK.format(body="x = 1"),
+                                "second": NEEDS_HEADER.format(needs="[first]") + NOTEBOOK.format(body="x = 2")})
+    assert [(j.name, j.needs) for j in build_book.notebook_jobs(tmp_path)] == [("first", ()), ("second", ("first",))]
+    # The real book: the verdict page reads the tables the fitting and generalization pages saved.
+    assert {j.name: j.needs for j in build_book.notebook_jobs(ROOT)}["verdict"] == ("fitting", "generalization")
+    # A need that the toc lists later (or not at all) would make reading order a wrong execution order.
+    (tmp_path / "notebooks" / "first.py").write_text(NEEDS_HEADER.format(needs="[second]") + NOTEBOOK.format(body=""))
+    with pytest.raises(build_book.BookBuildError, match=r"notebooks/first.py needs \['second'\], which the toc"):
+        build_book.notebook_jobs(tmp_path)
+    (tmp_path / "notebooks" / "first.py").write_text(NEEDS_HEADER.format(needs="second") + NOTEBOOK.format(body=""))
+    with pytest.raises(build_book.BookBuildError, match="must be a list of notebook names"):
+        build_book.notebook_jobs(tmp_path)
+
+
+def _jobs(*specs):
+    return [build_book.NotebookJob(name, Path(f"notebooks/{name}.py"), Path(f"book/_executed/{name}.ipynb"),
+                                   tuple(needs)) for name, needs in specs]
+
+
+def test_run_jobs_runs_side_by_side_and_waits_for_what_a_job_needs():
+    import threading
+
+    together = threading.Barrier(2, timeout=10)  # a and b each wait for the other: they must overlap
+    lock, finished, seen_by_c = threading.Lock(), [], []
+
+    def run_one(job):
+        if job.name in ("a", "b"):
+            together.wait()
+        if job.name == "c":
+            with lock:
+                seen_by_c.extend(finished)
+        with lock:
+            finished.append(job.name)
+        return len(job.name)
+
+    jobs = _jobs(("a", []), ("b", []), ("c", ["a", "b"]), ("d", []))
+    assert build_book.run_jobs(jobs, run_one, workers=2) == {"a": 1, "b": 1, "c": 1, "d": 1}
+    assert {"a", "b"} <= set(seen_by_c)
+    # One worker runs the toc order as it is.
+    finished.clear()
+    together = threading.Barrier(1)
+    build_book.run_jobs(jobs, run_one, workers=1)
+    assert finished == ["a", "b", "c", "d"]
+    with pytest.raises(build_book.BookBuildError, match="BOOK_JOBS must be at least 1"):
+        build_book.run_jobs(jobs, run_one, workers=0)
+
+
+def test_run_jobs_first_alone_and_stop_at_the_first_failure(monkeypatch):
+    import threading
+
+    lock, active, log = threading.Lock(), [0], []
+
+    def run_one(job):
+        with lock:
+            active[0] += 1
+            log.append((job.name, active[0]))
+        try:
+            if job.name == "b":
+                raise ValueError("b broke")
+            return 0.0
+        finally:
+            with lock:
+                active[0] -= 1
+
+    # first_alone: nothing else starts while the first job (the one that runs a smoke sweep) runs; then
+    # the rest run side by side.
+    def logged(job):
+        log.append(("start", job.name))
+        time.sleep(0.05)
+        log.append(("end", job.name))
+        return 0.05
+
+    ok = _jobs(("a", []), ("x", []), ("y", []))
+    build_book.run_jobs(ok, logged, workers=3, first_alone=True)
+    assert log[:2] == [("start", "a"), ("end", "a")] and sorted(log[2:]) == [
+        ("end", "x"), ("end", "y"), ("start", "x"), ("start", "y")]
+    log.clear()
+    jobs = _jobs(("a", []), ("b", []), ("c", ["b"]), ("d", []), ("e", []))
+    with pytest.raises(ValueError, match="b broke"):
+        build_book.run_jobs(jobs, run_one, workers=1)
+    assert log == [("a", 1), ("b", 1)]  # after b failed, neither c (needs b) nor d, e started
+    monkeypatch.setenv("BOOK_JOBS", "three")
+    with pytest.raises(build_book.BookBuildError, match="BOOK_JOBS must be a whole number, got 'three'"):
+        build_book.book_jobs()
+    monkeypatch.setenv("BOOK_JOBS", "3")
+    assert build_book.book_jobs() == 3
 
 
 def test_book_params_reach_only_the_notebooks_they_name(tmp_path):
