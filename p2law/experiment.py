@@ -237,7 +237,38 @@ def _source_label(base: Base) -> dict:
     return {"source": base.source, "hub_id": paper.PAPER_MODELS[base.name].hub_id}
 
 
-def plan_sweep(profile: Profile, utilisation: float = 0.35) -> dict:
+def _eval_tokens(profile: Profile) -> int:
+    """Tokens one post-training run evaluates: the held-out blocks at D = 0 and at every checkpoint."""
+    return profile.n_eval_blocks * profile.seq_len * (profile.n_checkpoints + 1)
+
+
+def achieved_flops_per_second(manifest: dict, profile: Profile, threads: int | None = None) -> dict | None:
+    """The FLOP rate a sweep achieved on this machine, from the seconds its manifest recorded.
+
+    Counts FLOPs as ``plan_sweep`` does (6·N per trained token, 2·N0 per evaluated one) over the measured
+    pretrainings and runs, and divides by their measured seconds, so a plan calibrated on it predicts what
+    the same mix of models costs here. Entries recorded at another thread count than ``threads`` are left
+    out (entries without one are counted). None when the manifest has no measured entry of ``profile``.
+    """
+    if manifest.get("profile", {}).get("name") != profile.name:
+        return None
+    same = (lambda e: threads is None or e.get("threads", threads) == threads)
+    flops = seconds = 0.0
+    n = 0
+    for e in manifest.get("pretrain", {}).values():
+        if e.get("seconds") and same(e):
+            flops += 6 * e["n_params"] * e["tokens"]
+            seconds += e["seconds"]
+            n += 1
+    for e in manifest.get("runs", {}).values():
+        if e.get("seconds") and same(e):
+            flops += 6 * e["n0"] * e["tokens"] + 2 * e["n0"] * _eval_tokens(profile)
+            seconds += e["seconds"]
+            n += 1
+    return {"flops_per_second": flops / seconds, "entries": n, "seconds": seconds} if n else None
+
+
+def plan_sweep(profile: Profile, utilisation: float = 0.35, calibration: dict | None = None) -> dict:
     """What a sweep would do: bases, runs, token counts, configs and an estimated time; nothing is trained.
 
     Every base's N0 is counted on the meta device (no weights, no download); the paper's models are
@@ -245,16 +276,17 @@ def plan_sweep(profile: Profile, utilisation: float = 0.35) -> dict:
     them. Building each run's post-training config validates it.
 
     For bases pretrained here the estimate counts 6·N FLOPs per trained token (pretraining and
-    post-training) and 2·N per evaluated token, at ``utilisation`` × this machine's measured matmul rate
-    (benchmarks/bench_train.py measures the real utilisation). The paper's sweep is not estimated: it
-    runs on other machines.
+    post-training) and 2·N per evaluated token, at the rate an earlier sweep achieved here when
+    ``calibration`` (``achieved_flops_per_second`` of its manifest) is given, else at ``utilisation`` ×
+    this machine's measured matmul rate (benchmarks/bench_train.py measures the real utilisation). The
+    paper's sweep is not estimated: it runs on other machines.
     """
     bases = {b.name: b for b in base_models(profile)}
     n0s = {name: _n0_on_meta(b, profile.vocab_size) for name, b in bases.items()}
     for name, b in bases.items():
         if profile.scale == "paper" and not Path(b.source).is_dir():
             check_published_size(name, n0s[name])
-    eval_tokens = profile.n_eval_blocks * profile.seq_len * (profile.n_checkpoints + 1)
+    eval_tokens = _eval_tokens(profile)
     flops = sum(6 * n * profile.pretrain_tokens_per_param * n for n in n0s.values())
     rows = []
     for r in plan_runs(profile):
@@ -268,8 +300,17 @@ def plan_sweep(profile: Profile, utilisation: float = 0.35) -> dict:
             "n_runs": len(rows), "runs": rows, "batch_tokens": profile.batch_size * profile.seq_len}
     if profile.scale == "paper":
         return plan | {"estimated_seconds": None}
-    rate = utilisation * matmul_flops_per_second()
-    return plan | {"estimated_flops": flops, "estimated_seconds": flops / rate, "assumed_flops_per_second": rate}
+    if calibration:
+        rate, basis = calibration["flops_per_second"], (f"at the {calibration['flops_per_second'] / 1e9:.0f} GFLOP/s "
+                                                       f"that {calibration['entries']} measured runs of an "
+                                                       "earlier sweep reached here")
+    else:
+        peak = matmul_flops_per_second()
+        rate, basis = utilisation * peak, (f"assuming {utilisation:.0%} of this machine's matmul peak "
+                                           f"({peak / 1e9:.0f} GFLOP/s); a finished sweep's folder (--out) "
+                                           "calibrates this")
+    return plan | {"estimated_flops": flops, "estimated_seconds": flops / rate, "assumed_flops_per_second": rate,
+                   "estimate_basis": basis}
 
 
 def _print_plan(profile: Profile, plan: dict) -> None:
@@ -279,7 +320,7 @@ def _print_plan(profile: Profile, plan: dict) -> None:
         print(f"  {r['run_id']:<32} n0={r['n0']:>14,} tokens={r['tokens']:>14,} steps={r['steps']:>8,}")
     eta = plan["estimated_seconds"]
     print(f"profile {profile.name}: {plan['n_runs']} runs"
-          + (f", estimated {eta / 60:.0f} min on this machine" if eta else ""))
+          + (f", estimated {eta / 60:.0f} min on this machine ({plan['estimate_basis']})" if eta else ""))
 
 
 def _own_tokenizer(base: Base):
@@ -392,7 +433,10 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
     profile = get_profile(profile) if isinstance(profile, str) else profile
     check_model_paths(profile)  # before anything is written
     if dry_run:
-        plan = plan_sweep(profile)
+        done = Path(out or f"results/{profile.name}") / "manifest.json"
+        calibration = (achieved_flops_per_second(json.loads(done.read_text()), profile, torch.get_num_threads())
+                       if done.exists() else None)
+        plan = plan_sweep(profile, calibration=calibration)
         _print_plan(profile, plan)
         return plan
     out = Path(out or f"results/{profile.name}")
@@ -411,6 +455,10 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
                                  "device": str(device)}})
     manifest.setdefault("runs", {})
     manifest.setdefault("pretrain", {})
+    # A sweep may run in parts (sessions); each records what it ran, its wall time and its thread count.
+    session = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "only": list(only) if only else None,
+               "threads": torch.get_num_threads(), "git_commit": manifest["git_commit"], "wall_seconds": 0.0}
+    manifest.setdefault("sessions", []).append(session)
 
     bases = {b.name: b for b in base_models(profile)}
     corpus = PackedCorpus(profile, cache)
@@ -457,10 +505,11 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
         manifest["runs"][r.run_id] = {"seconds": time.perf_counter() - t0, "tokens": cfg.total_tokens,
                                       "steps": cfg.steps(profile.seq_len), "n0": n0, "n": n, "rate": rate,
                                       "threads": torch.get_num_threads(), "train_config": cfg.__dict__}
-        manifest["wall_seconds_this_session"] = time.perf_counter() - t_start
+        manifest["wall_seconds_this_session"] = session["wall_seconds"] = time.perf_counter() - t_start
         _write_json(manifest_path, manifest)
         existing = pd.read_csv(table_path)
     manifest["wall_seconds_total_runs"] = sum(v["seconds"] for v in manifest["runs"].values())
     manifest["wall_seconds_total_pretrain"] = sum(v.get("seconds", 0) for v in manifest["pretrain"].values())
+    manifest["wall_seconds_this_session"] = session["wall_seconds"] = time.perf_counter() - t_start
     _write_json(manifest_path, manifest)
     return table_path

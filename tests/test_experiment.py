@@ -15,7 +15,7 @@ import pytest
 
 from p2law import paper, table
 from p2law.cli import main as cli_main
-from p2law.experiment import plan_runs, run
+from p2law.experiment import achieved_flops_per_second, plan_runs, plan_sweep, run
 from p2law.profiles import get_profile
 
 SMOKE = get_profile("smoke")
@@ -45,7 +45,10 @@ def test_manifest_and_reports(smoke_results):
     manifest = json.loads((smoke_results / "manifest.json").read_text())
     assert manifest["corpus"]["sha256"] and manifest["corpus"]["n_bytes"] > 0
     assert manifest["versions"]["torch"] and set(manifest["runs"]) == {r.run_id for r in plan_runs(SMOKE)}
-    assert all(v["seconds"] > 0 for v in manifest["runs"].values())
+    assert all(v["seconds"] > 0 and v["threads"] >= 1 for v in manifest["runs"].values())
+    assert all(v["threads"] >= 1 for v in manifest["pretrain"].values())
+    session = manifest["sessions"][0]
+    assert session["only"] is None and session["wall_seconds"] >= sum(v["seconds"] for v in manifest["runs"].values())
     reports = sorted(p.stem for p in (smoke_results / "prune_reports").glob("*.json"))
     assert len(reports) == 2 * 3 * 5  # every pruned run, not the controls
     rep = json.loads((smoke_results / "prune_reports" / "smoke-llama-l-depth-0.16.json").read_text())
@@ -58,8 +61,10 @@ def test_rerun_skips_finished_runs(smoke_results, tmp_path):
     before = json.loads((out / "manifest.json").read_text())["runs"]
     stamp = (out / "checkpoints.csv").stat().st_mtime_ns
     run("smoke", out, progress=False)
-    # nothing retrained: no run's record changed and the table was not rewritten
-    assert json.loads((out / "manifest.json").read_text())["runs"] == before
+    # nothing retrained: no run's record changed and the table was not rewritten; the restart is a session
+    after = json.loads((out / "manifest.json").read_text())
+    assert after["runs"] == before
+    assert len(after["sessions"]) == len(json.loads((smoke_results / "manifest.json").read_text())["sessions"]) + 1
     assert (out / "checkpoints.csv").stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(pd.read_csv(out / "checkpoints.csv"), pd.read_csv(smoke_results / "checkpoints.csv"))
 
@@ -170,6 +175,43 @@ def test_toy_plan_counts_runs_tokens_and_flops():
     assert plan["estimated_flops"] == pytest.approx(flops)
     assert all(r["tokens"] == int(profile.post_tokens_per_param * r["n0"]) for r in plan["runs"])
     assert plan["estimated_seconds"] == pytest.approx(flops / plan["assumed_flops_per_second"])
+
+
+def test_a_finished_sweep_calibrates_the_plan():
+    """The dry run's estimate uses the FLOP rate an earlier sweep's manifest measured, counted as the plan
+    counts FLOPs, and only from entries at the same thread count."""
+    toy = get_profile("toy")
+    ev = toy.n_eval_blocks * toy.seq_len * (toy.n_checkpoints + 1)
+    manifest = {"profile": {"name": "toy"},
+                "pretrain": {"a": {"n_params": 1000, "tokens": 6000, "seconds": 2.0, "threads": 2}},
+                "runs": {"a-depth": {"n0": 1000, "tokens": 500, "seconds": 3.0, "threads": 2},
+                         "b-depth": {"n0": 10**6, "tokens": 10**6, "seconds": 1.0, "threads": 1}}}
+    got = achieved_flops_per_second(manifest, toy, threads=2)
+    flops = 6 * 1000 * 6000 + 6 * 1000 * 500 + 2 * 1000 * ev
+    assert got == {"flops_per_second": pytest.approx(flops / 5.0), "entries": 2, "seconds": 5.0}
+    assert achieved_flops_per_second(manifest, toy, threads=None)["entries"] == 3
+    assert achieved_flops_per_second(manifest | {"profile": {"name": "smoke"}}, toy) is None
+    assert achieved_flops_per_second({"profile": {"name": "toy"}}, toy) is None
+    plan = plan_sweep(toy, calibration=got)
+    assert plan["estimated_seconds"] == pytest.approx(plan["estimated_flops"] / got["flops_per_second"])
+    assert "2 measured runs" in plan["estimate_basis"]
+
+
+def test_the_dry_run_reads_the_calibration_from_the_out_folder(tmp_path, capsys):
+    toy = get_profile("toy")
+    entry = {"n0": 10**6, "tokens": 10**6, "seconds": 60.0, "threads": torch_threads()}
+    (tmp_path / "manifest.json").write_text(json.dumps({"profile": toy.to_dict(), "runs": {"r": entry}}))
+    plan = run("toy", tmp_path, dry_run=True)
+    assert "1 measured runs of an earlier sweep" in capsys.readouterr().out
+    assert plan["assumed_flops_per_second"] == pytest.approx(
+        (6e12 + 2e6 * toy.n_eval_blocks * toy.seq_len * (toy.n_checkpoints + 1)) / 60.0)
+    assert not (tmp_path / "checkpoints.csv").exists()  # a dry run writes nothing
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 # ---- the paper profile's real path, on a tiny local stand-in for Llama-3.2-1B (no download) ----------------
