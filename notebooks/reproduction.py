@@ -101,6 +101,10 @@ corpus = manifest.get("corpus")
 corpus_text = (f"{corpus['source']} ({corpus['n_bytes'] / 1e6:,.1f} MB, sha256 {corpus['sha256'][:12]}…)"
                if corpus else ours.corpus)
 trained_tokens = sum(r.get("tokens", 0) for r in manifest.get("runs", {}).values())
+entries = list(manifest.get("runs", {}).values()) + list(manifest.get("pretrain", {}).values())
+threads = sorted({e["threads"] for e in entries if "threads" in e})
+threads_text = (" or ".join(map(str, threads)) + " torch thread(s)" if threads
+                else f"{manifest.get('machine', {}).get('cpus', '?')} torch thread(s) in the latest session")
 recipe = pd.DataFrame([
     ("corpus", "SlimPajama (hub: cerebras/SlimPajama-627B)", corpus_text),
     ("tokenizer", "each model's own (128k / 152k entries)", f"BPE trained with `tokenizers`, {ours.vocab_size} entries"),
@@ -114,7 +118,7 @@ recipe = pd.DataFrame([
      f" – {max(m.post_training_tokens / m.n_params for m in paper.PAPER_MODELS.values()):.2f}",
      f"{ours.post_tokens_per_param}"),
     ("evaluation checkpoints per curve", "not stated", ours.n_checkpoints),
-    ("hardware", "4 × A800-80G + 4 × A6000-48G", f"CPU only ({manifest.get('machine', {}).get('cpus', '?')} thread(s) in the latest sweep session)"),
+    ("hardware", "4 × A800-80G + 4 × A6000-48G", f"CPU only, {threads_text}"),
     ("wall time", "about 500 GPU-hours in all",
      f"{(run_seconds + pre_seconds) / 60:,.0f} min ({pre_seconds / 60:,.0f} pretraining bases, "
      f"{run_seconds / 60:,.0f} post-training)" if manifest else "–"),
@@ -123,6 +127,39 @@ recipe = pd.DataFrame([
 ], columns=["", "paper", f"ours ({profile})"]).astype(str)
 bs.save_table(recipe, out, "reproduction", "recipe")
 recipe.style.hide(axis="index")
+
+# %% [markdown]
+# Where the machine time went, model by model, as the sweep's manifest measured it (a run's time includes
+# its pruning and its evaluations; pretraining is the base model's, done once):
+
+# %%
+model_of = df.groupby("run_id")["model"].first()
+compute = []
+for model in dict.fromkeys(df["model"]):
+    pre = manifest.get("pretrain", {}).get(model, {})
+    runs = [v for k, v in manifest.get("runs", {}).items() if model_of.get(k) == model]
+    post_s = sum(v["seconds"] for v in runs)
+    compute.append({
+        "model": model, "threads": ", ".join(map(str, sorted({e.get("threads", "?") for e in [pre, *runs]}))),
+        "pretraining min": pre.get("seconds", float("nan")) / 60, "pretraining tokens/s": pre.get("tokens_per_second"),
+        "runs": len(runs), "post-training min": post_s / 60,
+        "post-training tokens/s": sum(v["tokens"] for v in runs) / post_s if post_s else None,
+    })
+compute = pd.DataFrame(compute)
+total_min = float(compute["pretraining min"].sum() + compute["post-training min"].sum()) if len(compute) else float("nan")
+if len(compute):
+    compute.loc[len(compute)] = {"model": "all", "threads": "", "runs": compute["runs"].sum(),
+                                 "pretraining min": compute["pretraining min"].sum(),
+                                 "post-training min": compute["post-training min"].sum()}
+bs.save_table(compute, out, "reproduction", "compute")
+glue("repro_total_min", total_min, display=False)
+compute.style.format({"pretraining min": "{:.1f}", "post-training min": "{:.1f}", "pretraining tokens/s": "{:,.0f}",
+                      "post-training tokens/s": "{:,.0f}"}, na_rep="–").hide(axis="index")
+
+# %% [markdown]
+# In all, {glue:text}`repro_total_min:,.0f` minutes of machine time for these results. A sweep's
+# dry run (`p2law run --profile toy --dry-run`) estimates its time from these measured rates when it finds
+# this manifest in its output folder.
 
 # %% [markdown]
 # Two choices matter most for reading our results:
