@@ -110,10 +110,19 @@ order = [(v, s) for v in ["r2", "r2 low", "r2 high", "huber", "asd"]
          for s in ["paper"] + [f"ours ({f})" for f in fitters] if (v, s) in table3.columns]
 table3 = table3[order]
 paper_cols = [c for c in table3.columns if c[1] == "paper"]
-(table3.style.format("{:.4g}", na_rep="–")
+r2_cols = [c for c in table3.columns if c[0].startswith("r2")]
+
+
+def r2_text(v):
+    # A refit that extrapolates wildly gives R² like -1e18; past -100 the digits say nothing more.
+    return "–" if pd.isna(v) else ("< −100" if v < -100 else f"{v:.4g}")
+
+
+(table3.style.format("{:.4g}", na_rep="–").format(r2_text, subset=r2_cols)
  .set_properties(subset=paper_cols, **{"background-color": "#eeeeee", "font-style": "italic"})
  .set_caption(f"Table 3: {form} scored on held-out checkpoints; paper grey and italic; "
-              f"'r2 low/high' is our {level:.0%} bootstrap interval."))
+              f"'r2 low/high' is our {level:.0%} bootstrap interval (values below −100 shown as such; "
+              "the saved table keeps them)."))
 
 # %% [markdown]
 # {glue:text}`n_held_scored:d` of our {glue:text}`n_held_total:d` cells have a held-out score. A split that
