@@ -8,6 +8,9 @@ for toy and paper the results must already exist, since those sweeps take hours.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -115,30 +118,71 @@ def try_fit(rows: pd.DataFrame, form: str, fitter: str, n_unit: float, d_unit: f
         return None, f"{type(err).__name__}: {err}"
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def parallel_map(func, items, workers: int | None = None) -> list:
+    """``[func(*item) for item in items]``, in that order, over ``workers`` processes (default: one per
+    CPU). ``func`` must be importable (a module-level function): the workers are fresh interpreters
+    (spawn), so a notebook's kernel is never forked. One worker, or one item, runs in this process."""
+    items = list(items)
+    workers = min(workers or available_cpus(), len(items))
+    if workers <= 1:
+        return [func(*item) for item in items]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(func, *zip(*items)))
+
+
 def fit_grid(df: pd.DataFrame, forms, fitters=FITTERS, methods=METHODS, n_unit=1e6, d_unit=1e6,
-             huber_start: str = "grid"):
+             huber_start: str = "grid", workers: int | None = None):
     """Fit every form × fitter × (family, method) present; returns (tidy scores table, fits dict).
 
     ``huber_start="lm"`` starts the huber-log fit from the LM optimum instead of the full starting grid
-    (much faster; the notebooks expose it as a papermill parameter and say which was used).
+    (much faster; the notebooks expose it as a papermill parameter and say which was used). The fits are
+    independent and deterministic, so they run in ``workers`` processes (``parallel_map``) with the same
+    results as one after another.
     """
-    rows, fits = [], {}
-    for fam in sorted(df["family"].unique()):
-        for m in methods:
-            data = fit_rows(df, method=m, family=fam)
-            for form in forms:
-                for fitter in fitters:
-                    kw = {}
-                    lm = fits.get((fam, m, form, "lm"))
-                    if fitter == "huber-log" and huber_start == "lm" and lm is not None:
-                        kw["starts"] = [lm.vector]
-                    res, why = try_fit(data, form, fitter, n_unit, d_unit, **kw)
-                    fits[(fam, m, form, fitter)] = res
-                    rec = {"family": fam, "method": m, "form": form, "fitter": fitter,
-                           "n_points": len(data), "r2": np.nan, "huber": np.nan, "asd": np.nan,
-                           "note": why or ""}
-                    if res is not None:
-                        rec |= {"r2": res.r2, "huber": res.huber, "asd": res.asd,
-                                "note": "" if res.converged else "not converged"}
-                    rows.append(rec)
-    return pd.DataFrame(rows), fits
+    cells = [(fam, m, form) for fam in sorted(df["family"].unique()) for m in methods for form in forms]
+    data = {(fam, m): _rows_or_empty(df, m, fam) for fam, m, _ in cells}
+    fits: dict = {}
+    notes: dict = {}
+    # Pass 1: every fit that needs nothing else; pass 2: huber-log started from its LM optimum.
+    chained = huber_start == "lm" and "lm" in fitters
+    for pass_fitters in ([f for f in fitters if not (chained and f == "huber-log")],
+                         ["huber-log"] if chained and "huber-log" in fitters else []):
+        keys, args = [], []
+        for fam, m, form in cells:
+            for fitter in pass_fitters:
+                lm = fits.get((fam, m, form, "lm"))
+                kw = {"starts": [lm.vector]} if fitter == "huber-log" and chained and lm is not None else {}
+                keys.append((fam, m, form, fitter))
+                args.append((data[(fam, m)], form, fitter, n_unit, d_unit, kw))
+        for key, (res, why) in zip(keys, parallel_map(_try_fit_kw, args, workers)):
+            fits[key], notes[key] = res, why
+    rows = []
+    for fam, m, form in cells:
+        for fitter in fitters:
+            key = (fam, m, form, fitter)
+            res, why = fits[key], notes[key]
+            rec = {"family": fam, "method": m, "form": form, "fitter": fitter,
+                   "n_points": len(data[(fam, m)]), "r2": np.nan, "huber": np.nan, "asd": np.nan,
+                   "note": why or ""}
+            if res is not None:
+                rec |= {"r2": res.r2, "huber": res.huber, "asd": res.asd,
+                        "note": "" if res.converged else "not converged"}
+            rows.append(rec)
+    return pd.DataFrame(rows), {k: fits[k] for k in ((f, m, form, fitter) for f, m, form in cells for fitter in fitters)}
+
+
+def _rows_or_empty(df: pd.DataFrame, method: str, family: str) -> pd.DataFrame:
+    """The cell's fit rows; none (reported as "no curves") when the table has no trained rows for it."""
+    try:
+        return fit_rows(df, method=method, family=family)
+    except ValueError:
+        return df.iloc[0:0]
+
+
+def _try_fit_kw(rows, form, fitter, n_unit, d_unit, kw):
+    return try_fit(rows, form, fitter, n_unit, d_unit, **kw)

@@ -127,3 +127,27 @@ def test_ensure_results_refuses_expensive_profiles(tmp_path):
 
     with pytest.raises(MissingResultsError, match="toy"):
         ensure_results("toy", tmp_path / "nothing")
+
+
+def test_fit_grid_in_two_processes_equals_one_after_another():
+    """The book's fits run in worker processes; the scores, notes and constants are those of a serial run,
+    including the huber-log fits that start from their LM optimum and a cell with no curves."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from law_fixtures import synthetic_table
+
+    from p2law.book_support import fit_grid, parallel_map
+
+    df = pd.concat([synthetic_table(seed=1), synthetic_table(method="2:4", seed=2)], ignore_index=True)
+    kw = dict(forms=["L1", "L3"], n_unit=1e9, d_unit=1e6, huber_start="lm")
+    serial, serial_fits = fit_grid(df, workers=1, **kw)
+    parallel, parallel_fits = fit_grid(df, workers=2, **kw)
+    pd.testing.assert_frame_equal(serial, parallel)
+    assert list(serial_fits) == list(parallel_fits)
+    assert (serial["note"] == "no curves").sum() == 4  # width: 2 forms x 2 fitters
+    for key, res in serial_fits.items():
+        assert (res is None) == (parallel_fits[key] is None)
+        if res is not None:
+            assert res.params == parallel_fits[key].params
+    assert parallel_map(divmod, [(7, 2), (9, 4)], workers=2) == [(3, 1), (2, 1)]
