@@ -36,8 +36,6 @@ curve_family = "llama"  # the cell drawn as loss curves (Figs. 7-9 of the paper)
 curve_method = "depth"
 
 # %%
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
@@ -46,7 +44,6 @@ from myst_nb import glue
 from p2law import book_support as bs
 from p2law import paper
 from p2law.protocols import SPLITS
-from p2law.table import fit_rows
 
 PAGE = "generalization"
 out = bs.ensure_results(profile, results_dir)
@@ -54,44 +51,18 @@ df = bs.load_checkpoints(out)
 bs.coverage(df)
 
 # %%
+# One cell per (family, method, split): fit on the split's fitting rows with each fitter, score on the held-out
+# rows, and refit on bootstrap resamples for the interval (bs.held_out_scores). Cells run in worker processes.
+cells = [(fam, m, protocol) for fam in sorted(df["family"].unique()) for m in bs.METHODS for protocol in SPLITS]
+results = bs.parallel_map(bs.held_out_scores, [
+    (df, fam, m, protocol, form, fitters, dict(n_unit=n_unit, d_unit=d_unit, huber_start=huber_start,
+                                             token_fraction=token_fraction, n_bootstrap=n_bootstrap, seed=seed,
+                                             level=level))
+    for fam, m, protocol in cells])
 rows, held_fits = [], {}
-for fam in sorted(df["family"].unique()):
-    for m in bs.METHODS:
-        data = fit_rows(df, method=m, family=fam)
-        for protocol, split in SPLITS.items():
-            base = {"family": fam, "protocol": protocol, "method": m}
-            try:
-                if data.empty:
-                    raise ValueError("no curves")
-                train, test = split(data, token_fraction) if protocol == "dataset_size" else split(data)
-            except ValueError as err:
-                for fitter in fitters:
-                    rows.append(base | {"fitter": fitter, "note": f"split: {err}"})
-                continue
-            lm = None
-            for fitter in fitters:
-                kw = {"starts": [lm.vector]} if fitter == "huber-log" and huber_start == "lm" and lm else {}
-                res, why = bs.try_fit(train, form, fitter, n_unit, d_unit, **kw)
-                if fitter == "lm":
-                    lm = res
-                rec = base | {"fitter": fitter, "n_fit": len(train), "n_held_out": len(test), "note": why or ""}
-                if res is not None:
-                    s = res.score(test)
-                    rec |= s
-                    held_fits[(fam, m, protocol, fitter)] = (res, train, test)
-                    if n_bootstrap > 0:
-                        try:
-                            boot = res.bootstrap(train, n_resamples=n_bootstrap, seed=seed)
-                            band = []
-                            for v in boot:
-                                trial = dataclasses.replace(res, params=dict(zip(res.form.param_names, v)),
-                                                            bootstrap_params=None)
-                                band.append(trial.score(test)["r2"])
-                            lo, hi = np.nanpercentile(band, [50 * (1 - level), 50 * (1 + level)])
-                            rec |= {"r2 low": lo, "r2 high": hi, "resamples": len(boot)}
-                        except (RuntimeError, ValueError) as err:
-                            rec["note"] = f"bootstrap: {err}"
-                rows.append(rec)
+for (fam, m, protocol), (cell_rows, cell_fits) in zip(cells, results):
+    rows += cell_rows
+    held_fits |= {(fam, m, protocol, fitter): fit for fitter, fit in cell_fits.items()}
 ours3 = pd.DataFrame(rows)
 for c in ["r2", "huber", "asd", "r2 low", "r2 high", "n_fit", "n_held_out", "resamples"]:
     if c not in ours3:

@@ -7,6 +7,7 @@ for toy and paper the results must already exist, since those sweeps take hours.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -174,6 +175,51 @@ def fit_grid(df: pd.DataFrame, forms, fitters=FITTERS, methods=METHODS, n_unit=1
                         "note": "" if res.converged else "not converged"}
             rows.append(rec)
     return pd.DataFrame(rows), {k: fits[k] for k in ((f, m, form, fitter) for f, m, form in cells for fitter in fitters)}
+
+
+def held_out_scores(df: pd.DataFrame, family: str, method: str, protocol: str, form: str, fitters,
+                    options: dict) -> tuple[list[dict], dict]:
+    """One generalization cell (§4.3): fit ``form`` on the ``protocol`` split's fitting rows with each
+    fitter, score it on the held-out rows, and refit it on ``n_bootstrap`` resamples of the fitting rows
+    for a ``level`` interval of the held-out R².
+
+    ``options``: n_unit, d_unit, huber_start ("lm": huber-log starts from the LM optimum), token_fraction
+    (the dataset-size split), n_bootstrap, seed, level. Returns (one score row per fitter, {fitter:
+    (fit, fitting rows, held-out rows)}); a split or fit that cannot be made is a row with a note.
+    """
+    from p2law.protocols import SPLITS
+
+    o = options
+    base = {"family": family, "protocol": protocol, "method": method}
+    data = _rows_or_empty(df, method, family)
+    try:
+        if data.empty:
+            raise ValueError("no curves")
+        split = SPLITS[protocol]
+        train, test = split(data, o["token_fraction"]) if protocol == "dataset_size" else split(data)
+    except ValueError as err:
+        return [base | {"fitter": fitter, "note": f"split: {err}"} for fitter in fitters], {}
+    rows, fits, lm = [], {}, None
+    for fitter in fitters:
+        kw = {"starts": [lm.vector]} if fitter == "huber-log" and o["huber_start"] == "lm" and lm else {}
+        res, why = try_fit(train, form, fitter, o["n_unit"], o["d_unit"], **kw)
+        if fitter == "lm":
+            lm = res
+        rec = base | {"fitter": fitter, "n_fit": len(train), "n_held_out": len(test), "note": why or ""}
+        if res is not None:
+            rec |= res.score(test)
+            fits[fitter] = (res, train, test)
+            if o["n_bootstrap"] > 0:
+                try:
+                    boot = res.bootstrap(train, n_resamples=o["n_bootstrap"], seed=o["seed"])
+                    band = [dataclasses.replace(res, params=dict(zip(res.form.param_names, v)),
+                                                bootstrap_params=None).score(test)["r2"] for v in boot]
+                    lo, hi = np.nanpercentile(band, [50 * (1 - o["level"]), 50 * (1 + o["level"])])
+                    rec |= {"r2 low": lo, "r2 high": hi, "resamples": len(boot)}
+                except (RuntimeError, ValueError) as err:
+                    rec["note"] = f"bootstrap: {err}"
+        rows.append(rec)
+    return rows, fits
 
 
 def _rows_or_empty(df: pd.DataFrame, method: str, family: str) -> pd.DataFrame:

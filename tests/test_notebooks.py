@@ -151,3 +151,26 @@ def test_fit_grid_in_two_processes_equals_one_after_another():
         if res is not None:
             assert res.params == parallel_fits[key].params
     assert parallel_map(divmod, [(7, 2), (9, 4)], workers=2) == [(3, 1), (2, 1)]
+
+
+def test_held_out_scores_fits_scores_and_bootstraps_one_cell():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from law_fixtures import synthetic_table
+
+    from p2law.book_support import held_out_scores
+    from p2law.protocols import SPLITS
+
+    df = synthetic_table(seed=3)
+    options = dict(n_unit=1e9, d_unit=1e6, huber_start="lm", token_fraction=0.8, n_bootstrap=3, seed=0, level=0.9)
+    rows, fits = held_out_scores(df, "llama", "depth", "model_size", "L1", ["lm", "huber-log"], options)
+    assert [r["fitter"] for r in rows] == ["lm", "huber-log"] and set(fits) == {"lm", "huber-log"}
+    res, train, test = fits["lm"]
+    train_ref, test_ref = SPLITS["model_size"](df)
+    assert len(train) == len(train_ref) and len(test) == len(test_ref) == rows[0]["n_held_out"]
+    assert rows[0]["r2"] == pytest.approx(res.score(test)["r2"]) and np.isfinite(rows[0]["r2"])
+    assert rows[0]["r2 low"] <= rows[0]["r2 high"] and rows[0]["resamples"] == 3
+    # A cell the table has no curves for is a noted row per fitter, not an error.
+    empty, none = held_out_scores(df, "llama", "width", "model_size", "L1", ["lm"], options)
+    assert none == {} and empty[0]["note"] == "split: no curves"
