@@ -58,32 +58,29 @@ bs.coverage(df)
 
 # %%
 rows, laws = [], {}
-for fam in sorted(df["family"].unique()):
-    for m in bs.METHODS:
-        data = fit_rows(df, method=m, family=fam)
-        res, why = bs.try_fit(data, form, fitter, n_unit, d_unit)
-        if res is not None and n_bootstrap > 0:
+cell_rows = {(fam, m): fit_rows(df, method=m, family=fam) for fam in sorted(df["family"].unique())
+             for m in bs.METHODS if (df.loc[(df["family"] == fam) & (df["method"] == m), "tokens"] > 0).any()}
+# The fits and their bootstrap refits, one cell per worker process.
+fitted = bs.parallel_map(bs.fit_with_bootstrap, [(data, form, fitter, n_unit, d_unit, n_bootstrap, seed)
+                                                 for data in cell_rows.values()])
+for ((fam, m), data), (res, why) in zip(cell_rows.items(), fitted):
+    laws[(fam, m)] = res
+    for (model, rate), g in data.groupby(["model", "rate"]):
+        rec = {"family": fam, "method": m, "model": model, "N0": int(g["n0"].iloc[0]), "rate ρ": float(rate),
+               "tokens trained": int(g["tokens"].max()), "note": why or ""}
+        if res is not None:
             try:
-                res.bootstrap(data, n_resamples=n_bootstrap, seed=seed)
-            except RuntimeError as err:
-                why = f"bootstrap: {err}"
-        laws[(fam, m)] = res
-        for (model, rate), g in data.groupby(["model", "rate"]):
-            rec = {"family": fam, "method": m, "model": model, "N0": int(g["n0"].iloc[0]), "rate ρ": float(rate),
-                   "tokens trained": int(g["tokens"].max()), "note": why or ""}
-            if res is not None:
-                try:
-                    b = token_budget(res, float(g["n0"].iloc[0]), float(rate), float(g["l0"].iloc[0]), threshold,
-                                     per=per, level=level)
-                    rec |= {"budget tokens": b.tokens, "low": (b.tokens_interval or (np.nan,))[0],
-                            "high": (b.tokens_interval or (np.nan, np.nan))[1], "compute 6ND": b.compute,
-                            "loss at budget": b.loss_at_budget}
-                except ValueError as err:
-                    rec["note"] = str(err)
-            if per == "decade":  # where the measured curve itself flattened, by the same threshold
-                curve = g.sort_values("tokens")
-                rec["measured flattening"] = flattening_tokens(curve["tokens"], curve["eval_loss"], threshold)
-            rows.append(rec)
+                b = token_budget(res, float(g["n0"].iloc[0]), float(rate), float(g["l0"].iloc[0]), threshold,
+                                 per=per, level=level)
+                rec |= {"budget tokens": b.tokens, "low": (b.tokens_interval or (np.nan,))[0],
+                        "high": (b.tokens_interval or (np.nan, np.nan))[1], "compute 6ND": b.compute,
+                        "loss at budget": b.loss_at_budget}
+            except ValueError as err:
+                rec["note"] = str(err)
+        if per == "decade":  # where the measured curve itself flattened, by the same threshold
+            curve = g.sort_values("tokens")
+            rec["measured flattening"] = flattening_tokens(curve["tokens"], curve["eval_loss"], threshold)
+        rows.append(rec)
 ours = pd.DataFrame(rows)
 for c in ["budget tokens", "low", "high", "compute 6ND", "loss at budget", "measured flattening"]:
     if c not in ours:

@@ -177,6 +177,18 @@ def fit_grid(df: pd.DataFrame, forms, fitters=FITTERS, methods=METHODS, n_unit=1
     return pd.DataFrame(rows), {k: fits[k] for k in ((f, m, form, fitter) for f, m, form in cells for fitter in fitters)}
 
 
+def fit_with_bootstrap(rows: pd.DataFrame, form: str, fitter: str, n_unit: float, d_unit: float,
+                       n_bootstrap: int, seed: int):
+    """(fit with ``n_bootstrap`` refits on resampled curves kept on it, None) or (None or the fit, reason)."""
+    res, why = try_fit(rows, form, fitter, n_unit, d_unit)
+    if res is not None and n_bootstrap > 0:
+        try:
+            res.bootstrap(rows, n_resamples=n_bootstrap, seed=seed)
+        except RuntimeError as err:
+            why = f"bootstrap: {err}"
+    return res, why
+
+
 def held_out_scores(df: pd.DataFrame, family: str, method: str, protocol: str, form: str, fitters,
                     options: dict) -> tuple[list[dict], dict]:
     """One generalization cell (§4.3): fit ``form`` on the ``protocol`` split's fitting rows with each
