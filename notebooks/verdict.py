@@ -89,14 +89,16 @@ glue("pretrain_minutes", pre_seconds / 60, display=False)
 glue("runs_minutes", run_seconds / 60, display=False)
 glue("n_runs_done", int(len(runs)), display=False)
 glue("throughput", throughput, display=False)
-glue("machine_cpus", int(manifest.get("machine", {}).get("cpus", 0)), display=False)
+threads = sorted({e["threads"] for e in [*manifest.get("runs", {}).values(), *manifest.get("pretrain", {}).values()]
+                  if "threads" in e}) or [manifest.get("machine", {}).get("cpus", "?")]
+glue("machine_threads", " or ".join(map(str, threads)), display=False)
 bs.save_table(pre, out, PAGE, "pretraining")
 pre.style.format({"parameters": "{:,.0f}", "pretraining tokens": "{:,.0f}", "tokens per parameter": "{:.1f}",
                   "loss reached (L0)": "{:.3f}", "seconds": "{:.0f}", "tokens/s": "{:,.0f}"}, na_rep="–").set_caption(
     "Base models: pretraining budget and the loss L0 they reached.")
 
 # %% [markdown]
-# The sweep took {glue:text}`wall_minutes:.1f` minutes of machine time on {glue:text}`machine_cpus:d` CPU
+# The sweep took {glue:text}`wall_minutes:.1f` minutes of machine time on {glue:text}`machine_threads` CPU
 # threads: {glue:text}`pretrain_minutes:.1f` to pretrain the base models and {glue:text}`runs_minutes:.1f`
 # for the {glue:text}`n_runs_done:d` prune-and-post-train runs, which trained at
 # {glue:text}`throughput:,.0f` tokens per second on average. Runs that shared the machine with other work
