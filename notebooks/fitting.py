@@ -144,7 +144,7 @@ for (fam, m, form, fitter), res in fits.items():
         try:
             c2 = [c for c in check_conditions(res.form, res.params, domain) if c.condition == 2][0]
             verdict = bool(c2.analytic if c2.analytic is not None else c2.numeric)
-        except (ValueError, FloatingPointError) as err:
+        except (ValueError, FloatingPointError):  # the condition cannot be judged: left blank
             verdict = np.nan
     t6.append({"family": fam, "form": form, "method": m, "ours": verdict})
 t6 = pd.DataFrame(t6, columns=["family", "form", "method", "ours"])

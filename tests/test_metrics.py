@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from p2law import metrics, paper
+from p2law import paper
 from p2law.law import PARAMETERIZATIONS
 from p2law.metrics import Domain, asd, asd_curve, check_conditions, huber, r2
 

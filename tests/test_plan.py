@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from law_fixtures import TRUE_L1, synthetic_table
+from law_fixtures import synthetic_table
 from p2law import fit, plan
 
 
