@@ -3,7 +3,7 @@
 Prints, measured in one run: this machine's fp32 matmul peak; for each toy model, post-training
 tokens/s and MFU = 6·N·(tokens/s) / peak; and the overhead of mask re-application as the ratio of
 step times with and without masks (same model, same steps).
-Run: python benchmarks/bench_train.py [--steps 20] [--scale toy]
+Run: python benchmarks/bench_train.py [--steps 20] [--repeats 3] [--scale toy]
 """
 
 import argparse
@@ -47,6 +47,7 @@ def time_steps(spec, vocab, seq_len, batch, steps, masks):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scale", default="toy")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seq-len", type=int, default=128)
@@ -57,8 +58,14 @@ def main():
     tokens = args.steps * args.batch * args.seq_len
     for family in ("llama", "qwen2"):
         for spec in toy_family(family, args.scale):
-            n, plain = time_steps(spec, args.vocab, args.seq_len, args.batch, args.steps, masks=False)
-            _, masked = time_steps(spec, args.vocab, args.seq_len, args.batch, args.steps, masks=True)
+            # Best of --repeats, plain and masked interleaved, so a slow moment of the machine hits neither
+            # side alone (a single 20-step pair moved the overhead by ±5%).
+            times = {False: [], True: []}
+            for _ in range(args.repeats):
+                for masks in (False, True):
+                    n, seconds = time_steps(spec, args.vocab, args.seq_len, args.batch, args.steps, masks=masks)
+                    times[masks].append(seconds)
+            plain, masked = min(times[False]), min(times[True])
             tps = tokens / plain
             print(f"{spec.name:<16} N={n:>9,}  {tps:>8,.0f} tokens/s  MFU {6 * n * tps / peak:6.1%}  "
                   f"mask overhead {masked / plain - 1:+.1%}")
