@@ -261,7 +261,9 @@ def book_jobs() -> int:
     """How many notebooks run at once: BOOK_JOBS, or one per CPU this process may use."""
     text = os.environ.get("BOOK_JOBS", "")
     if not text:
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        from p2law.book_support import available_cpus
+
+        return available_cpus()
     try:
         return int(text)
     except ValueError:
