@@ -1,7 +1,8 @@
 """Shared helpers for the book's notebooks: results on demand, fits that fail honestly, saved outputs.
 
 Every notebook calls ``ensure_results(profile, results_dir)`` first. For the smoke profile a missing
-results folder is filled by running the smoke sweep (once: the notebooks of one build share the folder);
+results folder is filled by running the smoke sweep (once, under a file lock: the notebooks of one build
+share the folder and may start together);
 for toy and paper the results must already exist, since those sweeps take hours.
 """
 
@@ -52,15 +53,26 @@ class MissingResultsError(FileNotFoundError):
 def ensure_results(profile: str, results_dir) -> Path:
     """The results folder, with ``checkpoints.csv``; runs the sweep only for the smoke profile."""
     out = Path(results_dir)
-    if (out / "checkpoints.csv").exists():
-        return out
     if profile not in RUNNABLE_PROFILES:
+        if (out / "checkpoints.csv").exists():
+            return out
         raise MissingResultsError(
             f"{out / 'checkpoints.csv'} does not exist. The {profile!r} sweep is not run by the book; run "
             f"`p2law run --profile {profile} --out {out}` first (or build with PROFILE=smoke).")
-    from p2law.experiment import run
+    from filelock import FileLock
 
-    run(profile, out, progress=False)
+    from p2law.experiment import run, sweep_lock
+
+    # Notebooks of one build may start together on an empty folder: the first to get here runs the sweep,
+    # the others wait for it and then find the whole table. (The table is looked for only under the lock:
+    # outside it, a sweep under way has already written its first rows.) Waiting on the sweep's own lock
+    # as well covers a sweep started by hand (`p2law run`) into the same folder.
+    (out / "_cache").mkdir(parents=True, exist_ok=True)
+    with FileLock(out / "_cache" / "ensure.lock"):
+        with sweep_lock(out):
+            finished = (out / "checkpoints.csv").exists()
+        if not finished:
+            run(profile, out, progress=False)
     return out
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from filelock import FileLock, Timeout
 
 from . import table as checkpoint_table
 from .data import calibration_batches, prepare, write_json_atomic
@@ -427,9 +428,6 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
     """
     import torch
 
-    from .prune import prune_2of4, prune_depth, prune_width
-    from .train import post_train
-
     profile = get_profile(profile) if isinstance(profile, str) else profile
     check_model_paths(profile)  # before anything is written
     if dry_run:
@@ -440,9 +438,37 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
         _print_plan(profile, plan)
         return plan
     out = Path(out or f"results/{profile.name}")
+    lock = sweep_lock(out)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise SweepBusyError(f"another process is already running a sweep into {out} (it holds {lock.lock_file}); "
+                             "wait for it to finish or choose another --out") from None
+    try:
+        return _run_locked(profile, out, only, progress)
+    finally:
+        lock.release()
+
+
+class SweepBusyError(RuntimeError):
+    """Two sweeps must not write one results folder at once: their checkpoint rows and states would mix."""
+
+
+def sweep_lock(out) -> FileLock:
+    """The lock a sweep holds on its results folder (a file in the folder's git-ignored ``_cache``)."""
+    cache = Path(out) / "_cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    return FileLock(cache / "sweep.lock")
+
+
+def _run_locked(profile: Profile, out: Path, only, progress: bool):
+    import torch
+
+    from .prune import prune_2of4, prune_depth, prune_width
+    from .train import post_train
+
     table_path = out / "checkpoints.csv"
-    existing = _existing_table(table_path)  # checked before anything is written
-    out.mkdir(parents=True, exist_ok=True)
+    existing = _existing_table(table_path)  # checked before any result is written
     cache = out / "_cache"
     t_start = time.perf_counter()
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -156,7 +156,8 @@ def trend2(df: pd.DataFrame, loss_col: str = "eval_loss", baseline: str = "l0", 
     _require(df, ["run_id", "family", "method", "model", "rate", "tokens", "l0", loss_col], "checkpoint table")
     if baseline not in ("l0", "control"):
         raise ValueError(f"baseline must be 'l0' or 'control', got {baseline!r}")
-    last = df.sort_values("tokens").groupby("run_id").tail(1)
+    # Sorted by run, so the bootstrap draws the same curves whatever order the table's rows come in.
+    last = df.sort_values(["run_id", "tokens"], kind="stable").groupby("run_id").tail(1)
     pruned = last[last["method"].isin(["depth", "width"])].copy()
     if baseline == "l0":
         pruned["dL"] = pruned[loss_col] - pruned["l0"]

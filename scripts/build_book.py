@@ -221,12 +221,11 @@ def first_error(executed: Path) -> tuple[str, str] | None:
     return None
 
 
-def run_jobs(jobs: list[NotebookJob], run_one, workers: int, first_alone: bool = False) -> dict[str, float]:
+def run_jobs(jobs: list[NotebookJob], run_one, workers: int) -> dict[str, float]:
     """Call ``run_one(job)`` for every job, up to ``workers`` at once, each after the jobs it needs.
 
-    Jobs start in toc order as workers free up. ``first_alone`` runs the first job by itself before any
-    other (it creates what the rest share). At the first failure no further job starts; the running ones
-    finish and the failure is raised. Returns ``run_one``'s result per job name.
+    Jobs start in toc order as workers free up. At the first failure no further job starts; the running
+    ones finish and the failure is raised. Returns ``run_one``'s result per job name.
     """
     if workers < 1:
         raise BookBuildError(f"BOOK_JOBS must be at least 1, got {workers}")
@@ -234,9 +233,8 @@ def run_jobs(jobs: list[NotebookJob], run_one, workers: int, first_alone: bool =
     failure: BaseException | None = None
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while pending or running:
-            limit = 1 if first_alone and not done else workers
             for job in list(pending):
-                if failure is not None or len(running) >= limit:
+                if failure is not None or len(running) >= workers:
                     break
                 if all(name in done for name in job.needs):
                     pending.remove(job)
@@ -329,10 +327,9 @@ def build(root: Path = ROOT, profile: str | None = None, execute_notebooks: bool
                 # when the caller (CI) exported MPLBACKEND=Agg, which would leave only "<Figure ...>" text.
                 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
                 workers = book_jobs()
-                first_alone = not (root / parameters["results_dir"] / "checkpoints.csv").exists()
                 print(f"executing {len(jobs)} notebooks (profile={profile}), {workers} at a time", flush=True)
                 timings |= run_jobs(jobs, lambda job: execute(job, root, parameters | extra.get(job.name, {})),
-                                    workers, first_alone)
+                                    workers)
         finally:
             for key, value in saved.items():
                 if value is None:

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -135,7 +134,7 @@ def test_run_jobs_runs_side_by_side_and_waits_for_what_a_job_needs():
         build_book.run_jobs(jobs, run_one, workers=0)
 
 
-def test_run_jobs_first_alone_and_stop_at_the_first_failure(monkeypatch):
+def test_run_jobs_stops_at_the_first_failure(monkeypatch):
     import threading
 
     lock, active, log = threading.Lock(), [0], []
@@ -152,19 +151,6 @@ def test_run_jobs_first_alone_and_stop_at_the_first_failure(monkeypatch):
             with lock:
                 active[0] -= 1
 
-    # first_alone: nothing else starts while the first job (the one that runs a smoke sweep) runs; then
-    # the rest run side by side.
-    def logged(job):
-        log.append(("start", job.name))
-        time.sleep(0.05)
-        log.append(("end", job.name))
-        return 0.05
-
-    ok = _jobs(("a", []), ("x", []), ("y", []))
-    build_book.run_jobs(ok, logged, workers=3, first_alone=True)
-    assert log[:2] == [("start", "a"), ("end", "a")] and sorted(log[2:]) == [
-        ("end", "x"), ("end", "y"), ("start", "x"), ("start", "y")]
-    log.clear()
     jobs = _jobs(("a", []), ("b", []), ("c", ["b"]), ("d", []), ("e", []))
     with pytest.raises(ValueError, match="b broke"):
         build_book.run_jobs(jobs, run_one, workers=1)

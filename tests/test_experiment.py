@@ -338,3 +338,14 @@ def test_paper_bad_input_model_path_is_named_before_writing(tmp_path, capsys):
     assert cli_main(["run", "--profile", "paper", "--out", str(out), "--model-path", str(missing)]) == 2
     assert "--model-path expects NAME=PATH" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path):
+    """Two sweeps writing one folder would interleave their rows; the second is stopped before it writes."""
+    from p2law.experiment import SweepBusyError, sweep_lock
+
+    out = tmp_path / "out"
+    with sweep_lock(out):  # what a sweep under way holds
+        with pytest.raises(SweepBusyError, match=f"already running a sweep into {re.escape(str(out))}"):
+            run("smoke", out, progress=False)
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["sweep.lock"]

@@ -127,6 +127,40 @@ def test_ensure_results_refuses_expensive_profiles(tmp_path):
 
     with pytest.raises(MissingResultsError, match="toy"):
         ensure_results("toy", tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()  # refusing writes nothing
+
+
+def test_ensure_results_runs_one_sweep_for_notebooks_that_start_together(tmp_path, monkeypatch):
+    """The book starts notebooks side by side; on an empty smoke folder exactly one sweep runs and every
+    notebook reads the finished table, never the first rows a sweep under way has already written."""
+    import threading
+    import time
+
+    import p2law.experiment as experiment
+    from p2law.book_support import ensure_results
+
+    sweeps = []
+
+    def slow_sweep(profile, out, progress=True):
+        with experiment.sweep_lock(out):  # held for the whole sweep, as the real run holds it
+            sweeps.append(profile)
+            (Path(out) / "checkpoints.csv").write_text("first rows\n")
+            time.sleep(0.3)
+            (Path(out) / "checkpoints.csv").write_text("whole table\n")
+
+    monkeypatch.setattr(experiment, "run", slow_sweep)
+    seen = []
+
+    def notebook():
+        seen.append((ensure_results("smoke", tmp_path / "r") / "checkpoints.csv").read_text())
+
+    notebooks = [threading.Thread(target=notebook) for _ in range(3)]
+    for t in notebooks:
+        t.start()
+    for t in notebooks:
+        t.join()
+    assert sweeps == ["smoke"]
+    assert seen == ["whole table\n"] * 3
 
 
 def test_fit_grid_in_two_processes_equals_one_after_another():

@@ -61,6 +61,16 @@ def test_trend2_recovers_the_power_and_its_interval():
     assert f"in {n_neg} of {int(paper.TABLE5['gamma'].notna().sum())} laws" in verdict.paper
 
 
+def test_trend2_interval_does_not_depend_on_the_order_of_the_rows():
+    """A sweep run in parts appends its models in any order; the same curves must give the same interval."""
+    noise = dict(zip([(m, r) for m in MODELS for r in (0.15, 0.25, 0.35)], np.random.default_rng(3).normal(0, .02, 9)))
+    df = curves(lambda m, r: 0.5, lambda m, r: 3.0 + 0.3 * r ** 1.5 * np.exp(noise[(m, r)]))
+    _, table = v.trend2(df, n_resamples=50)
+    _, shuffled = v.trend2(df.sample(frac=1, random_state=1), n_resamples=50)
+    assert table.iloc[0]["low"] < 1.5 < table.iloc[0]["high"] and table.iloc[0]["high"] - table.iloc[0]["low"] > 0.01
+    pd.testing.assert_frame_equal(table, shuffled)
+
+
 def test_trend2_not_testable_when_curves_end_below_the_baseline():
     df = curves(lambda m, r: 0.5, lambda m, r: 2.9)  # every pruned model ends below L0 = 3.0
     verdict, table = v.trend2(df)
