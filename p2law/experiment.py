@@ -303,7 +303,7 @@ def plan_sweep(profile: Profile, utilisation: float = 0.35, calibration: dict | 
         return plan | {"estimated_seconds": None}
     if calibration:
         rate, basis = calibration["flops_per_second"], (f"at the {calibration['flops_per_second'] / 1e9:.0f} GFLOP/s "
-                                                       f"that {calibration['entries']} measured runs of an "
+                                                       f"that {calibration['entries']} measured pretrainings and runs of an "
                                                        "earlier sweep reached here")
     else:
         peak = matmul_flops_per_second()

@@ -194,7 +194,7 @@ def test_a_finished_sweep_calibrates_the_plan():
     assert achieved_flops_per_second({"profile": {"name": "toy"}}, toy) is None
     plan = plan_sweep(toy, calibration=got)
     assert plan["estimated_seconds"] == pytest.approx(plan["estimated_flops"] / got["flops_per_second"])
-    assert "2 measured runs" in plan["estimate_basis"]
+    assert "2 measured pretrainings and runs" in plan["estimate_basis"]
 
 
 def test_the_dry_run_reads_the_calibration_from_the_out_folder(tmp_path, capsys):
@@ -202,7 +202,7 @@ def test_the_dry_run_reads_the_calibration_from_the_out_folder(tmp_path, capsys)
     entry = {"n0": 10**6, "tokens": 10**6, "seconds": 60.0, "threads": torch_threads()}
     (tmp_path / "manifest.json").write_text(json.dumps({"profile": toy.to_dict(), "runs": {"r": entry}}))
     plan = run("toy", tmp_path, dry_run=True)
-    assert "1 measured runs of an earlier sweep" in capsys.readouterr().out
+    assert "1 measured pretrainings and runs of an earlier sweep" in capsys.readouterr().out
     assert plan["assumed_flops_per_second"] == pytest.approx(
         (6e12 + 2e6 * toy.n_eval_blocks * toy.seq_len * (toy.n_checkpoints + 1)) / 60.0)
     assert not (tmp_path / "checkpoints.csv").exists()  # a dry run writes nothing
