@@ -96,7 +96,11 @@ def cmd_run(args) -> int:
     if args.model_path:
         profile = dataclasses.replace(profile, model_paths=_model_paths(args.model_path))
     only = args.only.split(",") if args.only else None
-    experiment.run(profile, args.out, dry_run=args.dry_run, only=only, progress=not args.quiet)
+    try:
+        experiment.run(profile, args.out, dry_run=args.dry_run, only=only, progress=not args.quiet)
+    except experiment.SweepBusyError as err:
+        print(f"p2law run: error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

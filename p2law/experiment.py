@@ -410,6 +410,17 @@ def _base_loss(base, eval_blocks, batch_size: int, device) -> float:
     return loss
 
 
+class SweepBusyError(RuntimeError):
+    """Two sweeps must not write one results folder at once: their checkpoint rows and states would mix."""
+
+
+def sweep_lock(out) -> FileLock:
+    """The lock a sweep holds on its results folder (a file in the folder's git-ignored ``_cache``)."""
+    cache = Path(out) / "_cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    return FileLock(cache / "sweep.lock")
+
+
 def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, progress: bool = True):
     """Run (or resume) a profile's sweep into ``out``; return the checkpoint table's path.
 
@@ -448,17 +459,6 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
         return _run_locked(profile, out, only, progress)
     finally:
         lock.release()
-
-
-class SweepBusyError(RuntimeError):
-    """Two sweeps must not write one results folder at once: their checkpoint rows and states would mix."""
-
-
-def sweep_lock(out) -> FileLock:
-    """The lock a sweep holds on its results folder (a file in the folder's git-ignored ``_cache``)."""
-    cache = Path(out) / "_cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    return FileLock(cache / "sweep.lock")
 
 
 def _run_locked(profile: Profile, out: Path, only, progress: bool):

@@ -340,7 +340,7 @@ def test_paper_bad_input_model_path_is_named_before_writing(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path):
+def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path, capsys):
     """Two sweeps writing one folder would interleave their rows; the second is stopped before it writes."""
     from p2law.experiment import SweepBusyError, sweep_lock
 
@@ -348,4 +348,6 @@ def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path):
     with sweep_lock(out):  # what a sweep under way holds
         with pytest.raises(SweepBusyError, match=f"already running a sweep into {re.escape(str(out))}"):
             run("smoke", out, progress=False)
-    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["sweep.lock"]
+        assert cli_main(["run", "--profile", "smoke", "--out", str(out), "--quiet"]) == 2
+        assert "p2law run: error: another process is already running a sweep" in capsys.readouterr().err
+    assert [p.name for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"] == []  # nothing written
