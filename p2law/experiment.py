@@ -449,6 +449,12 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
         _print_plan(profile, plan)
         return plan
     out = Path(out or f"results/{profile.name}")
+    from .train import is_main_process
+
+    if not is_main_process():
+        # The other ranks of a torchrun / accelerate job run the same sweep beside rank 0, which holds the
+        # lock for all of them (only rank 0 writes the table and the manifest).
+        return _run_locked(profile, out, only, progress)
     lock = sweep_lock(out)
     try:
         lock.acquire(timeout=0)
@@ -469,6 +475,7 @@ def _run_locked(profile: Profile, out: Path, only, progress: bool):
 
     table_path = out / "checkpoints.csv"
     existing = _existing_table(table_path)  # checked before any result is written
+    out.mkdir(parents=True, exist_ok=True)
     cache = out / "_cache"
     t_start = time.perf_counter()
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -108,9 +108,10 @@ def test_a_sweep_under_torchrun_writes_what_one_process_writes(smoke_results, tm
     run_id = next(r.run_id for r in plan_runs(SMOKE) if r.method == "width")
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "p2law.cli", "run",
-                    "--profile", "smoke", "--out", str(out), "--only", run_id, "--quiet"],
-                   check=True, env=env, capture_output=True, timeout=300)
+    done = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "p2law.cli",
+                           "run", "--profile", "smoke", "--out", str(out), "--only", run_id, "--quiet"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
     two = pd.read_csv(out / "checkpoints.csv")
     one = pd.read_csv(smoke_results / "checkpoints.csv")
     one = one[one.run_id == run_id].reset_index(drop=True)
