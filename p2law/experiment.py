@@ -439,6 +439,8 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
     """
     import torch
 
+    from .train import is_main_process
+
     profile = get_profile(profile) if isinstance(profile, str) else profile
     check_model_paths(profile)  # before anything is written
     if dry_run:
@@ -449,8 +451,6 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
         _print_plan(profile, plan)
         return plan
     out = Path(out or f"results/{profile.name}")
-    from .train import is_main_process
-
     if not is_main_process():
         # The other ranks of a torchrun / accelerate job run the same sweep beside rank 0, which holds the
         # lock for all of them (only rank 0 writes the table and the manifest).
