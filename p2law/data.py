@@ -11,9 +11,13 @@ A corpus is named by a spec string:
 * ``"hub:<id>"``, e.g. ``"hub:cerebras/SlimPajama-627B"``: streamed from the Hugging Face hub (needs
   the network; the paper's setting; never used in tests).
 
-Documents are split (seeded, disjoint, at document level) into calibration, evaluation and training
-sets, then tokenized and packed into fixed-length blocks with an end-of-text token between documents.
-Toy models get a byte-level BPE tokenizer trained on the training documents with ``tokenizers``.
+Documents are split (seeded, disjoint, at document level) into four sets that share no document:
+pretraining (toy bases are trained on it), post-training (pruned models and the ρ = 0 control recover on
+it), calibration (the pruners' inputs) and evaluation (every loss in the checkpoint table). Each set is
+tokenized and packed on its own into fixed-length blocks with an end-of-text token between documents, so
+no block mixes two sets either. Toy models get a byte-level BPE tokenizer trained on the pretraining
+documents with ``tokenizers``. A loaded model (the paper profile) was pretrained elsewhere: its own
+pretraining split is simply unused, and the other three stay disjoint.
 """
 
 from __future__ import annotations
@@ -116,27 +120,54 @@ def load_corpus(spec: str, max_documents: int = 200_000, text_column: str = "tex
         docs, source = _local_documents(path, text_column), str(path.resolve())
     if not docs:
         raise ValueError(f"corpus {spec!r} has no documents")
+    # Exact duplicates (the stdlib has a few identical files) would otherwise land in two splits, and a
+    # document "held out" from pretraining would still have been trained on.
+    docs = list(dict.fromkeys(docs))
     n_bytes, fp = _fingerprint(docs)
     return Corpus(docs, source, n_bytes, fp)
 
 
+SPLIT_NAMES = ("pretrain", "post_train", "calibration", "eval")
+
+
 @dataclass
 class Splits:
+    """Four document sets with no document in common; ``indices`` are positions in the corpus."""
+
+    pretrain: list[str]
+    post_train: list[str]
     calibration: list[str]
     eval: list[str]
-    train: list[str]
+    indices: dict = field(default_factory=dict, compare=False)
+
+    def info(self) -> dict:
+        """Documents, bytes and a fingerprint per split (recorded in the manifest)."""
+        out = {}
+        for name in SPLIT_NAMES:
+            docs = getattr(self, name)
+            n_bytes, fp = _fingerprint(docs)
+            out[name] = {"n_documents": len(docs), "n_bytes": n_bytes, "sha256": fp}
+        return out
 
 
-def split_documents(docs: list[str], seed: int, calibration_fraction: float = 0.05,
-                    eval_fraction: float = 0.05) -> Splits:
-    """Seeded, disjoint document-level split into calibration, evaluation and training documents."""
-    if len(docs) < 3:
-        raise ValueError(f"need at least 3 documents to split, got {len(docs)}")
+def split_documents(docs: list[str], seed: int, calibration_fraction: float = 0.04,
+                    eval_fraction: float = 0.04, post_train_fraction: float = 0.2) -> Splits:
+    """Seeded, disjoint document-level split into pretraining, post-training, calibration and evaluation."""
+    if len(docs) < 4:
+        raise ValueError(f"need at least 4 documents to split four ways, got {len(docs)}")
+    if min(calibration_fraction, eval_fraction, post_train_fraction) <= 0 or \
+            calibration_fraction + eval_fraction + post_train_fraction >= 1:
+        raise ValueError("split fractions must be positive and leave documents for pretraining")
     order = torch.randperm(len(docs), generator=torch.Generator().manual_seed(seed)).tolist()
-    n_cal = max(1, int(calibration_fraction * len(docs)))
-    n_eval = max(1, int(eval_fraction * len(docs)))
-    pick = lambda idx: [docs[i] for i in idx]  # noqa: E731
-    return Splits(pick(order[:n_cal]), pick(order[n_cal:n_cal + n_eval]), pick(order[n_cal + n_eval:]))
+    sizes = {"calibration": calibration_fraction, "eval": eval_fraction, "post_train": post_train_fraction}
+    indices, start = {}, 0
+    for name, frac in sizes.items():
+        n = max(1, int(frac * len(docs)))
+        indices[name] = order[start:start + n]
+        start += n
+    indices["pretrain"] = order[start:]
+    pick = lambda name: [docs[i] for i in indices[name]]  # noqa: E731
+    return Splits(pick("pretrain"), pick("post_train"), pick("calibration"), pick("eval"), indices)
 
 
 def train_tokenizer(docs: list[str], vocab_size: int, cache_dir: Path | None = None):
@@ -192,28 +223,67 @@ def calibration_batches(blocks: torch.Tensor, n_samples: int, batch_size: int, s
 class DataBundle:
     tokenizer: object
     calibration: torch.Tensor  # [n, seq_len] blocks from the calibration documents
-    train_data: TrainData
+    post_train_data: TrainData  # post-training blocks + the evaluation blocks
+    pretrain_data: TrainData | None = None  # pretraining blocks + the same evaluation blocks (toy bases)
     corpus: dict = field(default_factory=dict)
+
+    @property
+    def train_data(self) -> TrainData:
+        """The data pruned models are post-trained and evaluated on."""
+        return self.post_train_data
+
+
+def _block_keys(blocks: torch.Tensor) -> set[bytes]:
+    return {r.numpy().tobytes() for r in blocks}
+
+
+def _drop_seen(blocks: torch.Tensor, seen: set[bytes], keep: int | None = None) -> tuple[torch.Tensor, int]:
+    """Blocks whose exact tokens are not in ``seen`` (the first ``keep`` of them), and how many were dropped."""
+    fresh = [i for i, r in enumerate(blocks) if r.numpy().tobytes() not in seen]
+    n_dropped = len(blocks) - len(fresh)
+    return blocks[torch.tensor(fresh[:keep], dtype=torch.long)], n_dropped
+
+
+def _blocks_info(blocks: torch.Tensor) -> dict:
+    """Blocks, tokens and a fingerprint of a packed split (what a run actually read)."""
+    return {"blocks": int(blocks.shape[0]), "tokens": int(blocks.numel()),
+            "sha256": hashlib.sha256(blocks.numpy().tobytes()).hexdigest()}
 
 
 def prepare(spec: str, seq_len: int, vocab_size: int | None, seed: int, n_eval_blocks: int,
-            n_calibration: int, max_train_blocks: int | None = None, cache_dir=None, tokenizer=None) -> DataBundle:
-    """Corpus -> splits -> tokenizer (trained when none is given) -> packed blocks."""
+            n_calibration: int, max_train_blocks: int | None = None, cache_dir=None, tokenizer=None,
+            post_train_fraction: float = 0.2) -> DataBundle:
+    """Corpus -> four disjoint splits -> tokenizer (trained on pretraining text when none is given) -> blocks."""
     corpus = load_corpus(spec)
-    splits = split_documents(corpus.documents, seed)
-    if tokenizer is None:
+    splits = split_documents(corpus.documents, seed, post_train_fraction=post_train_fraction)
+    trained_here = tokenizer is None
+    if trained_here:
         if vocab_size is None:
             raise ValueError("give a tokenizer or a vocab_size to train one")
-        tokenizer = train_tokenizer(splits.train, vocab_size, cache_dir)
-    cal = pack(splits.calibration, tokenizer, seq_len, n_calibration)
+        tokenizer = train_tokenizer(splits.pretrain, vocab_size, cache_dir)
+    # A loaded model was pretrained elsewhere: its pretraining split is not even tokenized.
+    pre = pack(splits.pretrain, tokenizer, seq_len, max_train_blocks) if trained_here else None
+    # Different documents can still share a whole block of text (licence headers, copied code): such a
+    # block is dropped from every later split, so no block is in two of them.
+    seen = _block_keys(pre) if pre is not None else set()
+    dropped = {}
+    post, dropped["post_train"] = _drop_seen(pack(splits.post_train, tokenizer, seq_len, max_train_blocks), seen)
+    seen |= _block_keys(post)
+    ev, dropped["eval"] = _drop_seen(pack(splits.eval, tokenizer, seq_len, 2 * n_eval_blocks), seen, n_eval_blocks)
+    seen |= _block_keys(ev)
+    cal, dropped["calibration"] = _drop_seen(pack(splits.calibration, tokenizer, seq_len, 2 * n_calibration), seen,
+                                             n_calibration)
     if len(cal) < n_calibration:
         raise ValueError(f"calibration documents give {len(cal)} blocks, {n_calibration} requested")
-    ev = pack(splits.eval, tokenizer, seq_len, n_eval_blocks)
-    tr = pack(splits.train, tokenizer, seq_len, max_train_blocks)
-    info = corpus.info() | {"seq_len": seq_len, "vocab_size": len(tokenizer), "train_blocks": len(tr),
-                            "eval_blocks": len(ev), "calibration_blocks": len(cal),
-                            "train_tokens_available": int(tr.numel())}
-    return DataBundle(tokenizer, cal, TrainData(train=tr, eval=ev), info)
+    packed = {"post_train": post, "calibration": cal, "eval": ev} | ({"pretrain": pre} if pre is not None else {})
+    split_info = splits.info()
+    for name, blocks in packed.items():
+        split_info[name] |= _blocks_info(blocks) | {"blocks_dropped_as_seen": dropped.get(name, 0)}
+    info = corpus.info() | {"seq_len": seq_len, "vocab_size": len(tokenizer), "splits": split_info,
+                            "train_blocks": len(post), "eval_blocks": len(ev), "calibration_blocks": len(cal),
+                            "train_tokens_available": int(post.numel())}
+    return DataBundle(tokenizer, cal, TrainData(train=post, eval=ev),
+                      TrainData(train=pre, eval=ev) if pre is not None else None, info)
 
 
 def write_json_atomic(path, obj) -> None:

@@ -51,6 +51,18 @@ class RunPlan:
     mirrors: str
     method: str  # depth | width | 2:4 | none
     target_rate: float  # 0 for 2:4 (its rate is measured) and for the control
+    seed: int = 0  # post-training data order
+    amount: int | None = None  # layers (depth) or hidden channels (width) the plan removes
+    planned_rate: float | None = None  # ρ that removing ``amount`` gives, counted on the meta device
+    note: str = ""  # why the plan moved away from the target, if it did
+
+# Within a family, each rate rank's achieved ρ may differ across sizes by at most this much (the paper's
+# own depth rates spread up to 0.06 across its models; width can be matched more closely).
+RATE_MATCH = {"depth": 0.05, "width": 0.03}
+
+
+class RatePlanError(ValueError):
+    """The plan cannot give distinct or matched pruning rates."""
 
 
 @dataclass(frozen=True)
@@ -78,15 +90,89 @@ def base_models(profile: Profile) -> list[Base]:
             for m in paper.PAPER_MODELS.values() if m.family in profile.families]
 
 
+def _meta_model(base: Base, vocab_size: int | None):
+    """The base built on the meta device (no weights, no download), to count what pruning would remove."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if base.pretrained_here:
+        config = base.source.config(vocab_size)
+    elif Path(base.source).is_dir():
+        config = AutoConfig.from_pretrained(base.source)
+    else:
+        from . import paper
+
+        config = paper_config(paper.PAPER_MODELS[base.name])
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)
+
+
+def _amounts(model, method: str, targets: list[float]) -> list[tuple[float, int, float, str]]:
+    """``(target, amount, ρ, note)`` per target rate: whole layers or head-multiples of channels.
+
+    Two targets that round to the same amount would give one curve twice (double-weighted in every fit),
+    so a repeat moves to the next amount up and the note says so; when none is left the plan fails.
+    """
+    from .prune.depth import layer_param_count, layers_for_rate
+    from .prune.width import channels_for_rate, params_per_channel
+
+    n0 = count_params(model)
+    if method == "depth":
+        per, step, limit = layer_param_count(model), 1, len(model.model.layers) - 1
+        first = lambda r: layers_for_rate(n0, per, limit + 1, r)  # noqa: E731
+    else:
+        per, step = params_per_channel(model.config), model.config.num_attention_heads
+        limit = model.config.hidden_size - step
+        first = lambda r: channels_for_rate(model, r)  # noqa: E731
+    out, used = [], set()
+    for target in targets:
+        amount, note = first(target), ""
+        while amount in used:
+            amount += step
+            note = f"target {target:.3f} rounds to an amount already planned; moved up to {amount}"
+        if amount > limit:
+            raise RatePlanError(f"{method} rates {targets}: no distinct amount left for {target} "
+                                f"(at most {limit} can be removed)")
+        used.add(amount)
+        out.append((target, amount, amount * per / n0, note))
+    return out
+
+
 def plan_runs(profile: Profile) -> list[RunPlan]:
-    runs = []
+    """Every run of the sweep: per base, each depth and width rate, 2:4 and the ρ = 0 control, per seed.
+
+    Achieved rates are fixed here, on the meta device: distinct within a model (``_amounts``) and, for a
+    profile with its own target rates, matched across the sizes of a family to within ``RATE_MATCH``
+    (``RatePlanError`` otherwise, before anything runs).
+    """
+    runs, achieved = [], {}
     for b in base_models(profile):
+        meta_model = _meta_model(b, profile.vocab_size)
         for method in ("depth", "width"):
-            for rate in profile.rates(b.mirrors, method):
-                runs.append(RunPlan(f"{b.name}-{method}-{rate:.2f}", b.name, b.family, b.mirrors, method, rate))
-        runs.append(RunPlan(f"{b.name}-2of4", b.name, b.family, b.mirrors, "2:4", 0.0))
-        runs.append(RunPlan(f"{b.name}-none", b.name, b.family, b.mirrors, "none", 0.0))
+            for rank, (target, amount, rho, note) in enumerate(_amounts(meta_model, method,
+                                                                        profile.rates(b.mirrors, method))):
+                achieved.setdefault((b.family, method, rank), []).append((b.name, rho))
+                for seed in profile.seeds_for(b.name):
+                    runs.append(RunPlan(_run_id(b.name, f"{method}-{rho:.3f}", seed, profile), b.name, b.family,
+                                        b.mirrors, method, target, seed, amount, rho, note))
+        for seed in profile.seeds_for(b.name):
+            runs.append(RunPlan(_run_id(b.name, "2of4", seed, profile), b.name, b.family, b.mirrors, "2:4", 0.0,
+                                seed))
+            runs.append(RunPlan(_run_id(b.name, "none", seed, profile), b.name, b.family, b.mirrors, "none", 0.0,
+                                seed))
+    if profile.depth_rates is not None or profile.width_rates is not None:
+        for (family, method, rank), got in achieved.items():
+            rhos = [r for _, r in got]
+            if max(rhos) - min(rhos) > RATE_MATCH[method] + 1e-9:
+                raise RatePlanError(f"{family} {method} rate #{rank + 1}: achieved rho "
+                                    + ", ".join(f"{n} {r:.3f}" for n, r in got)
+                                    + f" differ by more than {RATE_MATCH[method]}; choose other layer counts or rates")
     return runs
+
+
+def _run_id(model: str, what: str, seed: int, profile: Profile) -> str:
+    """``<model>-<method>-<rho>`` plus ``-seed<k>`` when the profile repeats runs over seeds."""
+    return f"{model}-{what}" + (f"-seed{seed}" if len(profile.seeds) > 1 else "")
 
 
 def check_model_paths(profile: Profile) -> None:
@@ -171,19 +257,7 @@ def _n0_on_meta(base: Base, vocab_size: int | None) -> int:
     A toy spec is counted at ``vocab_size``; a local folder from its own config.json; a hub id from
     ``p2law.paper``'s published architecture.
     """
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    if base.pretrained_here:
-        config = base.source.config(vocab_size)
-    elif Path(base.source).is_dir():
-        config = AutoConfig.from_pretrained(base.source)
-    else:
-        from . import paper
-
-        config = paper_config(paper.PAPER_MODELS[base.name])
-    with torch.device("meta"):
-        return count_params(AutoModelForCausalLM.from_config(config))
+    return count_params(_meta_model(base, vocab_size))
 
 
 def check_published_size(name: str, n0: int) -> None:
@@ -211,22 +285,24 @@ def _post_tokens(profile: Profile, model: str, n0: int | None) -> int:
     return int(profile.post_tokens_per_param * n0)
 
 
-def _post_train_config(profile: Profile, tokens: int):
+def _post_train_config(profile: Profile, tokens: int, seed: int = 0):
     from .train import TrainConfig
 
     return TrainConfig(total_tokens=tokens, lr=profile.lr, batch_size=profile.batch_size,
                        n_checkpoints=profile.n_checkpoints, warmup_fraction=profile.warmup_fraction,
-                       seed=profile.seed, eval_batch_size=profile.eval_batch_size)
+                       warmup_steps=profile.warmup_steps, schedule=profile.schedule,
+                       checkpoint_spacing=profile.checkpoint_spacing, seed=seed,
+                       eval_batch_size=profile.eval_batch_size)
 
 
-def _run_config(profile: Profile, base: Base, corpus: PackedCorpus):
+def _run_config(profile: Profile, base: Base, corpus: PackedCorpus, seed: int = 0):
     """The post-training config of ``base``'s runs. A budget relative to N0 counts N0 at the vocabulary
     the base will have, which for a toy base is the trained tokenizer's (so the corpus is packed first)."""
     n0 = None
     if profile.post_tokens_per_param is not None:
         vocab = len(corpus.for_base(base)[0].tokenizer) if base.pretrained_here else None
         n0 = _n0_on_meta(base, vocab)
-    return _post_train_config(profile, _post_tokens(profile, base.name, n0))
+    return _post_train_config(profile, _post_tokens(profile, base.name, n0), seed)
 
 
 def _source_label(base: Base) -> dict:
@@ -361,7 +437,8 @@ class PackedCorpus:
         if key != self.key:
             p = self.profile
             self.bundle = prepare(p.corpus, p.seq_len, p.vocab_size, p.seed, p.n_eval_blocks, p.n_calibration,
-                                  cache_dir=self.cache_dir, tokenizer=tokenizer)
+                                  cache_dir=self.cache_dir, tokenizer=tokenizer,
+                                  post_train_fraction=p.post_train_fraction)
             self.calibration = calibration_batches(self.bundle.calibration, p.n_calibration, p.calibration_batch,
                                                    p.seed)
             self.key = key
@@ -376,9 +453,11 @@ def _load_base(profile: Profile, base: Base, bundle, cache: Path, progress: bool
     from .pretrain import pretrain_base
 
     if base.pretrained_here:
-        return pretrain_base(base.source, bundle.train_data, len(bundle.tokenizer),
-                             profile.pretrain_tokens_per_param, profile.pretrain_lr, profile.batch_size * 2,
-                             cache / "bases", profile.seed, progress)
+        return pretrain_base(base.source, bundle.pretrain_data, len(bundle.tokenizer),
+                             profile.pretrain_tokens_per_param, profile.pretrain_lr,
+                             profile.pretrain_batch_size or profile.batch_size * 2, cache / "bases", profile.seed,
+                             progress, warmup_steps=profile.pretrain_warmup_steps,
+                             min_lr_ratio=profile.pretrain_min_lr_ratio)
     model = load_model(base.source, dtype=torch.float32).eval()
     rows = model.get_input_embeddings().num_embeddings
     if len(bundle.tokenizer) > rows:
@@ -499,7 +578,7 @@ def _run_locked(profile: Profile, out: Path, only, progress: bool):
     loaded: dict[str, tuple] = {}
     for r in runs:
         base = bases[r.model]
-        cfg = _run_config(profile, base, corpus)
+        cfg = _run_config(profile, base, corpus, r.seed)
         last_step = cfg.checkpoint_steps(profile.seq_len)[-1]
         if existing is not None and ((existing.run_id == r.run_id) & (existing.step == last_step)).any():
             continue  # finished in an earlier sweep: its base need not even be loaded
@@ -518,9 +597,9 @@ def _run_locked(profile: Profile, out: Path, only, progress: bool):
         model = copy.deepcopy(base_model).to(device)
         masks = None
         if r.method == "depth":
-            model, report = prune_depth(model, calibration, rate=r.target_rate, progress=progress)
+            model, report = prune_depth(model, calibration, n_layers=r.amount, progress=progress)
         elif r.method == "width":
-            model, report = prune_width(model, calibration, rate=r.target_rate, progress=progress)
+            model, report = prune_width(model, calibration, n_channels=r.amount, progress=progress)
         elif r.method == "2:4":
             model, report = prune_2of4(model, calibration, progress=progress)
             masks = report.masks
@@ -530,14 +609,16 @@ def _run_locked(profile: Profile, out: Path, only, progress: bool):
         rate = report.rate if report else 0.0
         if report:
             _write_json(out / "prune_reports" / f"{r.run_id}.json",
-                              report.to_dict() | {"run_id": r.run_id, "model": r.model, "target_rate": r.target_rate})
+                        report.to_dict() | {"run_id": r.run_id, "model": r.model, "target_rate": r.target_rate,
+                                            "plan_note": r.note})
         meta = {"family": r.family, "model": r.model, "n0": n0, "l0": l0, "method": r.method, "rate": rate,
-                "n": n, "seed": profile.seed, "run_id": r.run_id}
+                "n": n, "seed": r.seed, "run_id": r.run_id}
         post_train(model, bundle.train_data, cfg, masks=masks, rows_meta=meta, table_path=table_path,
                    state_dir=cache / "state" / r.run_id, progress=progress)
         manifest["runs"][r.run_id] = {"seconds": time.perf_counter() - t0, "tokens": cfg.total_tokens,
                                       "steps": cfg.steps(profile.seq_len), "n0": n0, "n": n, "rate": rate,
-                                      "threads": torch.get_num_threads(), "train_config": cfg.__dict__}
+                                      "threads": torch.get_num_threads(), "seed": r.seed,
+                                      "train_config": cfg.__dict__}
         manifest["wall_seconds_this_session"] = session["wall_seconds"] = time.perf_counter() - t_start
         _write_json(manifest_path, manifest)
         existing = pd.read_csv(table_path)

@@ -51,11 +51,15 @@ class ToySpec:
 
 # (hidden, layers, heads, kv_heads, intermediate, tied, mirrors)
 _FAMILIES = {
+    # Sized for bases pretrained to >= 20 tokens per parameter on 2 cores: eight layers in every model (so
+    # one layer is about the same share of N0 at every size and depth rates match across sizes) and a
+    # head size of 8 (so width pruning, which keeps whole heads' worth of channels, removes multiples of
+    # 1/8 of the hidden size at every size and width rates match exactly). N0 spans >= 5x in each family.
     "toy": {
-        "llama": [(48, 6, 4, 2, 128, True, "Llama-3.2-1B"), (80, 7, 4, 2, 224, True, "Llama-3.2-3B"),
-                  (112, 9, 8, 2, 304, False, "Llama-3.1-8B")],
-        "qwen2": [(48, 6, 4, 2, 128, True, "Qwen-2.5-0.5B"), (80, 8, 4, 2, 240, True, "Qwen-2.5-1.5B"),
-                  (112, 10, 8, 2, 288, True, "Qwen-2.5-3B")],
+        "llama": [(24, 8, 3, 1, 64, True, "Llama-3.2-1B"), (40, 8, 5, 1, 112, True, "Llama-3.2-3B"),
+                  (56, 8, 7, 1, 152, False, "Llama-3.1-8B")],
+        "qwen2": [(24, 8, 3, 1, 64, True, "Qwen-2.5-0.5B"), (40, 8, 5, 1, 112, True, "Qwen-2.5-1.5B"),
+                  (56, 8, 7, 1, 168, True, "Qwen-2.5-3B")],
     },
     "smoke": {
         "llama": [(32, 3, 4, 2, 64, True, "Llama-3.2-1B"), (40, 4, 4, 2, 80, True, "Llama-3.2-3B"),

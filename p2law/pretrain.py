@@ -7,6 +7,7 @@ saw and reached. A saved base is reloaded instead of retrained, so a sweep resta
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -19,24 +20,38 @@ from .train import TrainConfig, TrainData, evaluate, is_main_process, post_train
 
 
 def pretrain_base(spec: ToySpec, data: TrainData, vocab_size: int, tokens_per_param: float, lr: float,
-                  batch_size: int, cache_dir, seed: int = 0, progress: bool = True):
-    """Return ``(model, info)`` for a pretrained base, training it only if it is not cached."""
+                  batch_size: int, cache_dir, seed: int = 0, progress: bool = True, warmup_steps: int = 0,
+                  min_lr_ratio: float = 0.1, n_checkpoints: int = 20):
+    """Return ``(model, info)`` for a pretrained base, training it only if it is not cached.
+
+    ``data.train`` must be the pretraining split (never the post-training one). The learning rate warms up
+    for ``warmup_steps`` (0: 2% of the run) and then follows a cosine annealed to ``lr * min_lr_ratio``, so
+    the base ends at a low rate, as the paper's public bases do; its curve has ``n_checkpoints`` points.
+    """
     folder = Path(cache_dir) / spec.name
     info_path = folder / "pretrain.json"
+    data_key = hashlib.sha256(data.train.numpy().tobytes()).hexdigest()  # blocks and tokenizer in one
     if info_path.exists():
-        return load_model(folder).eval(), json.loads(info_path.read_text())
+        info = json.loads(info_path.read_text())
+        if info.get("data_sha256") == data_key:
+            return load_model(folder).eval(), info
+        # Trained on other blocks (another corpus, split or tokenizer): its embeddings would not even
+        # mean the same tokens, so it is trained again rather than reused.
     model = build_model(spec, vocab_size, seed)
     n = count_params(model)
-    cfg = TrainConfig(total_tokens=int(tokens_per_param * n), lr=lr, batch_size=batch_size, n_checkpoints=5,
-                      warmup_fraction=0.02, min_lr_ratio=0.1, weight_decay=0.1, seed=seed)
+    cfg = TrainConfig(total_tokens=int(tokens_per_param * n), lr=lr, batch_size=batch_size,
+                      n_checkpoints=n_checkpoints, warmup_fraction=0.02, warmup_steps=warmup_steps or None,
+                      schedule="cosine", min_lr_ratio=min_lr_ratio, weight_decay=0.1, seed=seed)
     t0 = time.perf_counter()
     rows = post_train(model, data, cfg, rows_meta={"run_id": f"pretrain-{spec.name}"}, progress=progress)
     seconds = time.perf_counter() - t0
     info = {"model": spec.name, "n_params": n, "tokens": rows[-1]["tokens"],
             "tokens_per_param": rows[-1]["tokens"] / n, "eval_loss": evaluate(model, data.eval, 32),
             "curve": [(r["tokens"], r["eval_loss"]) for r in rows], "seconds": seconds, "lr": lr,
+            "min_lr_ratio": min_lr_ratio, "warmup_steps": cfg.warmup(cfg.steps(data.train.shape[1])),
+            "epochs": rows[-1]["tokens"] / data.train.numel(),  # passes over the pretraining split
             "batch_size": batch_size, "tokens_per_second": rows[-1]["tokens"] / seconds,
-            "threads": torch.get_num_threads()}  # wall times are only comparable at equal thread counts
+            "threads": torch.get_num_threads(), "data_sha256": data_key}  # wall times are only comparable at equal thread counts
     if not is_main_process():  # every process trained the same weights; one of them saves them
         return model.eval(), info
     tmp = folder.with_name(folder.name + ".tmp")

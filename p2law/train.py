@@ -1,12 +1,15 @@
 """Post-training with the sparsity mask kept (§2.2, App. B.3).
 
-A plain loop on ``accelerate``: AdamW, linear warm-up then cosine decay, gradient clipping, and for
+A plain loop on ``accelerate``: AdamW, a linear warm-up of a fixed number of steps, then the schedule the
+config names (constant by default, so the learning rate a model sees at a given token does not depend on
+how long its run is; cosine decay for pretraining), gradient clipping, and for
 2:4-pruned models the mask applied after every optimizer step, W_t = W_{t−1} + M ⊙ ΔW_t (Eq. 19), so
 a pruned weight stays exactly zero. The masked gradients are zeroed too, so AdamW's moments never
 see them and the clipping norm counts only trainable weights.
 
-Evaluation loss on a fixed held-out set is taken at checkpoints evenly spaced in tokens (the first at
-D = 0, the loss right after pruning). Each checkpoint becomes one row of the checkpoint table, written
+Evaluation loss on a fixed held-out set is taken at checkpoints (the first at D = 0, the loss right
+after pruning), evenly spaced in tokens or, with ``checkpoint_spacing="log+linear"``, half of them
+log-spaced from the first steps (the early drop) and half evenly spaced (the second half, where ASD samples). Each checkpoint becomes one row of the checkpoint table, written
 atomically as it happens, and the training state is saved beside it, so a killed run resumes from its
 last checkpoint and produces the same rows as an uninterrupted one. Data order depends only on the
 seed and the step, which is what makes resuming exact.
@@ -65,9 +68,12 @@ class TrainConfig:
     total_tokens: int
     lr: float = 2e-4
     batch_size: int = 16  # global, in sequences per optimizer step
-    n_checkpoints: int = 20  # evaluations after D = 0, evenly spaced in tokens
-    warmup_fraction: float = 0.05
+    n_checkpoints: int = 20  # evaluations after D = 0
+    warmup_fraction: float = 0.05  # used when warmup_steps is None: a share of the run (length-dependent)
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    warmup_steps: int | None = None  # a fixed warm-up, the same for every run whatever its length
+    schedule: str = "cosine"  # after warm-up: "cosine" (to lr * min_lr_ratio) or "constant"
+    checkpoint_spacing: str = "linear"  # "linear" or "log+linear"
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: float = 1.0
@@ -88,6 +94,12 @@ class TrainConfig:
             problems.append(f"warmup_fraction must be in [0, 1) (got {self.warmup_fraction})")
         if not 0 <= self.min_lr_ratio <= 1:
             problems.append(f"min_lr_ratio must be in [0, 1] (got {self.min_lr_ratio})")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            problems.append(f"warmup_steps must be >= 0 (got {self.warmup_steps})")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be one of {SCHEDULES} (got {self.schedule!r})")
+        if self.checkpoint_spacing not in SPACINGS:
+            problems.append(f"checkpoint_spacing must be one of {SPACINGS} (got {self.checkpoint_spacing!r})")
         if problems:
             raise ValueError("bad TrainConfig: " + "; ".join(problems))
 
@@ -95,16 +107,55 @@ class TrainConfig:
         return max(1, self.total_tokens // (self.batch_size * seq_len))
 
     def checkpoint_steps(self, seq_len: int) -> list[int]:
-        steps = self.steps(seq_len)
-        n = min(self.n_checkpoints, steps)
-        return sorted({round(i * steps / n) for i in range(n + 1)})
+        """Step 0 and ``n_checkpoints`` distinct later steps (fewer only if the run has fewer steps)."""
+        return checkpoint_steps(self.steps(seq_len), self.n_checkpoints, self.checkpoint_spacing)
+
+    def warmup(self, total: int) -> int:
+        return self.warmup_steps if self.warmup_steps is not None else int(self.warmup_fraction * total)
+
+
+SCHEDULES = ("cosine", "constant")
+SPACINGS = ("linear", "log+linear")
+
+
+def checkpoint_steps(total: int, n: int, spacing: str = "linear") -> list[int]:
+    """Step 0 and ``min(n, total)`` distinct steps in (0, total], the last one ``total``.
+
+    ``"log+linear"``: half the steps on a log grid from step 1 (where the loss falls fastest after pruning)
+    and half evenly spaced; where the two grids collide, the log grid gets more points until ``n`` are
+    distinct, so the count does not depend on the run's length.
+    """
+    n = min(n, total)
+    if spacing == "linear":
+        return sorted({round(i * total / n) for i in range(n + 1)})
+    n_lin = n - n // 2
+    linear = {round(i * total / n_lin) for i in range(1, n_lin + 1)}
+    steps = set(linear)
+    n_log = n // 2
+    while len(steps) < n:
+        grid = {int(round(x)) for x in _geomspace(1, total, n_log)}
+        steps = linear | grid
+        n_log += 1
+    # the log grid's extra points can overshoot by a few; drop the largest log-only ones
+    extra = sorted(steps - linear, reverse=True)
+    for s in extra[: max(0, len(steps) - n)]:
+        steps.discard(s)
+    return [0] + sorted(steps)
+
+
+def _geomspace(a: float, b: float, n: int) -> list[float]:
+    if n <= 1:
+        return [a]
+    return [a * (b / a) ** (i / (n - 1)) for i in range(n)]
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to ``lr * min_lr_ratio``."""
-    warm = int(cfg.warmup_fraction * total)
+    """Linear warm-up, then the config's schedule (constant, or cosine decay to ``lr * min_lr_ratio``)."""
+    warm = cfg.warmup(total)
     if step < warm:
         return cfg.lr * (step + 1) / warm
+    if cfg.schedule == "constant":
+        return cfg.lr
     progress = (step - warm) / max(1, total - warm)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 

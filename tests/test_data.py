@@ -15,9 +15,50 @@ def test_stdlib_corpus_is_deterministic_and_fingerprinted():
 def test_splits_are_disjoint_seeded_and_cover_everything():
     docs = [f"doc {i}" for i in range(100)]
     s = data.split_documents(docs, seed=1)
-    assert sorted(s.calibration + s.eval + s.train) == sorted(docs)
-    assert not set(s.calibration) & set(s.eval) and not set(s.eval) & set(s.train)
+    parts = [s.pretrain, s.post_train, s.calibration, s.eval]
+    assert sorted(sum(parts, [])) == sorted(docs)
+    for i, a in enumerate(parts):
+        for b in parts[i + 1:]:
+            assert not set(a) & set(b)
+    assert len(s.post_train) == 20 and len(s.calibration) == len(s.eval) == 4
     assert data.split_documents(docs, seed=1) == s and data.split_documents(docs, seed=2) != s
+    with pytest.raises(ValueError, match="leave documents for pretraining"):
+        data.split_documents(docs, seed=1, post_train_fraction=0.95)
+
+
+def test_duplicate_documents_are_dropped_so_splits_share_no_text(tmp_path):
+    for i, text in enumerate(["a = 1\n", "b = 2\n", "a = 1\n", "c = 3\n"]):
+        (tmp_path / f"{i}.txt").write_text(text)
+    assert data.load_corpus(str(tmp_path)).documents == ["a = 1\n", "b = 2\n", "c = 3\n"]
+
+
+def test_pretraining_and_post_training_streams_share_no_document_or_block(tmp_path):
+    bundle = data.prepare("stdlib:150", 32, 400, seed=0, n_eval_blocks=16, n_calibration=16, cache_dir=tmp_path)
+    pre, post = bundle.pretrain_data.train, bundle.post_train_data.train
+    ev, cal = bundle.post_train_data.eval, bundle.calibration
+    assert bundle.pretrain_data.eval is ev  # one evaluation set for bases and their pruned models
+    rows = lambda t: {bytes(r.numpy().tobytes()) for r in t}  # noqa: E731
+    assert not rows(pre) & rows(post) and not rows(pre) & rows(ev) and not rows(post) & rows(ev)
+    assert not rows(cal) & (rows(pre) | rows(post) | rows(ev))
+    docs = data.load_corpus("stdlib:150").documents
+    splits = data.split_documents(docs, 0)
+    names = ("pretrain", "post_train", "calibration", "eval")
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not set(splits.indices[a]) & set(splits.indices[b]), (a, b)
+    info = bundle.corpus["splits"]
+    assert set(info) == set(names)
+    assert info["pretrain"]["tokens"] == pre.numel() and info["post_train"]["tokens"] == post.numel()
+    assert all(v["n_documents"] > 0 and len(v["sha256"]) == 64 for v in info.values())
+    # The same holds for a loaded model's data path: no pretraining split is packed, the other three
+    # stay disjoint.
+    own = data.prepare("stdlib:150", 32, None, seed=0, n_eval_blocks=16, n_calibration=16,
+                       tokenizer=bundle.tokenizer)
+    assert own.pretrain_data is None and "pretrain" not in own.corpus["splits"] or \
+        "tokens" not in own.corpus["splits"]["pretrain"]
+    o_post, o_ev, o_cal = own.post_train_data.train, own.post_train_data.eval, own.calibration
+    assert not rows(o_post) & rows(o_ev) and not rows(o_cal) & (rows(o_post) | rows(o_ev))
+    assert bundle.corpus["splits"]["post_train"]["blocks_dropped_as_seen"] >= 0
 
 
 def test_local_jsonl_and_text_corpora(tmp_path):

@@ -352,3 +352,28 @@ def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path, capsys):
         assert cli_main(["run", "--profile", "smoke", "--out", str(out), "--quiet"]) == 2
         assert "p2law run: error: another process is already running a sweep" in capsys.readouterr().err
     assert [p.name for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"] == []  # nothing written
+
+
+def test_the_plan_refuses_or_moves_duplicate_rates_and_matches_rates_across_sizes():
+    from p2law.experiment import RatePlanError
+
+    toy = get_profile("toy")
+    runs = plan_runs(toy)
+    for (model, method, seed), group in pd.DataFrame([r.__dict__ for r in runs]).groupby(["model", "method", "seed"]):
+        if method in ("depth", "width"):
+            assert group.planned_rate.nunique() == len(group) == 3, (model, method)
+    # matched across sizes: each rank's achieved rho within 0.05 (depth) / 0.03 (width) in a family
+    frame = pd.DataFrame([r.__dict__ for r in runs if r.method in ("depth", "width") and r.seed == 0])
+    frame["rank"] = frame.groupby(["model", "method"]).planned_rate.rank()
+    spread = frame.groupby(["family", "method", "rank"]).planned_rate.agg(lambda x: x.max() - x.min())
+    assert (spread[spread.index.get_level_values("method") == "depth"] <= 0.05).all()
+    assert (spread[spread.index.get_level_values("method") == "width"] <= 0.03).all()
+    # two targets that round to one layer count: the second moves to the next count and says so
+    close = dataclasses.replace(toy, depth_rates=(0.10, 0.11, 0.3))
+    moved = [r for r in plan_runs(close) if r.method == "depth" and r.model == "toy-llama-s" and r.seed == 0]
+    assert [r.amount for r in moved] == [1, 2, 3] and "moved up" in moved[1].note
+    # rates no model can give distinctly, or that cannot be matched across sizes, are refused
+    with pytest.raises(RatePlanError, match="no distinct amount left"):
+        plan_runs(dataclasses.replace(toy, depth_rates=(0.7, 0.75, 0.8)))
+    with pytest.raises(RatePlanError, match="differ by more than"):
+        plan_runs(dataclasses.replace(toy, depth_rates=(0.1, 0.2, 0.36)))

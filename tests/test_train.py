@@ -100,3 +100,31 @@ def test_two_processes_match_one(tmp_path):
     for a, b in zip(two, one):
         assert a["eval_loss"] == pytest.approx(b["eval_loss"], abs=2e-3)
         assert a["train_loss"] == pytest.approx(b["train_loss"], abs=2e-3)
+
+
+def test_warmup_is_a_fixed_number_of_steps_and_the_rate_then_constant():
+    from p2law.train import lr_at
+
+    short = TrainConfig(total_tokens=100 * 16 * 32, lr=1e-3, batch_size=16, warmup_steps=10, schedule="constant")
+    long = TrainConfig(total_tokens=900 * 16 * 32, lr=1e-3, batch_size=16, warmup_steps=10, schedule="constant")
+    a = [lr_at(s, short.steps(32), short) for s in range(100)]
+    b = [lr_at(s, long.steps(32), long) for s in range(900)]
+    assert a == b[:100]  # the same rate at the same step, whatever the run's length
+    assert a[9] == 1e-3 and a[0] == pytest.approx(1e-4) and set(b[10:]) == {1e-3}
+    # the length-dependent default (a share of the run) is what the fixed warm-up replaces
+    frac = TrainConfig(total_tokens=900 * 16 * 32, lr=1e-3, batch_size=16, warmup_fraction=0.05)
+    assert frac.warmup(900) == 45 and short.warmup(100) == long.warmup(900) == 10
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        TrainConfig(total_tokens=100, schedule="linear")
+
+
+def test_log_plus_linear_checkpoints_resolve_both_ends():
+    from p2law.train import checkpoint_steps
+
+    for total in (40, 61, 305, 2000):
+        steps = checkpoint_steps(total, 31, "log+linear")
+        assert len(steps) == 32 and steps[0] == 0 and steps[-1] == total and len(set(steps)) == 32
+        assert steps[1:4] == [1, 2, 3] or total < 40  # the first steps after pruning are measured
+        second_half = [s for s in steps if s >= total / 2]
+        assert len(second_half) >= 8  # where ASD samples
+    assert checkpoint_steps(12, 4, "linear") == [0, 3, 6, 9, 12]

@@ -129,10 +129,17 @@ def keep_hidden_channels(model, keep) -> None:
     cfg.hidden_size = keep.numel()
 
 
-def prune_width(model, calibration, rate: float, progress: bool = True):
-    """Remove the least important hidden channels so that ρ is as close to ``rate`` as whole channels allow."""
+def prune_width(model, calibration, rate: float | None = None, progress: bool = True, n_channels: int | None = None):
+    """Remove the least important hidden channels so that ρ is as close to ``rate`` as whole channels allow
+    (or exactly ``n_channels`` of them, a multiple of the head count, as a sweep's plan fixes it)."""
     check_llama_shaped(model)
-    n_remove = channels_for_rate(model, rate)
+    if (n_channels is None) == (rate is None):
+        raise ValueError("give exactly one of rate or n_channels")
+    step = model.config.num_attention_heads
+    if n_channels is not None and (n_channels % step or not 0 < n_channels < model.config.hidden_size):
+        raise ValueError(f"n_channels must be a positive multiple of the {step} heads below the hidden size "
+                         f"{model.config.hidden_size}, got {n_channels}")
+    n_remove = n_channels if n_channels is not None else channels_for_rate(model, rate)
     n0 = count_params(model)
     scores = channel_importance(model, calibration, progress)
     order = np.argsort(scores, kind="stable")  # lowest importance first
