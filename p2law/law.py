@@ -13,6 +13,9 @@ Forms (equation numbers of the later paper version):
 * L5 (Eq. 22): L0 + (1/ρ)^γ (N_C/N0^α + D_C/D)^β
 * L1_24, L2_24, L3_24 (Eqs. 13–15): 2:4 pruning has no rate, so neither ρ nor L0 enters:
   the law predicts L itself, not ΔL.
+* L4_24, L5_24: L4 and L5 with ρ and L0 dropped the same way, (1/N0)^δ (N_C/N0^α + D_C/D)^β and
+  (N_C/N0^α + D_C/D)^β. The paper prints no equation for them but scores L4/L5 on 2:4 in Table 4,
+  which only a ρ-free form can be fitted to (2:4 rows have no rate).
 
 With γ < 0, (1/ρ)^γ = ρ^|γ| goes to 0 as ρ → 0, so every ρ-form gives L = L0 at ρ = 0: the unpruned
 model is unchanged. ``rho = 0`` is therefore evaluated as a limit, not rejected, when γ < 0.
@@ -85,6 +88,18 @@ def L3_24(n0, d, rho, l0, params):
     return n0 ** (-delta) * (d_c / d**beta + e) + 0.0 * np.asarray(l0, float)
 
 
+def L4_24(n0, d, rho, l0, params):
+    n_c, d_c, alpha, beta, delta = params
+    n0, d = np.asarray(n0, float), np.asarray(d, float)
+    return n0 ** (-delta) * (n_c / n0**alpha + d_c / d) ** beta + 0.0 * np.asarray(l0, float)
+
+
+def L5_24(n0, d, rho, l0, params):
+    n_c, d_c, alpha, beta = params
+    n0, d = np.asarray(n0, float), np.asarray(d, float)
+    return (n_c / n0**alpha + d_c / d) ** beta + 0.0 * np.asarray(l0, float)
+
+
 @dataclass(frozen=True)
 class Form:
     """One parameterization: its function, the names of its constants, and whether ρ enters."""
@@ -127,16 +142,18 @@ PARAMETERIZATIONS: dict[str, Form] = {
         Form("L1_24", L1_24, ("N_C", "D_C", "E", "alpha", "beta", "delta"), False, "Eq. 13"),
         Form("L2_24", L2_24, ("N_C", "D_C", "E", "alpha", "beta"), False, "Eq. 14"),
         Form("L3_24", L3_24, ("D_C", "E", "beta", "delta"), False, "Eq. 15"),
+        Form("L4_24", L4_24, ("N_C", "D_C", "alpha", "beta", "delta"), False, "Eq. 21 without ρ, L0"),
+        Form("L5_24", L5_24, ("N_C", "D_C", "alpha", "beta"), False, "Eq. 22 without ρ, L0"),
     )
 }
 
 
 def get_form(form: str | Form, method: str | None = None) -> Form:
-    """Look a form up by name; for ``method="2:4"`` the names L1–L3 mean their ρ-free variants."""
+    """Look a form up by name; for ``method="2:4"`` the names L1–L5 mean their ρ-free variants."""
     if isinstance(form, Form):
         return form
     name = str(form)
-    if method == "2:4" and name in ("L1", "L2", "L3"):
+    if method == "2:4" and name in ("L1", "L2", "L3", "L4", "L5"):
         name = f"{name}_24"
     if name not in PARAMETERIZATIONS:
         raise ValueError(f"unknown form {form!r}; known forms: {sorted(PARAMETERIZATIONS)}")

@@ -6,6 +6,11 @@ decade of tokens (dL/dlog10 D: "another 10× of data buys less than this") or pe
 compute is C = 6·N·D with N = N0·(1 − ρ), the pruned model's size, as in the paper's figures.
 With bootstrap refits on the fit, the same question is answered for every refit and the percentile
 interval of the budget is reported.
+
+Two kinds of budget are censored, and say so (``Budget.censored``): a curve already flatter than the
+threshold at the range's first token count has a budget *at most* that floor (``"at or below the range"``),
+and one that never flattens within the range has none (``tokens`` inf, ``"beyond the range"``). Bootstrap
+refits that never flatten make the interval's upper end "beyond the range" (inf) rather than NaN.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import numpy as np
 from scipy import optimize
 
 PER = ("decade", "token")
+BELOW = "at or below the range"  # already flatter than the threshold at d_range[0]: an upper bound
+BEYOND = "beyond the range"  # never flatter than the threshold within d_range
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,26 @@ class Budget:
     loss_at_budget: float
     tokens_interval: tuple[float, float] | None = None
     compute_interval: tuple[float, float] | None = None
+    censored: str = ""  # "" (a crossing inside the range), BELOW or BEYOND
+    n_refits: int = 0  # bootstrap refits the interval was taken over
+    n_refits_beyond: int = 0  # of those, refits that never flatten within the range
+    n_refits_below: int = 0  # of those, refits already flat at the range's floor
+
+    def describe(self) -> str:
+        """The budget in words, with its censoring and interval."""
+        def tok(d):
+            return BEYOND if not np.isfinite(d) else f"{d:.3g}"
+        head = {"": f"{tok(self.tokens)} tokens", BEYOND: f"{BEYOND} (never flattens)",
+                BELOW: f"≤ {self.tokens:.3g} tokens (already flat at the range's floor)"}[self.censored]
+        if self.tokens_interval is None:
+            return head
+        lo, hi = self.tokens_interval
+        tail = f" [{tok(lo)}, {tok(hi)}] over {self.n_refits} refits"
+        if self.n_refits_beyond:
+            tail += f", {self.n_refits_beyond} never flatten"
+        if self.n_refits_below:
+            tail += f", {self.n_refits_below} flat at the floor"
+        return head + tail
 
 
 def slope(law, n0, rho, l0, tokens, per: str = "decade", params=None) -> np.ndarray:
@@ -41,18 +68,34 @@ def slope(law, n0, rho, l0, tokens, per: str = "decade", params=None) -> np.ndar
     return per_ln * np.log(10) if per == "decade" else per_ln / tokens
 
 
-def _crossing(law, n0, rho, l0, threshold, per, d_range, params) -> float:
+def _crossing(law, n0, rho, l0, threshold, per, d_range, params) -> tuple[float, str]:
+    """(tokens, censoring): the first D in ``d_range`` where |slope| < threshold."""
     grid = np.geomspace(*d_range, 400)
     with np.errstate(all="ignore"):
         size = np.abs(slope(law, n0, rho, l0, grid, per, params))
     below = np.flatnonzero(np.isfinite(size) & (size < threshold))
     if below.size == 0:
-        return np.inf  # never flattens within the range
+        return np.inf, BEYOND
     i = below[0]
-    if i == 0:
-        return float(grid[0])
+    if i == 0:  # no crossing seen: the true budget is somewhere at or below the floor
+        return float(grid[0]), BELOW
     f = lambda logd: abs(slope(law, n0, rho, l0, np.exp(logd), per, params)) - threshold  # noqa: E731
-    return float(np.exp(optimize.brentq(f, np.log(grid[i - 1]), np.log(grid[i]))))
+    return float(np.exp(optimize.brentq(f, np.log(grid[i - 1]), np.log(grid[i])))), ""
+
+
+def _percentile_interval(ds: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval of budgets that may be inf (refits that never flatten).
+
+    Linear interpolation between a finite value and inf is inf − inf = NaN, so with any inf present the
+    bounds are order statistics (the lower and the higher neighbour): the upper end is then inf,
+    "beyond the range", whenever more than the tail share of refits never flatten.
+    """
+    q = [50 * (1 - level), 50 * (1 + level)]
+    if np.all(np.isfinite(ds)):
+        lo, hi = np.percentile(ds, q)
+    else:
+        lo, hi = np.percentile(ds, q[0], method="lower"), np.percentile(ds, q[1], method="higher")
+    return float(lo), float(hi)
 
 
 def token_budget(law, n0: float, rho: float, l0: float, threshold: float, per: str = "decade",
@@ -60,8 +103,11 @@ def token_budget(law, n0: float, rho: float, l0: float, threshold: float, per: s
     """Tokens and compute at which the predicted curve's slope falls under ``threshold``.
 
     ``law`` is a ``p2law.fit.FitResult`` (its units are applied); n0 and the returned tokens are raw
-    counts. ``tokens`` is inf when the slope never falls under the threshold within ``d_range``.
-    The interval comes from ``law.bootstrap_params`` when the fit has been bootstrapped.
+    counts. ``tokens`` is inf when the slope never falls under the threshold within ``d_range``
+    (``censored == BEYOND``); when the slope is already under it at ``d_range[0]``, ``tokens`` is that floor
+    and ``censored == BELOW``: an upper bound, not a budget. The interval comes from
+    ``law.bootstrap_params`` when the fit has been bootstrapped; refits that never flatten are counted
+    (``n_refits_beyond``) and push its upper end to inf.
     """
     if threshold <= 0:
         raise ValueError(f"threshold must be positive, got {threshold}")
@@ -72,13 +118,16 @@ def token_budget(law, n0: float, rho: float, l0: float, threshold: float, per: s
     if per not in PER:
         raise ValueError(f"per must be one of {PER}, got {per!r}")
     n = n0 * (1 - rho)
-    d = _crossing(law, n0, rho, l0, threshold, per, d_range, None)
+    d, censored = _crossing(law, n0, rho, l0, threshold, per, d_range, None)
     loss = float(law.predict_arrays(n0, d, rho, l0)) if np.isfinite(d) else float("nan")
     t_int = c_int = None
-    if law.bootstrap_params is not None:
-        ds = np.array([_crossing(law, n0, rho, l0, threshold, per, d_range, p) for p in law.bootstrap_params])
-        with np.errstate(invalid="ignore"):  # refits that never flatten give inf
-            lo, hi = np.percentile(ds, [50 * (1 - level), 50 * (1 + level)])
-        t_int, c_int = (float(lo), float(hi)), (6 * n * float(lo), 6 * n * float(hi))
+    n_refits = n_beyond = n_below = 0
+    if law.bootstrap_params is not None and len(law.bootstrap_params):
+        found = [_crossing(law, n0, rho, l0, threshold, per, d_range, p) for p in law.bootstrap_params]
+        ds = np.array([f[0] for f in found])
+        n_refits, n_beyond, n_below = len(found), sum(f[1] == BEYOND for f in found), sum(f[1] == BELOW for f in found)
+        lo, hi = _percentile_interval(ds, level)
+        t_int, c_int = (lo, hi), (6 * n * lo, 6 * n * hi)
     return Budget(tokens=d, compute=6 * n * d, threshold=threshold, per=per, loss_at_budget=loss,
-                  tokens_interval=t_int, compute_interval=c_int)
+                  tokens_interval=t_int, compute_interval=c_int, censored=censored, n_refits=n_refits,
+                  n_refits_beyond=n_beyond, n_refits_below=n_below)

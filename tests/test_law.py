@@ -51,6 +51,23 @@ def test_wrong_number_of_constants_and_unknown_form():
 
 def test_law_side_never_imports_torch():
     code = ("import sys; import p2law.law, p2law.fit, p2law.metrics, p2law.protocols, p2law.plan, "
-            "p2law.paper, p2law.table, p2law.cli; print('torch' in sys.modules)")
+            "p2law.paper, p2law.table, p2law.cli, p2law.sweep_checks; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", ["L1", "L2", "L3", "L4", "L5"])
+def test_every_form_on_2of4_rows_is_rho_and_l0_free(name):
+    """2:4 rows have no rate: a form that kept (1/ρ)^γ and L0 there would be fitted to a column of zeros."""
+    f = get_form(name, method="2:4")
+    assert f.name == f"{name}_24" and not f.uses_rho and "gamma" not in f.param_names
+    p = np.full(f.n_params, 0.5)
+    assert f(1.5, 100.0, 0.1, 2.0, p) == f(1.5, 100.0, 0.9, 9.0, p)
+
+
+def test_kaplan_2of4_forms_match_hand_computation():
+    n0, d = 3.0, 50.0
+    assert get_form("L4", "2:4")(n0, d, 0.0, 2.0, [0.5, 2.0, 0.3, 0.4, 0.2]) == pytest.approx(
+        n0**-0.2 * (0.5 / n0**0.3 + 2.0 / d) ** 0.4)
+    assert get_form("L5", "2:4")(n0, d, 0.0, 2.0, [0.5, 2.0, 0.3, 0.4]) == pytest.approx(
+        (0.5 / n0**0.3 + 2.0 / d) ** 0.4)

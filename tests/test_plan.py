@@ -63,3 +63,32 @@ def test_budget_of_a_law_given_by_constants_matches_closed_form():
     assert abs(plan.slope(law, n0, rho, 0.0, per_token.tokens, per="token")) == pytest.approx(1e-10, rel=1e-4)
     with pytest.raises(ValueError, match="missing or not finite"):
         fit.FitResult.from_constants("L1", {"N_C": 1.0})
+
+
+QWEN_DEPTH = {"N_C": 0.01, "D_C": 4.32, "E": 0.20, "alpha": -3.73, "beta": 0.21, "gamma": -1.17, "delta": 0.22}
+
+
+def test_interval_upper_end_is_beyond_the_range_when_some_refits_never_flatten():
+    """np.percentile([1e5, 2e5, inf, inf], 97.5) is NaN (inf − inf in the interpolation); it must be inf."""
+    law = fit.FitResult.from_constants("L1", QWEN_DEPTH)
+    flat_never = QWEN_DEPTH | {"D_C": 1e6, "beta": 0.01}  # slope ~ 1e4 nats/decade over the whole range
+    law.bootstrap_params = np.array([law.vector, law.vector * [1, 1.1, 1, 1, 1, 1, 1],
+                                     law.form.params_from_dict(flat_never), law.form.params_from_dict(flat_never)])
+    b = plan.token_budget(law, 1.5e9, 0.25, 0.0, 0.02, d_range=(1e3, 1e15))
+    lo, hi = b.tokens_interval
+    assert np.isfinite(b.tokens) and b.censored == ""
+    assert np.isfinite(lo) and lo <= b.tokens and hi == np.inf and b.compute_interval[1] == np.inf
+    assert (b.n_refits, b.n_refits_beyond, b.n_refits_below) == (4, 2, 0)
+    assert "beyond the range" in b.describe() and "2 never flatten" in b.describe()
+
+
+def test_a_curve_already_flat_at_the_floor_is_censored_not_a_budget():
+    law = fit.FitResult.from_constants("L1", QWEN_DEPTH)
+    assert abs(plan.slope(law, 1.5e9, 0.25, 0.0, 1e3)) < 100  # already flatter than the threshold below
+    b = plan.token_budget(law, 1.5e9, 0.25, 0.0, 100.0, d_range=(1e3, 1e15))
+    assert b.tokens == 1e3 and b.censored == plan.BELOW
+    assert b.describe().startswith("≤ 1e+03 tokens") and "floor" in b.describe()
+    never = plan.token_budget(law, 1.5e9, 0.25, 0.0, 1e-12, d_range=(1e3, 1e6))
+    assert never.tokens == np.inf and never.censored == plan.BEYOND
+    crossing = plan.token_budget(law, 1.5e9, 0.25, 0.0, 0.005)
+    assert crossing.censored == "" and crossing.tokens > 1e3
