@@ -43,6 +43,8 @@ EXPONENT_GRID = {
 }
 NONLINEAR_CONSTANT_GRID = {"N_C": (0.1, 1.0), "D_C": (0.1, 1.0)}  # L4/L5, where N_C, D_C sit inside a power
 HUBER_LOG_DELTA = 1e-3  # Hoffmann et al. (2022) and Besiroglu et al. (2024): log-loss residuals
+NEAR_BEST = 1e-3  # relative objective gap under which two fits count as equally good
+MAX_CONDITION = 1e8  # relative-sensitivity condition number above which constants are not identified
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,10 @@ class FitResult:
     objective: float
     n_points: int
     bootstrap_params: np.ndarray | None = field(default=None, repr=False)
+    # Constants of every start that ended within NEAR_BEST of the best objective: equally good fits. Where
+    # they disagree, the data do not identify the constants (see ``identifiability``).
+    near_best_params: np.ndarray | None = field(default=None, repr=False)
+    bootstrap_failed: int = 0  # resamples whose refit failed or diverged: left out of every interval
 
     @classmethod
     def from_constants(cls, form, params: dict, n_unit: float = 1e9, d_unit: float = 1e6,
@@ -137,7 +143,7 @@ class FitResult:
         ids = curve_ids(table)
         unique = np.unique(ids)
         groups = {c: table.loc[ids == c] for c in unique}
-        samples = []
+        samples, failed = [], 0
         for _ in range(n_resamples):
             pick = rng.choice(unique, size=len(unique), replace=True)
             resampled = pd.concat(
@@ -146,9 +152,13 @@ class FitResult:
                 res = fit(resampled, self.form, self.method, self.n_unit, self.d_unit, self.loss_col,
                           starts=[self.vector])
             except (ValueError, np.linalg.LinAlgError, FloatingPointError):
+                failed += 1
                 continue
             if np.all(np.isfinite(res.vector)):
                 samples.append(res.vector)
+            else:
+                failed += 1
+        self.bootstrap_failed = failed
         if not samples:
             raise RuntimeError("every bootstrap refit failed")
         self.bootstrap_params = np.array(samples)
@@ -306,9 +316,66 @@ def fit(table: pd.DataFrame, form, method: str = "lm", n_unit: float = 1e9, d_un
     best = min(finite, key=lambda r: r[0])
     n_best = sum(1 for r in finite if r[0] <= best[0] * (1 + 1e-4) + 1e-15)
     pred = form(x.n0, x.d, x.rho, x.l0, best[1])
+    near = np.array([r[1] for r in finite if r[0] <= best[0] * (1 + NEAR_BEST) + 1e-15])
     return FitResult(
         form=form, method=method, params=dict(zip(form.param_names, map(float, best[1]))),
         n_unit=n_unit, d_unit=d_unit, loss_col=loss_col,
         r2=metrics.r2(x.y, pred), huber=metrics.huber(x.y, pred), asd=metrics.asd(x.tokens, x.y, pred, x.curves),
         n_starts=len(starts), n_reached_best=n_best, converged=best[2], objective=best[0], n_points=len(x.y),
+        near_best_params=near,
     )
+
+
+@dataclass(frozen=True)
+class Identifiability:
+    """Whether a fit's rows pin its constants down.
+
+    ``condition``: the condition number of the Jacobian with each column scaled by its constant (relative
+    sensitivities), at the optimum; a flat direction (N_C and E trading off when N0 takes two values) makes
+    it explode. ``spread``: per constant, the largest relative difference among equally good fits (starts
+    within ``NEAR_BEST`` of the best objective). Not identified when either is too large.
+    """
+
+    identified: bool
+    condition: float
+    n_equally_good: int
+    spread: dict[str, float]
+    reason: str
+
+
+def identifiability(res: FitResult, table: pd.DataFrame, max_condition: float = MAX_CONDITION,
+                    max_spread: float = 0.05) -> Identifiability:
+    """Identifiability of ``res``'s constants by the rows of ``table`` it was fitted to."""
+    x = _inputs(table, res.form, res.n_unit, res.d_unit, res.loss_col)
+    v = res.vector
+    jac = _jacobian(res.form, x, v) * np.maximum(np.abs(v), 1e-12)
+    sv = np.linalg.svd(jac, compute_uv=False)
+    condition = float(sv[0] / sv[-1]) if sv[-1] > 0 else float("inf")
+    near = res.near_best_params if res.near_best_params is not None and len(res.near_best_params) else v[None, :]
+    scale = np.maximum(np.abs(v), 1e-12)
+    spread = {p: float(np.ptp(near[:, i]) / scale[i]) for i, p in enumerate(res.form.param_names)}
+    loose = [p for p, s in spread.items() if s > max_spread]
+    reasons = []
+    if condition > max_condition:
+        reasons.append(f"Jacobian condition {condition:.2g} > {max_condition:.0e}")
+    if loose:
+        reasons.append(f"equally good fits disagree on {', '.join(loose)}")
+    return Identifiability(not reasons, condition, len(near), spread, "; ".join(reasons) or "identified")
+
+
+def score_range(res: FitResult, table: pd.DataFrame, metric: str = "r2") -> tuple[float, float]:
+    """``metric`` on (held-out) rows over every equally good fit: for an unidentified law the one number
+    of ``res.score`` is an accident of the optimiser, the range is what the data say."""
+    vectors = res.near_best_params if res.near_best_params is not None and len(res.near_best_params) \
+        else res.vector[None, :]
+    values = []
+    for vec in vectors:
+        alt = FitResult(**{**res.__dict__, "params": dict(zip(res.form.param_names, map(float, vec)))})
+        with np.errstate(all="ignore"):
+            try:
+                values.append(alt.score(table)[metric])
+            except ValueError:  # a prediction that is not finite on these rows
+                continue
+    if not values:
+        return float("nan"), float("nan")
+    return float(np.min(values)), float(np.max(values))

@@ -2,8 +2,14 @@
 
 Each function takes tables (the checkpoint table, or the score tables the book's pages save) and returns a
 ``Verdict`` with the evidence behind it, so the book's verdict table is computed, never typed in. The rule
-that turns evidence into "confirmed" / "not confirmed" / "not testable at this scale" is stated in each
-function's docstring and in the verdict's ``rule`` field. Pure pandas/numpy; never imports torch.
+that turns evidence into a verdict is stated in each function's docstring and in the verdict's ``rule``.
+
+Four states. A claim is *confirmed* when our number beats the rule's stated baseline by more than the
+noise floor (the seed-to-seed spread of the same statistic, from the sweep's repeated data-order seeds),
+*not confirmed* when it loses to the baseline, *not distinguishable* when the difference is under the floor
+(or the floor is unknown: one seed), and *not testable* when the data cannot form the comparison. Every
+rule in the second half of this module (``decide`` and what uses it) can fail: its tests feed it data where
+the claim is false. Pure pandas/numpy; never imports torch.
 """
 
 from __future__ import annotations
@@ -13,11 +19,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from . import paper
+from . import metrics, paper
 
 CONFIRMED = "confirmed"
 NOT_CONFIRMED = "not confirmed"
-NOT_TESTABLE = "not testable at this scale"
+NOT_DISTINGUISHABLE = "not distinguishable"
+NOT_TESTABLE = "not testable"
+STATES = (CONFIRMED, NOT_CONFIRMED, NOT_DISTINGUISHABLE, NOT_TESTABLE)
 
 
 @dataclass(frozen=True)
@@ -26,8 +34,11 @@ class Verdict:
     source: str  # where the paper makes the claim
     paper: str  # what the paper reports
     ours: str  # what our results show
-    verdict: str  # CONFIRMED | NOT_CONFIRMED | NOT_TESTABLE
+    verdict: str  # one of STATES
     rule: str  # how the evidence was turned into the verdict
+    baseline: str = "none: this rule names no baseline"  # the trivial predictor the claim must beat
+    baseline_value: str = "–"  # the baseline's number, in the units of ``ours``
+    noise_floor: str = "–"  # the seed-to-seed spread the difference is held against
 
 
 def verdict_table(verdicts) -> pd.DataFrame:
@@ -323,3 +334,589 @@ def flattening_tokens(tokens, loss, threshold: float, window: int = 3) -> float:
     steep = np.nonzero(drops >= threshold)[0]
     start = 0 if len(steep) == 0 else steep[-1] + 1
     return float(10 ** x[start]) if start < len(drops) else float("nan")
+
+
+# =========================================================================================================
+# Rules that can fail: a stated baseline, a noise floor from repeated seeds, four states.
+# =========================================================================================================
+
+RATE_MATCH = 0.03  # curves of two models are "at the same ρ" when their achieved rates differ by ≤ this
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The seed-to-seed spread of a statistic: the RMS difference between repeats of one curve.
+
+    The RMS of s(seed a) − s(seed b) over matched curves estimates √2·σ, the spread of a *difference* of two
+    single-seed values, which is what every rule compares (ours against a baseline, one model against
+    another). ``value`` is NaN when no curve was repeated: the floor is then unknown.
+    """
+
+    value: float
+    n_pairs: int
+    statistic: str
+
+    @property
+    def known(self) -> bool:
+        return self.n_pairs > 0 and bool(np.isfinite(self.value))
+
+    def text(self, fmt: str = "{:.3g}") -> str:
+        if not self.known:
+            return f"unknown (no repeated seeds for {self.statistic})"
+        return f"{fmt.format(self.value)} ({self.statistic}, {self.n_pairs} repeated curve(s))"
+
+
+def _rate_key(rate) -> np.ndarray:
+    # Repeats of one run share the pruned model, hence its achieved rate exactly; rounding absorbs CSV noise.
+    return np.round(np.asarray(rate, float), 4)
+
+
+def noise_floor(stats: pd.DataFrame, value: str = "value", statistic: str = "statistic",
+                keys=("model", "method", "rate")) -> Floor:
+    """Seed-to-seed spread of a per-curve statistic (see ``Floor``).
+
+    ``stats`` has one row per curve and seed: ``keys`` (what makes two rows repeats of one curve), ``seed``
+    and ``value``. Every pair of seeds of one curve contributes its difference.
+    """
+    _require(stats, [*keys, "seed", value], "statistic table")
+    s = stats.dropna(subset=[value]).copy()
+    if "rate" in keys:
+        s["rate"] = _rate_key(s["rate"])
+    diffs = []
+    for _, g in s.groupby(list(keys)):
+        v = g.drop_duplicates("seed")[value].to_numpy(float)
+        diffs += [v[i] - v[j] for i in range(len(v)) for j in range(i + 1, len(v))]
+    if not diffs:
+        return Floor(float("nan"), 0, statistic)
+    return Floor(float(np.sqrt(np.mean(np.square(diffs)))), len(diffs), statistic)
+
+
+def floor_from_repeat(value_first: float, value_repeat: float, statistic: str, n_repeated: int) -> Floor:
+    """The floor of a table-level statistic (a fit's held-out score): the statistic on the first seed's
+    curves against the same statistic with every repeated curve swapped for its repeat (``swap_seeds``)."""
+    if n_repeated == 0 or not (np.isfinite(value_first) and np.isfinite(value_repeat)):
+        return Floor(float("nan"), 0, statistic)
+    return Floor(abs(float(value_first) - float(value_repeat)), n_repeated, statistic)
+
+
+def first_seed_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Each curve's lowest seed: one curve per (model, method, rate)."""
+    if "seed" not in df.columns:
+        return df
+    key = [df["model"], df["method"], _rate_key(df["rate"])]
+    lowest = df.groupby(key)["seed"].transform("min")
+    return df.loc[df["seed"] == lowest].reset_index(drop=True)
+
+
+def swap_seeds(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The first-seed table with every repeated curve replaced by its next seed, and how many were swapped.
+
+    Refitting a statistic on this table and on ``first_seed_rows`` gives its seed-to-seed difference."""
+    if "seed" not in df.columns:
+        return df, 0
+    key = [df["model"], df["method"], _rate_key(df["rate"])]
+    seeds = df.groupby(key)["seed"].transform(lambda s: sorted(s.unique())[1] if s.nunique() > 1 else s.min())
+    repeated = df.assign(_k=list(zip(*key))).groupby("_k")["seed"].nunique()
+    n = int((repeated > 1).sum())
+    return df.loc[df["seed"] == seeds].reset_index(drop=True), n
+
+
+def decide(effect, floor: Floor) -> str:
+    """The verdict on an effect that is positive when the claim holds (ours better than the baseline).
+
+    ``effect`` is one number or a (low, high) range (a fit whose constants are not identified gives a range
+    of equally good predictions). Confirmed: the whole range exceeds the floor. Not confirmed: the whole
+    range is below −floor, or, with the floor unknown, at or below 0 (losing to the baseline needs no floor
+    to fail the claim). Otherwise not distinguishable. NaN: not testable.
+    """
+    lo, hi = (effect, effect) if np.ndim(effect) == 0 else (min(effect), max(effect))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return NOT_TESTABLE
+    if not floor.known:
+        return NOT_CONFIRMED if hi <= 0 else NOT_DISTINGUISHABLE
+    if lo > floor.value:
+        return CONFIRMED
+    if hi < -floor.value:
+        return NOT_CONFIRMED
+    return NOT_DISTINGUISHABLE
+
+
+def _fmt(x, fmt="{:.4g}") -> str:
+    if np.ndim(x):
+        lo, hi = min(x), max(x)
+        return fmt.format(lo) if lo == hi else f"[{fmt.format(lo)}, {fmt.format(hi)}]"
+    return "–" if not np.isfinite(x) else fmt.format(x)
+
+
+# --- held-out predictions and their trivial baselines ----------------------------------------------------
+
+def carry_forward(train: pd.DataFrame, test: pd.DataFrame, loss_col: str = "eval_loss") -> np.ndarray:
+    """Dataset-size baseline: each held-out checkpoint predicted by its curve's last fitted checkpoint."""
+    last = train.sort_values("tokens").groupby("run_id")[loss_col].last()
+    missing = set(test["run_id"]) - set(last.index)
+    if missing:
+        raise ValueError(f"held-out curves {sorted(missing)[:3]} have no fitted checkpoint to carry forward")
+    return test["run_id"].map(last).to_numpy(float)
+
+
+def _curve_at(curve: pd.DataFrame, tokens, loss_col: str) -> np.ndarray:
+    c = curve.sort_values("tokens")
+    return np.interp(np.asarray(tokens, float), c["tokens"].to_numpy(float), c[loss_col].to_numpy(float))
+
+
+def _same_seed(df: pd.DataFrame, row: pd.Series) -> pd.DataFrame:
+    return df[df["seed"] == row["seed"]] if "seed" in df.columns and "seed" in row.index else df
+
+
+def next_lower_rate(df: pd.DataFrame, test: pd.DataFrame, loss_col: str = "eval_loss") -> np.ndarray:
+    """Pruning-rate baseline: a held-out curve predicted by the same model's curve at the next lower rate
+    (same method and seed, interpolated to the held-out token counts). NaN where there is none."""
+    pred = np.full(len(test), np.nan)
+    for run_id, g in test.groupby("run_id"):
+        r = g.iloc[0]
+        pool = _same_seed(df, r)
+        pool = pool[(pool["model"] == r["model"]) & (pool["method"] == r["method"]) & (pool["rate"] < r["rate"] - 1e-9)]
+        if pool.empty:
+            continue
+        lower = pool[np.isclose(pool["rate"], pool["rate"].max())]
+        pred[test.index.get_indexer(g.index)] = _curve_at(lower, g["tokens"], loss_col)
+    return pred
+
+
+def smaller_model_shifted(df: pd.DataFrame, test: pd.DataFrame, loss_col: str = "eval_loss") -> np.ndarray:
+    """Model-size baseline: a held-out curve predicted by the nearest smaller model's curve of the same
+    family, method, seed and rate rank (rates numbered from each model's lowest), shifted by the two bases'
+    L0 gap. NaN where there is none."""
+    pred = np.full(len(test), np.nan)
+
+    def rank(pool, model, method, rate):
+        rates = sorted(pool.loc[(pool["model"] == model) & (pool["method"] == method), "rate"].unique())
+        return int(np.argmin(np.abs(np.array(rates) - rate)))
+
+    for run_id, g in test.groupby("run_id"):
+        r = g.iloc[0]
+        pool = _same_seed(df, r)
+        pool = pool[(pool["family"] == r["family"]) & (pool["method"] == r["method"]) & (pool["n0"] < r["n0"])]
+        if pool.empty:
+            continue
+        small = pool.loc[pool["n0"] == pool["n0"].max()]
+        k = rank(pd.concat([small, _same_seed(df, r)[_same_seed(df, r)["model"] == r["model"]]]),
+                 r["model"], r["method"], r["rate"])
+        rates = sorted(small["rate"].unique())
+        if k >= len(rates):
+            continue
+        curve = small[np.isclose(small["rate"], rates[k])]
+        shift = float(r["l0"]) - float(curve["l0"].iloc[0])
+        pred[test.index.get_indexer(g.index)] = _curve_at(curve, g["tokens"], loss_col) + shift
+    return pred
+
+
+def held_out_scores(test: pd.DataFrame, pred, loss_col: str = "eval_loss") -> dict[str, float]:
+    """Pooled R², the median within-curve R² (each held-out curve against its own mean: the level gaps
+    between curves, which make pooled R² easy, are taken out), RMSE and ASD of ``pred`` on ``test``."""
+    y, p = test[loss_col].to_numpy(float), np.asarray(pred, float)
+    ok = np.isfinite(p)
+    if ok.sum() < 2:
+        return {"r2": np.nan, "r2 within": np.nan, "rmse": np.nan, "asd": np.nan}
+    y, p, t, ids = y[ok], p[ok], test["tokens"].to_numpy(float)[ok], test["run_id"].to_numpy()[ok]
+    within = []
+    for c in np.unique(ids):
+        m = ids == c
+        if m.sum() >= 2 and np.ptp(y[m]) > 0:
+            within.append(metrics.r2(y[m], p[m]))
+    try:
+        a = metrics.asd(t, y, p, ids)
+    except ValueError:
+        a = np.nan
+    return {"r2": metrics.r2(y, p) if np.ptp(y) > 0 else np.nan,
+            "r2 within": float(np.median(within)) if within else np.nan,
+            "rmse": float(np.sqrt(np.mean((y - p) ** 2))), "asd": a}
+
+
+def beats_baseline(claim: str, source: str, paper_text: str, ours: dict, baseline: dict, baseline_name: str,
+                   floor: Floor, metric: str = "rmse", ours_range: tuple | None = None) -> Verdict:
+    """A law's held-out scores (``held_out_scores``) against a baseline's on the same rows.
+
+    The effect is the baseline's RMSE minus ours (positive: the law predicts better); with ``ours_range``
+    (our RMSE over equally good fits of an unidentified law) it is a range. ``floor`` is the seed-to-seed
+    spread of that effect.
+    """
+    lower_is_better = metric in ("rmse", "asd")
+    sign = 1.0 if lower_is_better else -1.0
+    mine = ours_range if ours_range is not None else ours[metric]
+    effect = (sign * (baseline[metric] - np.asarray(mine, float))) if np.ndim(mine) else sign * (baseline[metric] - mine)
+    effect = tuple(np.ravel(effect)) if np.ndim(effect) else float(effect)
+    text = (f"{metric} {_fmt(mine)}; pooled R² {_fmt(ours['r2'])}, within-curve R² {_fmt(ours['r2 within'])}")
+    base = (f"{metric} {_fmt(baseline[metric])}; pooled R² {_fmt(baseline['r2'])}, within-curve R² "
+            f"{_fmt(baseline['r2 within'])}")
+    if ours_range is not None:
+        text += " (a range: the law's constants are not identified by these rows)"
+    return Verdict(claim, source, paper_text, text, decide(effect, floor),
+                   f"confirmed if the law's held-out {metric} beats {baseline_name}'s by more than the noise "
+                   "floor; not confirmed if it is worse by more (or at all, when the floor is unknown)",
+                   baseline=baseline_name, baseline_value=base, noise_floor=floor.text())
+
+
+# --- ASD, nested forms, Table 4 --------------------------------------------------------------------------
+
+def flat_line_asd(test: pd.DataFrame, loss_col: str = "eval_loss") -> float:
+    """ASD of a flat line through each curve: every slope difference is the measured step itself."""
+    y = test[loss_col].to_numpy(float)
+    flat = test.groupby("run_id")[loss_col].transform("mean").to_numpy(float)
+    return metrics.asd(test["tokens"].to_numpy(float), y, flat, test["run_id"].to_numpy())
+
+
+def asd_vs_flat(law_asd: dict, flat_asd: dict, floor: Floor, paper_text: str) -> Verdict:
+    """ASD says the law follows the curves' slopes only where it beats a flat line's ASD (``law_asd``,
+    ``flat_asd``: {cell: value}). Effect: the median over cells of flat − law."""
+    cells = sorted(set(law_asd) & set(flat_asd))
+    diffs = np.array([flat_asd[c] - law_asd[c] for c in cells], float)
+    effect = float(np.nanmedian(diffs)) if len(cells) and np.isfinite(diffs).any() else float("nan")
+    wins = int(np.sum(diffs > 0))
+    return Verdict("The law's ASD shows it follows the curves' slopes", "§4.1–4.2, Eq. 8, Table 2", paper_text,
+                   f"median L1 ASD {_fmt(np.median([law_asd[c] for c in cells]) if cells else np.nan)}; below the "
+                   f"flat line's in {wins} of {len(cells)} cells", decide(effect, floor),
+                   "confirmed if the median over cells of (flat line's ASD − L1's) exceeds the noise floor",
+                   baseline="a flat line through each curve",
+                   baseline_value=f"median ASD {_fmt(np.median([flat_asd[c] for c in cells]) if cells else np.nan)}",
+                   noise_floor=floor.text())
+
+
+def form_comparison(scores: pd.DataFrame, form: str, rivals, floor: Floor, claim: str, source: str,
+                    paper_text: str, metric: str = "r2") -> Verdict:
+    """One form against its rivals on *held-out* scores (in sample, a form that nests the rivals cannot
+    lose). ``scores``: family, method, form, ``metric``. Effect per cell: ours − the best rival's (sign
+    flipped for lower-is-better metrics); the verdict is on the median over cells."""
+    _require(scores, ["family", "method", "form", metric], "held-out score table")
+    sign = 1.0 if metric == "r2" else -1.0
+    diffs, best_rival, mine = [], [], []
+    for (fam, m), g in scores.dropna(subset=[metric]).groupby(["family", "method"]):
+        g = g.set_index("form")[metric]
+        present = [r for r in rivals if r in g.index]
+        if form not in g.index or not present:
+            continue
+        top = max(present, key=lambda r: sign * g[r])
+        diffs.append(sign * (g[form] - g[top]))
+        best_rival.append(g[top])
+        mine.append(g[form])
+    effect = float(np.median(diffs)) if diffs else float("nan")
+    return Verdict(claim, source, paper_text,
+                   f"held-out {metric}: median {_fmt(np.median(mine) if mine else np.nan)}; {form} ahead in "
+                   f"{int(np.sum(np.array(diffs) > 0))} of {len(diffs)} cells", decide(effect, floor),
+                   f"confirmed if {form}'s held-out {metric} beats the best of {', '.join(rivals)} by more than "
+                   "the noise floor (median over cells)",
+                   baseline=f"the best of {', '.join(rivals)}, held out",
+                   baseline_value=f"median {_fmt(np.median(best_rival) if best_rival else np.nan)}",
+                   noise_floor=floor.text())
+
+
+# --- Trend 1 and Condition 2 with the paper's statistic ----------------------------------------------------
+
+def log_slope(tokens, loss, window: tuple[float, float]) -> float:
+    """How fast the loss falls over ``window`` of tokens: the least-squares slope of loss on log10 D
+    (nats per decade; negative while the loss falls), on 9 points spaced evenly in log D and interpolated
+    in log D between checkpoints, so curves logged at different token counts are weighed alike."""
+    t, y = np.asarray(tokens, float), np.asarray(loss, float)
+    keep = t > 0
+    t, y = t[keep], y[keep]
+    order = np.argsort(t)
+    t, y = t[order], y[order]
+    lo, hi = window
+    if len(t) < 2 or not (0 < lo < hi) or lo < t[0] * (1 - 1e-9) or hi > t[-1] * (1 + 1e-9):
+        return float("nan")
+    grid = np.linspace(np.log10(lo), np.log10(hi), 9)
+    return float(np.polyfit(grid, np.interp(grid, np.log10(t), y), 1)[0])
+
+
+def rate_matched_pairs(df: pd.DataFrame, max_drho: float = RATE_MATCH) -> pd.DataFrame:
+    """Pairs of first-seed curves of two model sizes, same family and method, achieved ρ within
+    ``max_drho``; each with its common token window (the later first and the earlier last checkpoint)."""
+    first = first_seed_rows(df[df["method"].isin(["depth", "width", "2:4"])])
+    runs = first[first["tokens"] > 0].groupby("run_id").agg(
+        family=("family", "first"), method=("method", "first"), model=("model", "first"),
+        n0=("n0", "first"), rate=("rate", "first"), start=("tokens", "min"), end=("tokens", "max")).reset_index()
+    rows = []
+    for (fam, m), g in runs.groupby(["family", "method"]):
+        g = g.sort_values("n0").to_dict("records")
+        for i, a in enumerate(g):
+            for b in g[i + 1:]:
+                if a["n0"] < b["n0"] and abs(a["rate"] - b["rate"]) <= max_drho + 1e-12:
+                    rows.append({"family": fam, "method": m, "smaller": a["run_id"], "larger": b["run_id"],
+                                 "model smaller": a["model"], "model larger": b["model"], "rate smaller": a["rate"],
+                                 "rate larger": b["rate"], "window": (max(a["start"], b["start"]),
+                                                                      min(a["end"], b["end"]))})
+    return pd.DataFrame(rows, columns=["family", "method", "smaller", "larger", "model smaller", "model larger",
+                                       "rate smaller", "rate larger", "window"])
+
+
+def trend1_slopes(df: pd.DataFrame, loss_col: str = "eval_loss", max_drho: float = RATE_MATCH,
+                  window_share: float = 1.0, agree: float = 2 / 3, min_pairs: int = 3,
+                  baseline: str = "none") -> tuple[Verdict, pd.DataFrame, Floor]:
+    """Trend 1 as the paper states it: at the same ρ, a smaller model's loss falls *faster* over the
+    same tokens.
+
+    For each rate-matched pair (``rate_matched_pairs``), both curves' ``log_slope`` over the last
+    ``window_share`` (in log D) of their common window; the effect is larger's slope − smaller's (positive:
+    the smaller falls faster). ``baseline="control"`` takes each model's ρ = 0 control (same seed) off its
+    curve first, so plain further training of the base does not count. The noise floor is the seed spread
+    of the slope over the same windows. A pair agrees (disagrees) when its effect is above (below ∓) the
+    floor. Confirmed if ≥ ``agree`` of the pairs agree; not confirmed if fewer than ``agree`` would agree
+    even with every undecided pair counted for the claim (with the floor unknown: by sign); else not
+    distinguishable; not testable below ``min_pairs`` pairs.
+    """
+    _require(df, ["run_id", "family", "method", "model", "n0", "rate", "tokens", loss_col], "checkpoint table")
+    if baseline not in ("none", "control"):
+        raise ValueError(f"baseline must be 'none' or 'control', got {baseline!r}")
+    seed_of = (lambda g: g["seed"].iloc[0]) if "seed" in df.columns else (lambda g: 0)
+    data = df.assign(seed=df["seed"] if "seed" in df.columns else 0)
+    controls = {(m, s): c for (m, s), c in data[data["method"] == "none"].groupby(["model", "seed"])}
+
+    def curve_y(c):
+        y = c[loss_col].to_numpy(float)
+        if baseline == "control":
+            ctrl = controls.get((c["model"].iloc[0], c["seed"].iloc[0]))
+            if ctrl is None:
+                return None
+            y = y - _curve_at(ctrl, c["tokens"], loss_col)
+        return y
+
+    pairs = rate_matched_pairs(data, max_drho)
+    curves = {k: c for k, c in data.groupby("run_id")}
+    # repeats of each first-seed curve: same model, method, rate, other seed
+    key = data.assign(_r=_rate_key(data["rate"])).groupby(["model", "method", "_r"])["run_id"].unique()
+    repeats = {}
+    for ids in key:
+        for i in ids:
+            repeats[i] = [j for j in ids if j != i]
+    rows, noise = [], []
+    for p in pairs.to_dict("records"):
+        lo, hi = p["window"]
+        lo = 10 ** (np.log10(hi) - window_share * (np.log10(hi) - np.log10(lo))) if lo > 0 else lo
+        slopes = {}
+        for side in ("smaller", "larger"):
+            c = curves[p[side]]
+            y = curve_y(c)
+            slopes[side] = np.nan if y is None else log_slope(c["tokens"], y, (lo, hi))
+            for rep in repeats.get(p[side], []):
+                cr = curves[rep]
+                yr = curve_y(cr)
+                if yr is not None:
+                    noise.append({"run": p[side], "rep": rep, "value": slopes[side] - log_slope(cr["tokens"], yr, (lo, hi))})
+        rows.append(p | {"from": lo, "to": hi, "slope smaller": slopes["smaller"], "slope larger": slopes["larger"],
+                         "effect": slopes["larger"] - slopes["smaller"]})
+    table = pd.DataFrame(rows, columns=[*pairs.columns, "from", "to", "slope smaller", "slope larger", "effect"])
+    table = table.drop(columns="window").dropna(subset=["effect"])
+    d = np.array([x["value"] for x in noise], float)
+    d = d[np.isfinite(d)]
+    floor = Floor(float(np.sqrt(np.mean(d**2))) if len(d) else float("nan"), len(d),
+                  "slope in log10 D over the pair's window")
+    table["verdict"] = [decide(e, floor) for e in table["effect"]]
+    n = len(table)
+    k = int((table["verdict"] == CONFIRMED).sum())
+    by_sign = int((table["effect"] > 0).sum())
+    undecided = int((table["verdict"] == NOT_DISTINGUISHABLE).sum())
+    if n < min_pairs:
+        state = NOT_TESTABLE
+    elif floor.known:
+        state = CONFIRMED if k >= agree * n else (NOT_CONFIRMED if k + undecided < agree * n else NOT_DISTINGUISHABLE)
+    else:
+        state = NOT_CONFIRMED if by_sign < agree * n else NOT_DISTINGUISHABLE
+    what = "loss" if baseline == "none" else "loss above the ρ = 0 control"
+    return Verdict(f"Trend 1: smaller models' {what} falls faster (slope in log D, ρ matched)",
+                   "§3.2, Figs. 2, 3, 10", "8B curves visibly flatter than 1B/3B at similar rates",
+                   f"{by_sign} of {n} rate-matched pairs (|Δρ| ≤ {max_drho}): the smaller model's {what} falls "
+                   f"faster over the same tokens; {k} by more than the floor",
+                   state, f"confirmed if ≥ {agree:.0%} of pairs agree by more than the noise floor; not confirmed if "
+                   f"fewer than {agree:.0%} could; not testable below {min_pairs} pairs",
+                   baseline="no difference between sizes (equal slopes)",
+                   baseline_value="effect 0 nats/decade",
+                   noise_floor=floor.text()), table, floor
+
+
+def condition2_law_and_data(law_cells: pd.DataFrame, trend1: Verdict, form: str = "L1") -> Verdict:
+    """Condition 2 (∂²L/∂N0∂D > 0) is Trend 1 written for the law: the fitted law satisfies it exactly
+    when its smaller models' loss falls faster. ``law_cells``: family, form, method, boolean ``ours`` (the
+    law's sign, e.g. from δ·β·D_C). Confirmed when the law satisfies it in every cell *and* the data's Trend 1
+    (``trend1_slopes``) is confirmed; not confirmed when either says no; the row says which disagrees."""
+    _require(law_cells, ["family", "form", "method", "ours"], "Condition 2 table")
+    mine = law_cells[law_cells["form"] == form].dropna(subset=["ours"])
+    k, n = int(mine["ours"].astype(bool).sum()), len(mine)
+    if n == 0 or trend1.verdict == NOT_TESTABLE:
+        state = NOT_TESTABLE
+    elif k < n or trend1.verdict == NOT_CONFIRMED:
+        state = NOT_CONFIRMED
+    else:
+        state = CONFIRMED if trend1.verdict == CONFIRMED else NOT_DISTINGUISHABLE
+    why = ""
+    if n and (k == n) != (trend1.verdict == CONFIRMED):
+        why = (f"; the fitted law and the measured slopes disagree: the law says {'yes' if k == n else 'no'} "
+               f"from the sign of its constants, the data's Trend 1 is '{trend1.verdict}'. A law fitted to all "
+               "curves at once can take its δ from the levels of the curves rather than from their slopes")
+    return Verdict(f"{form} satisfies Condition 2, and the measured curves agree", "§3.3, §4.2, Table 6",
+                   "holds in every L1 cell (Table 6)",
+                   f"the fitted {form} satisfies it in {k} of {n} cells; measured (Trend 1): {trend1.verdict}{why}",
+                   state, "confirmed if the law satisfies it in every cell and the measured Trend 1 is confirmed",
+                   baseline=trend1.baseline, baseline_value=trend1.baseline_value, noise_floor=trend1.noise_floor)
+
+
+# --- Trend 2 as a power law -------------------------------------------------------------------------------
+
+def end_gaps(df: pd.DataFrame, loss_col: str = "eval_loss", baseline: str = "control",
+             tail: int = 3) -> pd.DataFrame:
+    """Per pruned depth/width curve and seed: ΔL at the end of post-training, the mean over its last
+    ``tail`` checkpoints (one checkpoint's noise would set the exponent) minus the same-seed ρ = 0
+    control's (``"control"``) or the base loss L0 (``"l0"``)."""
+    _require(df, ["run_id", "family", "method", "model", "rate", "tokens", "l0", loss_col], "checkpoint table")
+    data = df.assign(seed=df["seed"] if "seed" in df.columns else 0)
+    end = (data.sort_values("tokens").groupby("run_id").tail(tail).groupby("run_id")
+           .agg(family=("family", "first"), method=("method", "first"), model=("model", "first"),
+                rate=("rate", "first"), seed=("seed", "first"), l0=("l0", "first"), end=(loss_col, "mean")))
+    ctrl = end[end["method"] == "none"].set_index(["model", "seed"])["end"]
+    pruned = end[end["method"].isin(["depth", "width"])].reset_index()
+    if baseline == "control":
+        ref = [ctrl.get((m, s), np.nan) for m, s in zip(pruned["model"], pruned["seed"])]
+    elif baseline == "l0":
+        ref = pruned["l0"].to_numpy(float)
+    else:
+        raise ValueError(f"baseline must be 'l0' or 'control', got {baseline!r}")
+    pruned["dL"] = pruned["end"] - np.asarray(ref, float)
+    pruned["control minus l0"] = [ctrl.get((m, s), np.nan) - l0 for m, s, l0 in
+                                  zip(pruned["model"], pruned["seed"], pruned["l0"])]
+    return pruned
+
+
+def local_slopes(gaps: pd.DataFrame) -> pd.DataFrame:
+    """Per (family, method, model, seed) with ≥ 3 rates: the log–log slope of ΔL on ρ between the lower
+    pair of rates and between the upper pair, and their difference (0 for a power law)."""
+    rows = []
+    for (fam, m, model, seed), g in gaps.groupby(["family", "method", "model", "seed"]):
+        g = g.sort_values("rate")
+        if len(g) < 3 or (g["dL"] <= 0).any():
+            continue
+        x, y = np.log(g["rate"].to_numpy(float)), np.log(g["dL"].to_numpy(float))
+        lower, upper = (y[1] - y[0]) / (x[1] - x[0]), (y[-1] - y[-2]) / (x[-1] - x[-2])
+        rows.append({"family": fam, "method": m, "model": model, "seed": seed, "rate": 0.0,
+                     "slope lower": lower, "slope upper": upper, "curvature": upper - lower})
+    return pd.DataFrame(rows, columns=["family", "method", "model", "seed", "rate", "slope lower", "slope upper",
+                                       "curvature"])
+
+
+CONSISTENT, REFUTED = 3.0, 5.0  # floors: a "no deviation" statistic within 3 is consistent, beyond 5 refutes
+
+
+def trend2_power_law(df: pd.DataFrame, loss_col: str = "eval_loss", baseline: str = "control",
+                     tail: int = 3) -> tuple[Verdict, pd.DataFrame]:
+    """Trend 2 tested as a power law, ΔL ∝ ρ^k = (1/ρ)^γ with γ = −k (the paper's convention, Table 5).
+
+    Three checks, each against its seed-to-seed floor: (1) the curves collapse for one exponent per
+    (family, method): the RMS residual of log ΔL around the fit with one k and one level per model is within
+    the floor of log ΔL; (2) the local slopes agree: the upper pair of rates' log–log slope minus the lower
+    pair's is within its floor for every model; (3) against L0, ΔL → 0 at ρ = 0: the ρ = 0 control ends within
+    the floor of the end loss from L0. Not confirmed when any check exceeds ``REFUTED`` floors; confirmed when
+    all are within ``CONSISTENT`` (known) floors; otherwise not distinguishable (also with one seed);
+    not testable without a model at ≥ 2 rates and ΔL > 0.
+    The table has our γ beside the paper's L1 γ (Table 5).
+    """
+    gaps = end_gaps(df, loss_col, baseline, tail)
+    slopes = local_slopes(gaps)
+    curv_floor = noise_floor(slopes, "curvature", "upper − lower log–log slope", keys=("model", "method"))
+    gaps = gaps.assign(logdL=np.log(gaps["dL"].where(gaps["dL"] > 0)))
+    level_floor = noise_floor(gaps, "logdL", "log ΔL")
+    end_floor = noise_floor(gaps, "end", "end loss")
+    first = gaps[gaps["seed"] == gaps.groupby("model")["seed"].transform("min")]
+    rows = []
+    for (fam, m), g in first.groupby(["family", "method"]):
+        rec = {"family": fam, "method": m, "k": np.nan, "γ (ours)": np.nan, "rms residual": np.nan,
+               "max |curvature|": np.nan, "note": ""}
+        ok = g.dropna(subset=["logdL"])
+        if len(ok) < len(g) or ok.groupby("model")["rate"].nunique().max() < 2:
+            rec["note"] = "ΔL ≤ 0 on some curve, or fewer than 2 rates per model"
+        else:
+            k, _ = _gamma_fit(ok.assign(dL=ok["dL"]))
+            models = sorted(ok["model"].unique())
+            x = np.log(ok["rate"].to_numpy(float))
+            design = np.column_stack([x] + [(ok["model"] == mm).to_numpy(float) for mm in models])
+            coef, *_ = np.linalg.lstsq(design, ok["logdL"].to_numpy(float), rcond=None)
+            resid = ok["logdL"].to_numpy(float) - design @ coef
+            dof = max(len(resid) - design.shape[1], 1)
+            rec |= {"k": k, "γ (ours)": -k, "rms residual": float(np.sqrt(resid @ resid / dof))}
+            s = slopes[(slopes["family"] == fam) & (slopes["method"] == m)]
+            s = s[s["seed"] == s.groupby("model")["seed"].transform("min")]
+            rec["max |curvature|"] = float(s["curvature"].abs().max()) if len(s) else np.nan
+        p5 = paper.TABLE5[(paper.TABLE5["family"] == fam) & (paper.TABLE5["method"] == m) & (paper.TABLE5["form"] == "L1")]
+        rec["γ (paper L1)"] = float(p5["gamma"].iloc[0]) if len(p5) else np.nan
+        rows.append(rec)
+    table = pd.DataFrame(rows, columns=["family", "method", "k", "γ (ours)", "γ (paper L1)", "rms residual",
+                                        "max |curvature|", "note"])
+    tested = table.dropna(subset=["k"])
+    # Each check is "no deviation": a statistic that is 0 for a power law, taken as a max over models and
+    # held against a floor estimated from a handful of repeats (itself uncertain by a factor ~2). Within
+    # CONSISTENT floors it is consistent with the power law, beyond REFUTED floors it is not; between, not
+    # distinguishable. The convexity the issue found (local slopes 1.1 -> 2.0) is tens of floors.
+    checks = []
+    if len(tested):
+        checks.append((tested["rms residual"].max(), level_floor))
+        if tested["max |curvature|"].notna().any():
+            checks.append((tested["max |curvature|"].max(), curv_floor))
+    if baseline == "l0" and first["control minus l0"].notna().any():
+        checks.append((float(np.nanmax(np.abs(first["control minus l0"]))), end_floor))
+    refuted = any(f.known and value > REFUTED * f.value for value, f in checks)
+    if tested.empty:  # no exponent to test; a control far from L0 still refutes "ΔL -> 0 at rho = 0"
+        state = NOT_CONFIRMED if refuted else NOT_TESTABLE
+    elif not np.isfinite([c[0] for c in checks]).all():
+        state = NOT_TESTABLE
+    elif refuted:
+        state = NOT_CONFIRMED
+    elif all(f.known and value <= CONSISTENT * f.value for value, f in checks):
+        state = CONFIRMED
+    else:
+        state = NOT_DISTINGUISHABLE
+    ours = "; ".join(f"{r['family']} {r['method']}: γ {r['γ (ours)']:.2f} (paper {r['γ (paper L1)']:.2f}), "
+                     f"residual {r['rms residual']:.3f}, local slopes differ by up to {r['max |curvature|']:.2f}"
+                     for _, r in tested.iterrows()) or "no cell with ΔL > 0 at two rates"
+    if baseline == "l0" and first["control minus l0"].notna().any():
+        ours += f"; the ρ = 0 control ends up to {np.nanmax(np.abs(first['control minus l0'])):.3f} nats from L0"
+    against = "the ρ = 0 control" if baseline == "control" else "the base loss L0"
+    floors = "; ".join([level_floor.text(), curv_floor.text()] + ([end_floor.text()] if baseline == "l0" else []))
+    return Verdict(f"Trend 2: ΔL (against {against}) is a power law in ρ", "§3.2, Eq. 4, Fig. 4",
+                   "normalised curves at three rates overlap (Fig. 4); Table 5's L1 |γ| 0.97–1.28",
+                   ours, state, f"confirmed if one exponent collapses the end gaps within {CONSISTENT:g}× the floor of log ΔL, "
+                   "the local log–log slopes agree within as many of theirs" + (" and the control ends within the floor of L0"
+                                                                  if baseline == "l0" else "")
+                   + f"; not confirmed if any exceeds {REFUTED:g}× its floor", baseline="one exponent for all rates (a power law)",
+                   baseline_value="residual 0, local slopes equal", noise_floor=floors), table
+
+
+# --- Fig. 1: where the curve flattens -------------------------------------------------------------------
+
+def flattening(budgets: pd.DataFrame, floor: Floor, paper_text: str = "Llama-3.2-1B: C ≈ 10^4 (Fig. 1)") -> Verdict:
+    """The law's token budget against where each measured curve flattened.
+
+    ``budgets``: one row per curve with ``predicted`` tokens, ``predicted censored`` (the law's budget is
+    at/below or beyond its range) and ``measured`` (NaN: the curve had not flattened within its budget,
+    a censored value, left out and counted). The effect is the median |log10(measured / baseline)| −
+    |log10(measured / predicted)| (decades; positive: the law is closer), the baseline being the median
+    measured flattening of the *other* curves (leave one out).
+    """
+    _require(budgets, ["predicted", "measured"], "budget table")
+    b = budgets.copy()
+    cens = b.get("predicted censored", pd.Series("", index=b.index)).fillna("").astype(str) != ""
+    usable = b[b["measured"].notna() & ~cens & np.isfinite(b["predicted"]) & (b["predicted"] > 0)]
+    n_censored = int(b["measured"].isna().sum())
+    n_pred_censored = int((cens & b["measured"].notna()).sum())
+    if len(usable) < 2:
+        return Verdict("The law predicts where the loss curve flattens", "§1, Fig. 1", paper_text,
+                       f"{len(usable)} usable curve(s); {n_censored} had not flattened within their budget "
+                       f"(censored), {n_pred_censored} with a censored prediction", NOT_TESTABLE,
+                       "needs ≥ 2 curves that flattened within their budget", baseline="the other curves' median "
+                       "flattening point", noise_floor=floor.text())
+    m = np.log10(usable["measured"].to_numpy(float))
+    p = np.log10(usable["predicted"].to_numpy(float))
+    loo = np.array([np.median(np.delete(m, i)) for i in range(len(m))])
+    law_err, base_err = float(np.median(np.abs(m - p))), float(np.median(np.abs(m - loo)))
+    return Verdict("The law predicts where the loss curve flattens", "§1, Fig. 1", paper_text,
+                   f"median error {law_err:.2f} decades over {len(usable)} curves; {n_censored} curve(s) had not "
+                   f"flattened within their budget (censored, left out)", decide(base_err - law_err, floor),
+                   "confirmed if the law's median error (decades) beats the baseline's by more than the floor",
+                   baseline="the other curves' median flattening point",
+                   baseline_value=f"median error {base_err:.2f} decades", noise_floor=floor.text())

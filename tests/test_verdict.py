@@ -174,3 +174,225 @@ def test_trend1_against_the_control_measures_the_repaired_share():
     assert s["relative drop"] == pytest.approx(0.7 * 5 / 6 / (0.1 + 0.7))
     with pytest.raises(ValueError, match="baseline"):
         v.relative_drops(df, baseline="l0")
+
+
+# ======================================================================================================
+# Rules that can fail: each gets data where its claim is false ("not confirmed"), true ("confirmed",
+# two seeds), and true but under the seed-to-seed noise ("not distinguishable").
+# ======================================================================================================
+
+SIZES = {"s": 1e5, "m": 3e5, "l": 1e6}
+GRID = np.r_[0, np.geomspace(1e3, 1e5, 13)]
+
+
+def sweep(loss_of, sigma=0.001, seeds=None, rates=(0.1, 0.2, 0.3), methods=("depth",), control=True, rng_seed=0):
+    """A two-seed toy sweep: ``loss_of(model, method, rate, tokens)`` plus N(0, sigma) per checkpoint;
+    the small and medium models have seeds 0 and 1, the large one seed 0 (as the toy sweep)."""
+    rng = np.random.default_rng(rng_seed)
+    seeds = seeds or {"s": (0, 1), "m": (0, 1), "l": (0,)}
+    rows = []
+    for model, n0 in SIZES.items():
+        runs = [(m, r) for m in methods for r in rates] + ([("none", 0.0)] if control else [])
+        for method, rate in runs:
+            for seed in seeds[model]:
+                y = loss_of(model, method, rate, GRID) + rng.normal(0, sigma, len(GRID))
+                for t, loss in zip(GRID, y):
+                    rows.append({"run_id": f"{model}-{method}-{rate}-seed{seed}", "family": "llama", "model": model,
+                                 "n0": n0, "method": method, "rate": rate, "tokens": t, "eval_loss": loss,
+                                 "l0": 3.0, "seed": seed})
+    return pd.DataFrame(rows)
+
+
+def falling(speed):
+    """Curves that fall ``speed[model]`` nats per decade of tokens above a flat control at l0."""
+    def loss(model, method, rate, t):
+        decades = np.log10(np.maximum(t, 1e3) / 1e3)
+        return 3.0 + (0 if method == "none" else rate * (2.0 - speed[model] * decades))
+    return loss
+
+
+def test_decide_four_states():
+    known, unknown = v.Floor(0.1, 4, "x"), v.Floor(np.nan, 0, "x")
+    assert [v.decide(e, known) for e in (0.5, -0.5, 0.05, np.nan)] == [
+        v.CONFIRMED, v.NOT_CONFIRMED, v.NOT_DISTINGUISHABLE, v.NOT_TESTABLE]
+    # a range (an unidentified law) must clear the floor over all of it
+    assert v.decide((0.2, 0.5), known) == v.CONFIRMED and v.decide((-1.0, 0.5), known) == v.NOT_DISTINGUISHABLE
+    # with one seed nothing is confirmed, but losing to the baseline still fails the claim
+    assert v.decide(0.5, unknown) == v.NOT_DISTINGUISHABLE and v.decide(-0.5, unknown) == v.NOT_CONFIRMED
+    assert "unknown" in unknown.text() and "4 repeated" in known.text()
+
+
+def test_noise_floor_is_the_rms_difference_between_repeats():
+    stats = pd.DataFrame({"model": ["s", "s", "m", "m", "l"], "method": "depth", "rate": [0.1, 0.1, 0.2, 0.2, 0.3],
+                          "seed": [0, 1, 0, 1, 0], "value": [1.0, 1.3, 2.0, 1.9, 5.0]})
+    f = v.noise_floor(stats)
+    assert f.n_pairs == 2 and f.value == pytest.approx(np.sqrt((0.3**2 + 0.1**2) / 2))
+    assert not v.noise_floor(stats[stats["seed"] == 0]).known
+
+
+def test_swap_seeds_replaces_repeated_curves_only():
+    df = sweep(falling({"s": 0.3, "m": 0.2, "l": 0.1}))
+    swapped, n = v.swap_seeds(df)
+    assert n == 8  # s and m: 3 rates + control each
+    assert set(swapped.loc[swapped["model"] != "l", "seed"]) == {1} and set(swapped.loc[swapped["model"] == "l", "seed"]) == {0}
+    assert len(v.first_seed_rows(df)) == len(swapped)
+
+
+def test_trend1_slopes_confirmed_refuted_and_under_the_floor():
+    true = sweep(falling({"s": 0.3, "m": 0.2, "l": 0.1}))
+    verdict, pairs, floor = v.trend1_slopes(true)
+    assert len(pairs) == 9 and floor.known and verdict.verdict == v.CONFIRMED
+    assert pairs["effect"].min() > 0 and "9 of 9" in verdict.ours and verdict.noise_floor == floor.text()
+    false = sweep(falling({"s": 0.1, "m": 0.2, "l": 0.3}))
+    assert v.trend1_slopes(false)[0].verdict == v.NOT_CONFIRMED
+    tiny = sweep(falling({"s": 0.2002, "m": 0.2001, "l": 0.2}), sigma=0.01)  # true, but far under the noise
+    assert v.trend1_slopes(tiny)[0].verdict == v.NOT_DISTINGUISHABLE
+    one_seed = true[true["seed"] == 0]  # the floor is unknown: right by sign, still not confirmable
+    verdict1, _, floor1 = v.trend1_slopes(one_seed)
+    assert not floor1.known and verdict1.verdict == v.NOT_DISTINGUISHABLE and "unknown" in verdict1.noise_floor
+
+
+def test_trend1_slopes_pairs_only_matched_rates():
+    df = sweep(falling({"s": 0.3, "m": 0.2, "l": 0.1}))
+    df.loc[df["model"] == "l", "rate"] += 0.05  # the large model's rates are 0.05 off: no pair with it
+    pairs = v.trend1_slopes(df)[1]
+    assert len(pairs) == 3 and set(pairs["model larger"]) == {"m"}
+
+
+def test_log_slope_is_nats_per_decade_over_the_window():
+    t = np.geomspace(1e2, 1e6, 30)
+    y = 5.0 - 0.4 * np.log10(t)
+    assert v.log_slope(t, y, (1e3, 1e5)) == pytest.approx(-0.4)
+    assert np.isnan(v.log_slope(t, y, (1e3, 1e7)))  # outside the curve: not extrapolated
+
+
+def test_condition2_is_not_confirmed_when_law_and_data_disagree():
+    cells = paper.TABLE6.rename(columns={"condition2": "ours"})
+    refuted = v.trend1_slopes(sweep(falling({"s": 0.1, "m": 0.2, "l": 0.3})))[0]
+    both = v.condition2_law_and_data(cells, refuted)
+    assert both.verdict == v.NOT_CONFIRMED and "disagree" in both.ours
+    holds = v.trend1_slopes(sweep(falling({"s": 0.3, "m": 0.2, "l": 0.1})))[0]
+    assert v.condition2_law_and_data(cells, holds).verdict == v.CONFIRMED
+    law_no = cells.assign(ours=False)
+    assert v.condition2_law_and_data(law_no, holds).verdict == v.NOT_CONFIRMED
+
+
+def gap_curves(gap_of):
+    """Curves above a falling control by ``gap_of(model, rate)`` (times a factor that decays with D)."""
+    def loss(model, method, rate, t):
+        decades = np.log10(np.maximum(t, 1e3) / 1e3)
+        control = 3.0 - 0.05 * decades
+        return control + (0 if method == "none" else gap_of(model, rate) * (1 + 1 / (1 + decades)))
+    return loss
+
+
+def test_trend2_power_law_true_convex_and_one_seed():
+    level = {"s": 1.2, "m": 0.6, "l": 0.3}
+    power = sweep(gap_curves(lambda m, r: level[m] * r ** 1.5), sigma=0.0002)
+    verdict, table = v.trend2_power_law(power)
+    assert table["γ (ours)"].iloc[0] == pytest.approx(-1.5, abs=0.05) and verdict.verdict == v.CONFIRMED
+    assert table["γ (paper L1)"].iloc[0] == 1.08  # Table 5, Llama depth, as printed
+    convex = sweep(gap_curves(lambda m, r: level[m] * (r + 10 * r ** 3)), sigma=0.0002)  # slopes 1.35 -> 1.75
+    verdict_c, table_c = v.trend2_power_law(convex)
+    assert verdict_c.verdict == v.NOT_CONFIRMED and table_c["max |curvature|"].iloc[0] > 0.3
+    assert v.trend2_power_law(power[power["seed"] == 0])[0].verdict == v.NOT_DISTINGUISHABLE
+
+
+def test_trend2_against_l0_fails_when_the_control_leaves_l0():
+    level = {"s": 0.4, "m": 0.2, "l": 0.1}
+    df = sweep(gap_curves(lambda m, r: level[m] * r ** 1.5), sigma=0.0005)
+    # the control falls 0.1 nats below L0 over the run: ΔL against L0 does not vanish at rho = 0
+    verdict, _ = v.trend2_power_law(df, baseline="l0")
+    assert verdict.verdict == v.NOT_CONFIRMED
+
+
+def test_baseline_predictors_by_hand():
+    df = sweep(falling({"s": 0.3, "m": 0.2, "l": 0.1}), sigma=0.0)
+    curve = df[(df["run_id"] == "m-depth-0.3-seed0") & (df["tokens"] > 0)].sort_values("tokens")
+    train, test = curve.iloc[:10], curve.iloc[10:]
+    assert (v.carry_forward(train, test) == train["eval_loss"].iloc[-1]).all()
+    lower = df[df["run_id"] == "m-depth-0.2-seed0"].set_index("tokens")["eval_loss"]
+    np.testing.assert_allclose(v.next_lower_rate(df, test), lower.loc[test["tokens"]].to_numpy())
+    big = df[(df["run_id"] == "l-depth-0.3-seed0") & (df["tokens"] > 0)]
+    small = df[df["run_id"] == "m-depth-0.3-seed0"].set_index("tokens")["eval_loss"]
+    np.testing.assert_allclose(v.smaller_model_shifted(df, big), small.loc[big["tokens"]].to_numpy())  # same l0
+    assert np.isnan(v.next_lower_rate(df, df[df["run_id"] == "m-depth-0.1-seed0"])).all()
+
+
+def test_beats_baseline_dataset_size_rule_can_fail():
+    df = sweep(falling({"s": 0.3, "m": 0.2, "l": 0.1}), sigma=0.0)
+    trained = df[(df["tokens"] > 0) & (df["method"] == "depth") & (df["seed"] == 0)]
+    from p2law.protocols import split_by_tokens
+    train, test = split_by_tokens(trained, 0.7)
+    base = v.held_out_scores(test, v.carry_forward(train, test))
+    truth = test["eval_loss"].to_numpy()
+    good = v.held_out_scores(test, truth + 0.0001)
+    bad = v.held_out_scores(test, truth + 0.2)  # a law whose extrapolation is off by 0.2 nats
+    floor = v.Floor(0.001, 8, "rmse difference")
+    args = ("dataset size", "§4.3", "R² 0.97", )
+    assert v.beats_baseline(*args, good, base, "carry forward", floor).verdict == v.CONFIRMED
+    refuted = v.beats_baseline(*args, bad, base, "carry forward", floor)
+    assert refuted.verdict == v.NOT_CONFIRMED and refuted.baseline == "carry forward"
+    assert "within-curve R²" in refuted.baseline_value
+    close = v.held_out_scores(test, v.carry_forward(train, test) - 0.0001)
+    assert v.beats_baseline(*args, close, base, "carry forward", v.Floor(0.05, 8, "x")).verdict == v.NOT_DISTINGUISHABLE
+    # an unidentified law: a range of equally good fits straddling the baseline is not a confirmation
+    assert v.beats_baseline(*args, good, base, "carry forward", floor,
+                            ours_range=(good["rmse"], bad["rmse"])).verdict == v.NOT_DISTINGUISHABLE
+
+
+def test_asd_against_a_flat_line():
+    df = sweep(falling({"s": 0.3, "m": 0.2, "l": 0.1}), sigma=0.0)
+    curves_ = df[(df["tokens"] > 0) & (df["method"] == "depth")]
+    flat = v.flat_line_asd(curves_)
+    assert flat > 0
+    floor = v.Floor(flat / 10, 4, "ASD")
+    assert v.asd_vs_flat({"a": 0.0}, {"a": flat}, floor, "").verdict == v.CONFIRMED
+    assert v.asd_vs_flat({"a": 2 * flat}, {"a": flat}, floor, "").verdict == v.NOT_CONFIRMED
+    assert v.asd_vs_flat({"a": flat * 0.99}, {"a": flat}, floor, "").verdict == v.NOT_DISTINGUISHABLE
+
+
+def test_form_comparison_on_held_out_scores():
+    def scores(l1, l2, l3):
+        return pd.DataFrame([{"family": "llama", "method": m, "form": f, "r2": s}
+                             for m in ("depth", "width") for f, s in zip(("L1", "L2", "L3"), (l1, l2, l3))])
+    floor = v.Floor(0.01, 4, "held-out R²")
+    args = (floor, "L1 best held out", "§4.2", "")
+    assert v.form_comparison(scores(0.95, 0.90, 0.80), "L1", ("L2", "L3"), *args).verdict == v.CONFIRMED
+    worse = v.form_comparison(scores(0.90, 0.95, 0.80), "L1", ("L2", "L3"), *args)
+    assert worse.verdict == v.NOT_CONFIRMED and "0 of 2" in worse.ours and "0.95" in worse.baseline_value
+    assert v.form_comparison(scores(0.9907, 0.9908, 0.5), "L1", ("L2", "L3"), *args).verdict == v.NOT_DISTINGUISHABLE
+
+
+def test_flattening_against_the_other_curves_median():
+    measured = np.array([1e3, 1e4, 1e5, 1e6])
+    floor = v.Floor(0.1, 4, "decades")
+    right = pd.DataFrame({"predicted": measured * 1.2, "measured": measured})
+    assert v.flattening(right, floor).verdict == v.CONFIRMED
+    wrong = pd.DataFrame({"predicted": measured[::-1], "measured": measured})
+    assert v.flattening(wrong, floor).verdict == v.NOT_CONFIRMED
+    censored = pd.DataFrame({"predicted": measured, "measured": [np.nan] * 3 + [1e6]})
+    out = v.flattening(censored, floor)
+    assert out.verdict == v.NOT_TESTABLE and "3 had not flattened" in out.ours
+    predicted_censored = right.assign(**{"predicted censored": ["at or below the range", "", "", ""]})
+    assert "3 curves" in v.flattening(predicted_censored, floor).ours
+
+
+# --- identifiability (p2law.fit) -------------------------------------------------------------------------
+
+def test_two_model_sizes_do_not_identify_the_size_constants():
+    """N_C/N0^α + E has three constants for two values of N0: a whole family of fits is equally good."""
+    from law_fixtures import synthetic_table
+    from p2law import fit
+
+    true24 = {"N_C": 1.0, "D_C": 0.9, "E": 0.3, "alpha": 0.5, "beta": 0.3}
+    three = synthetic_table("L2", true24, noise=0.0005, method="2:4", sizes=(0.5e9, 1.5e9, 4e9), seed=3)
+    two = three[three["n0"] < 4e9]
+    ok = fit.identifiability(fit.fit(three, "L2", "lm"), three)
+    assert ok.identified and ok.reason == "identified"
+    res = fit.fit(two, "L2", "lm")
+    bad = fit.identifiability(res, two)
+    assert not bad.identified and ("condition" in bad.reason or "disagree" in bad.reason)
+    held = three[three["n0"] == 4e9]
+    lo, hi = fit.score_range(res, held)
+    assert lo <= res.score(held)["r2"] <= hi
