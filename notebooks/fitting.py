@@ -40,13 +40,15 @@ import matplotlib.pyplot as plt
 from myst_nb import glue
 
 from p2law import book_support as bs
+from p2law import table
 from p2law import paper
 from p2law.metrics import Domain, check_conditions
 from p2law.table import fit_rows
 
 PAGE = "fitting"
 out = bs.ensure_results(profile, results_dir)
-df = bs.load_checkpoints(out)
+# Laws are fitted to one data-order seed per run (the repeats measure the noise floor, on the verdict page).
+df = table.first_seed(bs.load_checkpoints(out))
 cov = bs.coverage(df)
 glue("fitting_missing", ", ".join(f"{r.family} {r.method}" for r in cov.itertuples() if r.curves == 0) or "none",
      display=False)

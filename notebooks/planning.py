@@ -41,6 +41,7 @@ import matplotlib.pyplot as plt
 from myst_nb import glue
 
 from p2law import book_support as bs
+from p2law import table
 from p2law import paper
 from p2law.fit import FitResult
 from p2law.law import get_form
@@ -50,7 +51,8 @@ from p2law.verdict import flattening_tokens
 
 PAGE = "planning"
 out = bs.ensure_results(profile, results_dir)
-df = bs.load_checkpoints(out)
+# Laws are fitted to one data-order seed per run (the repeats measure the noise floor, on the verdict page).
+df = table.first_seed(bs.load_checkpoints(out))
 bs.coverage(df)
 
 # %% [markdown]

@@ -29,6 +29,8 @@ n_bins = 40  # bins of the normalised channel-importance histogram (App. G)
 max_models = 6  # panels in the per-model figures
 
 # %%
+import re
+
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
@@ -38,7 +40,15 @@ from p2law import book_support as bs
 
 PAGE = "pruning"
 out = bs.ensure_results(profile, results_dir)
-reports = bs.load_reports(out)
+all_reports = bs.load_reports(out)
+# A run repeated with another data-order seed was pruned again from the same base on the same calibration
+# data; the seed orders only the post-training data, so its report must be the first seed's. Shown once.
+first_seed = {k: r for k, r in all_reports.items() if not re.search(r"-seed[1-9]\d*$", k)}
+repeats = {k: r for k, r in all_reports.items() if k not in first_seed}
+same = sum(r["removed"] == first_seed.get(re.sub(r"-seed\d+$", "-seed0", k), {}).get("removed") for k, r in repeats.items())
+glue("n_repeat_reports", len(repeats), display=False)
+glue("n_repeat_same", int(same), display=False)
+reports = first_seed
 pretrain = bs.load_pretrain(out)
 summary = pd.DataFrame([
     {"run_id": k, "model": r["model"], "method": r["method"], "target rate": r.get("target_rate", np.nan),
@@ -52,7 +62,9 @@ glue("n_prune_reports", int(len(summary)), display=False)
 summary
 
 # %% [markdown]
-# The sweep wrote {glue:text}`n_prune_reports:d` prune reports. The achieved rate counts all parameters,
+# The sweep wrote {glue:text}`n_prune_reports:d` prune reports for the first data-order seed; of the
+# {glue:text}`n_repeat_reports:d` runs repeated with another seed, {glue:text}`n_repeat_same:d` removed
+# exactly what the first seed's run removed (pruning does not depend on the seed). The achieved rate counts all parameters,
 # embeddings included, so it is below the target for depth pruning of our small models, whose embeddings
 # are a large share of the total.
 #

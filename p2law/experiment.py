@@ -457,7 +457,8 @@ def _load_base(profile: Profile, base: Base, bundle, cache: Path, progress: bool
                              profile.pretrain_tokens_per_param, profile.pretrain_lr,
                              profile.pretrain_batch_size or profile.batch_size * 2, cache / "bases", profile.seed,
                              progress, warmup_steps=profile.pretrain_warmup_steps,
-                             min_lr_ratio=profile.pretrain_min_lr_ratio)
+                             min_lr_ratio=profile.pretrain_min_lr_ratio,
+                             keep_dir=cache.parent / "bases")  # committed with the results: reused later
     model = load_model(base.source, dtype=torch.float32).eval()
     rows = model.get_input_embeddings().num_embeddings
     if len(bundle.tokenizer) > rows:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -21,20 +22,25 @@ from .train import TrainConfig, TrainData, evaluate, is_main_process, post_train
 
 def pretrain_base(spec: ToySpec, data: TrainData, vocab_size: int, tokens_per_param: float, lr: float,
                   batch_size: int, cache_dir, seed: int = 0, progress: bool = True, warmup_steps: int = 0,
-                  min_lr_ratio: float = 0.1, n_checkpoints: int = 20):
+                  min_lr_ratio: float = 0.1, n_checkpoints: int = 20, keep_dir=None):
     """Return ``(model, info)`` for a pretrained base, training it only if it is not cached.
+
+    ``keep_dir`` (a sweep's ``bases/`` folder, small enough to commit) holds a copy of every finished base:
+    a later session, on a fresh checkout without the cache, reuses it instead of pretraining again, as long
+    as it was trained on exactly these blocks.
 
     ``data.train`` must be the pretraining split (never the post-training one). The learning rate warms up
     for ``warmup_steps`` (0: 2% of the run) and then follows a cosine annealed to ``lr * min_lr_ratio``, so
     the base ends at a low rate, as the paper's public bases do; its curve has ``n_checkpoints`` points.
     """
     folder = Path(cache_dir) / spec.name
-    info_path = folder / "pretrain.json"
     data_key = hashlib.sha256(data.train.numpy().tobytes()).hexdigest()  # blocks and tokenizer in one
-    if info_path.exists():
-        info = json.loads(info_path.read_text())
-        if info.get("data_sha256") == data_key:
-            return load_model(folder).eval(), info
+    for place in [folder] + ([Path(keep_dir) / spec.name] if keep_dir else []):
+        info_path = place / "pretrain.json"
+        if info_path.exists():
+            info = json.loads(info_path.read_text())
+            if info.get("data_sha256") == data_key:
+                return load_model(place).eval(), info
         # Trained on other blocks (another corpus, split or tokenizer): its embeddings would not even
         # mean the same tokens, so it is trained again rather than reused.
     model = build_model(spec, vocab_size, seed)
@@ -54,12 +60,18 @@ def pretrain_base(spec: ToySpec, data: TrainData, vocab_size: int, tokens_per_pa
             "threads": torch.get_num_threads(), "data_sha256": data_key}  # wall times are only comparable at equal thread counts
     if not is_main_process():  # every process trained the same weights; one of them saves them
         return model.eval(), info
+    for place in [folder] + ([Path(keep_dir) / spec.name] if keep_dir else []):
+        save_base(model, info, place)
+    return model.eval(), info
+
+
+def save_base(model, info: dict, folder) -> None:
+    """Write a base and its record through a temporary folder and a rename (never half-written)."""
+    folder = Path(folder)
     tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     write_json_atomic(tmp / "pretrain.json", info)
     if folder.exists():
-        import shutil
-
         shutil.rmtree(folder)
     tmp.rename(folder)
-    return model.eval(), info

@@ -115,6 +115,19 @@ def fit_rows(df: pd.DataFrame, method: str | None = None, family: str | None = N
     return out
 
 
+def first_seed(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each model's lowest data-order seed: one curve per (model, method, rate).
+
+    A sweep repeats runs over seeds to measure the noise floor; fitting every repeat would weight the
+    repeated models more than the others, so laws are fitted to one seed and the repeats are kept for the
+    seed-to-seed spread.
+    """
+    if "seed" not in df.columns:
+        return df
+    lowest = df.groupby("model")["seed"].transform("min")
+    return df.loc[df["seed"] == lowest].reset_index(drop=True)
+
+
 def curve_ids(df: pd.DataFrame) -> np.ndarray:
     """One label per loss curve: ``run_id`` when present, else (model, method, rate)."""
     if "run_id" in df.columns:

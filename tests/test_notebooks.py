@@ -20,10 +20,13 @@ NOTEBOOKS = ["reproduction", "pruning", "post_training", "fitting", "generalizat
 # page -> {table: columns it must have}
 TABLES = {
     "reproduction": {"models": ["our model", "stands in for", "our N0", "paper N0", "size ratio", "our L0"],
-                     "recipe": ["paper", "ours (smoke)"]},
+                     "recipe": ["paper", "ours (smoke)"],
+                     "splits": ["split", "documents", "tokens", "sha256 of its blocks"],
+                     "control_drift": ["model", "seed", "L0", "final − L0", "max |L − L0|", "flat"],
+                     "rate_matching": ["family", "method", "rank", "rates", "spread", "matched"]},
     "pruning": {"prune_summary": ["run_id", "model", "method", "achieved rate ρ"], "coverage": ["family", "method", "curves"],
                 "sparsity": ["model", "min sparsity", "max sparsity"]},
-    "post_training": {"trend1": ["family", "method", "model", "relative drop"], "trend2_gamma": ["family", "method", "γ (ours)"]},
+    "post_training": {"trend1": ["family", "method", "model", "relative drop"], "trend2_gamma": ["family", "method", "slope k", "γ (paper's sign)"]},
     "fitting": {"table2_ours": ["family", "method", "form", "fitter", "r2", "huber", "asd"],
                 "table4_ours": ["family", "method", "form", "fitter", "r2"], "table5_ours": ["family", "form", "method"],
                 "table6_ours": ["family", "form", "method", "ours"]},
@@ -38,7 +41,7 @@ TABLES = {
                 "pretraining": ["model", "pretraining tokens", "tokens per parameter", "loss reached (L0)"]},
 }
 FIGURES = {
-    "reproduction": [],
+    "reproduction": ["pretraining", "control_drift"],
     "pruning": ["depth_scores", "width_histogram"],
     "post_training": ["curves", "trend2"],
     "fitting": ["predicted_vs_actual"],

@@ -1,0 +1,30 @@
+"""A pretrained base is kept beside the results and reused by a later session only if it saw these blocks."""
+
+import json
+
+import torch
+
+from p2law import pretrain
+from p2law.models import toy_family
+from p2law.train import TrainData
+
+
+def blocks(seed):
+    g = torch.Generator().manual_seed(seed)
+    return TrainData(train=torch.randint(0, 64, (64, 16), generator=g), eval=torch.randint(0, 64, (8, 16), generator=g))
+
+
+def test_a_kept_base_is_reused_on_the_same_blocks_and_retrained_on_others(tmp_path, monkeypatch):
+    spec = toy_family("llama", "smoke")[0]
+    kw = dict(vocab_size=64, tokens_per_param=0.05, lr=1e-3, batch_size=8, progress=False, n_checkpoints=2)
+    model, info = pretrain.pretrain_base(spec, blocks(0), cache_dir=tmp_path / "cache1", keep_dir=tmp_path / "kept", **kw)
+    assert (tmp_path / "kept" / spec.name / "pretrain.json").exists() and info["tokens"] > 0
+    calls = []
+    real = pretrain.post_train
+    monkeypatch.setattr(pretrain, "post_train", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again, info2 = pretrain.pretrain_base(spec, blocks(0), cache_dir=tmp_path / "fresh", keep_dir=tmp_path / "kept", **kw)
+    assert not calls and info2 == json.loads(json.dumps(info))  # loaded, not trained: a fresh checkout with the kept bases
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    pretrain.pretrain_base(spec, blocks(1), cache_dir=tmp_path / "fresh", keep_dir=tmp_path / "kept", **kw)
+    assert calls  # other blocks (another corpus or tokenizer): trained again
