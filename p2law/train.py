@@ -16,6 +16,14 @@ seed and the step, which is what makes resuming exact.
 
 With ``torchrun``/``accelerate launch`` each process takes an equal share of every global batch;
 gradients are averaged across processes, so the loss curve matches one process with the same batch.
+
+Gradient accumulation: with ``micro_batch_size`` set, each process's share is run as several
+forward/backward passes of that many sequences inside ``accelerator.accumulate(model)`` (accelerate
+divides each micro-batch's mean loss by the accumulation count and skips DDP's all-reduce until the last
+one); the 2:4 gradient mask, clipping, the optimizer step and the weight mask happen only when
+``accelerator.sync_gradients``. Micro-batches hold equal token counts, so the accumulated gradient and the
+logged loss are those of the whole global batch. ``gradient_checkpointing`` recomputes activations in the
+backward pass (``model.gradient_checkpointing_enable``), trading compute for memory; results are unchanged.
 """
 
 from __future__ import annotations
@@ -79,6 +87,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     eval_batch_size: int = 32
+    micro_batch_size: int | None = None  # per process, sequences per forward/backward; None: the whole share
+    gradient_checkpointing: bool = False  # recompute activations in backward (memory, not results)
 
     def __post_init__(self):
         problems = []
@@ -100,8 +110,22 @@ class TrainConfig:
             problems.append(f"schedule must be one of {SCHEDULES} (got {self.schedule!r})")
         if self.checkpoint_spacing not in SPACINGS:
             problems.append(f"checkpoint_spacing must be one of {SPACINGS} (got {self.checkpoint_spacing!r})")
+        if self.micro_batch_size is not None and self.micro_batch_size <= 0:
+            problems.append(f"micro_batch_size must be positive or None (got {self.micro_batch_size})")
         if problems:
             raise ValueError("bad TrainConfig: " + "; ".join(problems))
+
+    def accumulation_steps(self, world: int = 1) -> int:
+        """Forward/backward passes per optimizer step in each of ``world`` processes (ValueError if the
+        global batch does not split evenly into processes and micro-batches)."""
+        if self.batch_size % world:
+            raise ValueError(f"batch_size {self.batch_size} is not divisible by the {world} processes")
+        share = self.batch_size // world
+        micro = self.micro_batch_size or share
+        if share % micro:
+            raise ValueError(f"micro_batch_size {micro} does not divide each process's share of the batch "
+                             f"({self.batch_size} sequences / {world} processes = {share})")
+        return share // micro
 
     def steps(self, seq_len: int) -> int:
         return max(1, self.total_tokens // (self.batch_size * seq_len))
@@ -207,6 +231,23 @@ def _apply_masks(params: dict[str, torch.nn.Parameter], masks: dict[str, torch.T
                 p.mul_(mask)
 
 
+def _checkpointing_on(model) -> bool:
+    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):  # transformers >= 5 renamed it
+        if name in dir(type(model)):
+            return bool(getattr(model, name))
+    return False
+
+
+def _set_checkpointing(model, on: bool) -> None:
+    """Activation checkpointing on or off (non-reentrant; ``activation_*`` in transformers >= 5, else
+    ``gradient_checkpointing_*``)."""
+    prefix = "activation_checkpointing" if hasattr(model, "activation_checkpointing_enable") else "gradient_checkpointing"
+    if on:
+        getattr(model, prefix + "_enable")(**{prefix + "_kwargs": {"use_reentrant": False}})
+    else:
+        getattr(model, prefix + "_disable")()
+
+
 def _global_mean(value: torch.Tensor, accelerator) -> torch.Tensor:
     value = value.detach().float().reshape(1)
     if accelerator.num_processes > 1:
@@ -244,16 +285,32 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
     seq_len = data.train.shape[1]
     meta = dict(rows_meta or {})
     meta.setdefault("run_id", "run")
-    accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
-    world = accelerator.num_processes
-    if cfg.batch_size % world:
-        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {world} processes")
+    if accelerator is None:
+        from accelerate import PartialState
+
+        world = PartialState().num_processes
+        accum = cfg.accumulation_steps(world)
+        accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=accum)
+    else:
+        world = accelerator.num_processes
+        accum = cfg.accumulation_steps(world)
+        if accelerator.gradient_accumulation_steps != accum:
+            raise ValueError(f"the Accelerator passed in accumulates over {accelerator.gradient_accumulation_steps} "
+                             f"micro-batches, but this config needs {accum} (batch_size {cfg.batch_size} / "
+                             f"{world} processes / micro_batch_size {cfg.micro_batch_size}); create it with "
+                             f"Accelerator(gradient_accumulation_steps={accum})")
+        if accelerator.step % accum:
+            raise ValueError(f"the Accelerator passed in is {accelerator.step % accum} micro-batches into an "
+                             "accumulation cycle; pass a fresh one (or one whose last run finished its step)")
     masks = {k: v.bool() for k, v in (masks or {}).items()}
     params = dict(model.named_parameters())
     unknown = sorted(set(masks) - set(params))
     if unknown:
         raise ValueError(f"masks name parameters the model does not have: {unknown[:3]}")
     masks = {k: v.to(params[k].device, params[k].dtype) for k, v in masks.items()}
+    checkpointing = cfg.gradient_checkpointing and not _checkpointing_on(model)
+    if checkpointing:
+        _set_checkpointing(model, True)
 
     torch.manual_seed(cfg.seed)
     decay = [p for n, p in params.items() if p.dim() >= 2]
@@ -266,7 +323,7 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
     step = 0
     state_dir = Path(state_dir) if state_dir else None
     if state_dir and (state_dir / "state.pt").exists():
-        state = torch.load(state_dir / "state.pt", weights_only=False)
+        state = torch.load(state_dir / "state.pt", map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, rows = state["step"], state["rows"]
@@ -276,6 +333,7 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
     _apply_masks(params, masks, grads=False)  # a resumed or freshly pruned model starts exactly masked
 
     per_process = cfg.batch_size // world
+    micro = per_process // accum
     tokens_per_step = cfg.batch_size * seq_len
     device = accelerator.device
     running, n_running = 0.0, 0
@@ -294,33 +352,43 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
                 _save_state(state_dir, raw, optimizer, at_step, rows)
         accelerator.wait_for_everyone()
 
+    def my_share(at_step: int) -> torch.Tensor:
+        idx = batch_indices(at_step, cfg.batch_size, len(data.train), cfg.seed)
+        return data.train[idx[accelerator.process_index * per_process:(accelerator.process_index + 1) * per_process]]
+
     model.train()
     if step == 0 and not rows:
         with torch.no_grad():
-            idx = batch_indices(0, cfg.batch_size, len(data.train), cfg.seed)
-            ids = data.train[idx[accelerator.process_index * per_process:(accelerator.process_index + 1) * per_process]]
-            s, n = lm_loss_sum(model, ids.to(device))
-        checkpoint(0, float(_global_mean(s / n, accelerator)))
+            ids = my_share(0)
+            s = sum(lm_loss_sum(model, ids[i:i + micro].to(device))[0] for i in range(0, per_process, micro))
+        checkpoint(0, float(_global_mean(s / (ids.shape[0] * (seq_len - 1)), accelerator)))
     n_done = sum(1 for r in rows if r["step"] > 0)
     while step < total:
-        idx = batch_indices(step, cfg.batch_size, len(data.train), cfg.seed)
-        ids = data.train[idx[accelerator.process_index * per_process:(accelerator.process_index + 1) * per_process]]
+        ids = my_share(step)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total, cfg)
-        s, n = lm_loss_sum(model, ids.to(device))
-        loss = s / n
-        logged = _global_mean(loss, accelerator)  # every process sees the global batch's loss
-        if not torch.isfinite(logged):
-            bar.close()
-            raise NonFiniteLossError(f"{meta['run_id']}: training loss became {logged.item()} at step {step}; "
-                                     f"{len(rows)} checkpoint rows were kept")
-        accelerator.backward(loss)
-        _apply_masks(params, masks, grads=True)
-        if cfg.grad_clip:
-            accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        _apply_masks(params, masks, grads=False)  # Eq. 19: pruned weights stay exactly zero
+        local = torch.zeros((), dtype=torch.float64, device=device)
+        for k in range(accum):
+            with accelerator.accumulate(model):
+                s, n = lm_loss_sum(model, ids[k * micro:(k + 1) * micro].to(device))
+                loss = s / n
+                local += loss.detach().double() / accum  # equal token counts: the share's mean token loss
+                if k == accum - 1:
+                    if not accelerator.sync_gradients:
+                        raise RuntimeError("accelerate did not mark the last micro-batch of a step as a sync step")
+                    logged = _global_mean(local, accelerator)  # every process sees the global batch's loss
+                    if not torch.isfinite(logged):
+                        bar.close()
+                        raise NonFiniteLossError(f"{meta['run_id']}: training loss became {logged.item()} at step "
+                                                 f"{step}; {len(rows)} checkpoint rows were kept")
+                accelerator.backward(loss)  # divided by accum by accelerate
+                if accelerator.sync_gradients:
+                    _apply_masks(params, masks, grads=True)
+                    if cfg.grad_clip:
+                        accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    _apply_masks(params, masks, grads=False)  # Eq. 19: pruned weights stay exactly zero
         step += 1
         running += logged.item()
         n_running += 1
@@ -334,6 +402,8 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
             if stop_after_checkpoints is not None and n_done >= stop_after_checkpoints and step < total:
                 break
     bar.close()
+    if checkpointing:
+        _set_checkpointing(raw, False)
     return rows
 
 

@@ -128,3 +128,87 @@ def test_log_plus_linear_checkpoints_resolve_both_ends():
         second_half = [s for s in steps if s >= total / 2]
         assert len(second_half) >= 8  # where ASD samples
     assert checkpoint_steps(12, 4, "linear") == [0, 3, 6, 9, 12]
+
+
+def _assert_same_rows(a, b, tol=1e-5):
+    assert [r["step"] for r in a] == [r["step"] for r in b]
+    for x, y in zip(a, b):
+        assert x["train_loss"] == pytest.approx(y["train_loss"], abs=tol)
+        assert x["eval_loss"] == pytest.approx(y["eval_loss"], abs=tol)
+
+
+def test_accumulated_micro_batches_give_the_rows_of_one_big_batch():
+    """16 sequences as 4 micro-batches of 4 (4 accumulation steps) train exactly as one batch of 16."""
+    assert short_cfg(micro_batch_size=4).accumulation_steps() == 4
+    big = post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META, progress=False)
+    acc = post_train(tiny_model(), pattern_data(), short_cfg(micro_batch_size=4), rows_meta=META, progress=False)
+    _assert_same_rows(acc, big)
+    assert acc[-1]["eval_loss"] < acc[0]["eval_loss"] - 0.3  # it trained (the rows are not all at D = 0)
+    # a batch trained 4 x 4 is not the same as 4 optimizer steps of 4: accumulation really happened
+    small = post_train(tiny_model(), pattern_data(), short_cfg(batch_size=4, total_tokens=32 * 4 * 12),
+                       rows_meta=META, progress=False)
+    assert abs(small[1]["eval_loss"] - big[1]["eval_loss"]) > 1e-3
+
+
+def test_accumulation_keeps_masked_weights_exactly_zero_and_matches_one_batch():
+    data = pattern_data()
+    model, report = prune_2of4(tiny_model(), [data.train[:8]], progress=False)
+    twin = __import__("copy").deepcopy(model)
+    cfg = dict(weight_decay=0.1)
+    acc = post_train(model, data, short_cfg(micro_batch_size=2, **cfg), masks=report.masks, rows_meta=META,
+                     progress=False)
+    big = post_train(twin, data, short_cfg(**cfg), masks=report.masks, rows_meta=META, progress=False)
+    _assert_same_rows(acc, big)
+    for name, p in model.named_parameters():
+        if name in report.masks:
+            assert bool((p[~report.masks[name]] == 0).all()), name
+
+
+def test_micro_batch_must_divide_the_share_and_a_passed_accelerator_must_agree():
+    from accelerate import Accelerator
+
+    with pytest.raises(ValueError, match="micro_batch_size 5 does not divide each process's share"):
+        post_train(tiny_model(), pattern_data(), short_cfg(micro_batch_size=5), rows_meta=META, progress=False)
+    with pytest.raises(ValueError, match="micro_batch_size must be positive"):
+        short_cfg(micro_batch_size=0)
+    with pytest.raises(ValueError, match=r"accumulates over 1 micro-batches, but this config needs 4"):
+        post_train(tiny_model(), pattern_data(), short_cfg(micro_batch_size=4), rows_meta=META, progress=False,
+                   accelerator=Accelerator(cpu=True))
+    rows = post_train(tiny_model(), pattern_data(), short_cfg(micro_batch_size=4), rows_meta=META, progress=False,
+                      accelerator=Accelerator(cpu=True, gradient_accumulation_steps=4))
+    big = post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META, progress=False)
+    _assert_same_rows(rows, big)
+
+
+def test_gradient_checkpointing_leaves_the_rows_unchanged():
+    """With checkpointing each layer's forward runs again in the backward pass; the rows do not change."""
+    from p2law.train import _checkpointing_on
+
+    def run(**over):
+        model, calls = tiny_model(), []
+        mlp = model.model.layers[0].mlp  # counted in forward itself: hooks do not fire when it is recomputed
+        mlp.forward = (lambda f: lambda *a, **k: (calls.append(1), f(*a, **k))[1])(mlp.forward)
+        rows = post_train(model, pattern_data(), short_cfg(**over), rows_meta=META, progress=False)
+        assert not _checkpointing_on(model)  # switched off again after the run
+        return rows, len(calls)
+
+    plain, n_plain = run()
+    ckpt, n_ckpt = run(gradient_checkpointing=True)
+    assert n_ckpt == n_plain + 12  # one recomputation per training step
+    _assert_same_rows(ckpt, plain)
+
+
+@pytest.mark.slow
+def test_two_processes_with_accumulation_match_one_big_batch(tmp_path):
+    """torchrun 2 processes x 2 micro-batches of 4 = the rows of one process with the batch of 16 at once."""
+    out = tmp_path / "rows.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent)}
+    torchrun = Path(sys.executable).with_name("torchrun")
+    proc = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29533",
+                           str(Path(__file__).with_name("train_worker.py")), str(out), "4"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    two = json.loads(out.read_text())
+    one = post_train(tiny_model(seed=5), pattern_data(), TrainConfig(**CONFIG), rows_meta={"run_id": "dist"},
+                     progress=False)
+    _assert_same_rows(two, one, tol=1e-5)
