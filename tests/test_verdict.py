@@ -396,3 +396,26 @@ def test_two_model_sizes_do_not_identify_the_size_constants():
     held = three[three["n0"] == 4e9]
     lo, hi = fit.score_range(res, held)
     assert lo <= res.score(held)["r2"] <= hi
+
+
+def test_two_runs_of_one_seed_at_one_rate_are_not_repeats():
+    """Depth pruning can reach one achieved rate from two planned ones: that is two runs, not a repeat."""
+    df = sweep(falling({"s": 0.3, "m": 0.2, "l": 0.1}), seeds={"s": (0,), "m": (0,), "l": (0,)})
+    twin = df[df["run_id"] == "s-depth-0.1-seed0"].assign(run_id="s-depth-0.1b-seed0")
+    _, _, floor = v.trend1_slopes(pd.concat([df, twin], ignore_index=True))
+    assert not floor.known
+
+
+def test_generalization_against_carry_forward_from_saved_scores():
+    """The dataset-size rule reads the law's held-out R²: a law no better than the flat line fails it."""
+    df = sweep(falling({"s": 0.3, "m": 0.2, "l": 0.1}), sigma=0.0005)
+    from p2law.protocols import split_by_tokens
+    first = v.first_seed_rows(df[(df["tokens"] > 0) & (df["method"] == "depth")])
+    train, test = split_by_tokens(first, 0.8)
+    base = v.held_out_scores(test, v.carry_forward(train, test))
+    def scores(r2):
+        return pd.DataFrame([{"family": "llama", "protocol": "dataset_size", "method": "depth", "fitter": "lm", "r2": r2}])
+    worse = v.generalization_vs_baseline(df, scores(base["r2"] - 0.01), "dataset_size")[0]
+    assert worse.verdict == v.NOT_CONFIRMED and "carried forward" in worse.baseline
+    exact = v.generalization_vs_baseline(df, scores(1.0), "dataset_size")[0]
+    assert exact.verdict == v.CONFIRMED and "repeated" in exact.noise_floor
