@@ -95,9 +95,14 @@ def cmd_run(args) -> int:
     profile = get_profile(args.profile)
     if args.model_path:
         profile = dataclasses.replace(profile, model_paths=_model_paths(args.model_path))
-    only = args.only.split(",") if args.only else None
+    only = [name for name in args.only.split(",") if name] if args.only is not None else None
+    if args.micro_batch is not None and args.micro_batch <= 0:
+        raise ValueError(f"--micro-batch must be a positive number of sequences (got {args.micro_batch})")
     try:
-        experiment.run(profile, args.out, dry_run=args.dry_run, only=only, progress=not args.quiet)
+        with experiment.train_overrides(micro_batch_size=args.micro_batch,
+                                        gradient_checkpointing=args.gradient_checkpointing or None):
+            experiment.run(profile, args.out, dry_run=args.dry_run, only=only, progress=not args.quiet,
+                           gpus=args.gpus, gpu_memory_gb=args.gpu_memory)
     except experiment.SweepBusyError as err:
         print(f"p2law run: error: {err}", file=sys.stderr)
         return 2
@@ -112,7 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", required=True, help="smoke | toy | paper")
     run.add_argument("--out", default=None, help="results folder (default results/<profile>)")
     run.add_argument("--dry-run", action="store_true", help="print the plan only")
-    run.add_argument("--only", default=None, help="comma-separated run ids or model names (run in parts)")
+    run.add_argument("--only", default=None, help="comma-separated run ids or model names (run in parts; "
+                     "applies to --dry-run too; an unknown name is an error listing the valid ones)")
+    run.add_argument("--micro-batch", type=int, default=None, metavar="N",
+                     help="sequences per forward/backward in each process; the rest of the process's share of "
+                     "the batch is accumulated (default: the whole share at once). Changes memory, not results")
+    run.add_argument("--gradient-checkpointing", action="store_true",
+                     help="recompute activations in the backward pass (less memory, ~30%% more compute)")
+    run.add_argument("--gpus", type=int, default=4, help="paper --dry-run: GPUs to estimate memory and the "
+                     "micro-batch for (default 4)")
+    run.add_argument("--gpu-memory", type=float, default=80, metavar="GB",
+                     help="paper --dry-run: memory per GPU in GB (default 80, an A100/A800/H100)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--model-path", action="append", default=[], metavar="NAME=PATH",
                      help="paper profile: load model NAME (e.g. Llama-3.2-1B) and its tokenizer from a local "

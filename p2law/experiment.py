@@ -285,6 +285,32 @@ def _post_tokens(profile: Profile, model: str, n0: int | None) -> int:
     return int(profile.post_tokens_per_param * n0)
 
 
+# Settings of TrainConfig that change memory and speed but not results (``micro_batch_size``,
+# ``gradient_checkpointing``), set by ``p2law run --micro-batch`` / ``--gradient-checkpointing`` through
+# ``train_overrides`` for every run of a sweep.
+TRAIN_OVERRIDES: dict = {}
+OVERRIDABLE = ("micro_batch_size", "gradient_checkpointing")
+
+
+class train_overrides:
+    """``with train_overrides(micro_batch_size=4): run(...)`` sets TRAIN_OVERRIDES for the block."""
+
+    def __init__(self, **settings):
+        unknown = sorted(set(settings) - set(OVERRIDABLE))
+        if unknown:
+            raise ValueError(f"train_overrides: {unknown} are not among {OVERRIDABLE}")
+        self.settings = {k: v for k, v in settings.items() if v is not None}
+
+    def __enter__(self):
+        self.saved = dict(TRAIN_OVERRIDES)
+        TRAIN_OVERRIDES.update(self.settings)
+        return self
+
+    def __exit__(self, *exc):
+        TRAIN_OVERRIDES.clear()
+        TRAIN_OVERRIDES.update(self.saved)
+
+
 def _post_train_config(profile: Profile, tokens: int, seed: int = 0):
     from .train import TrainConfig
 
@@ -292,7 +318,7 @@ def _post_train_config(profile: Profile, tokens: int, seed: int = 0):
                        n_checkpoints=profile.n_checkpoints, warmup_fraction=profile.warmup_fraction,
                        warmup_steps=profile.warmup_steps, schedule=profile.schedule,
                        checkpoint_spacing=profile.checkpoint_spacing, seed=seed,
-                       eval_batch_size=profile.eval_batch_size)
+                       eval_batch_size=profile.eval_batch_size, **TRAIN_OVERRIDES)
 
 
 def _run_config(profile: Profile, base: Base, corpus: PackedCorpus, seed: int = 0):
@@ -345,7 +371,8 @@ def achieved_flops_per_second(manifest: dict, profile: Profile, threads: int | N
     return {"flops_per_second": flops / seconds, "entries": n, "seconds": seconds} if n else None
 
 
-def plan_sweep(profile: Profile, utilisation: float = 0.35, calibration: dict | None = None) -> dict:
+def plan_sweep(profile: Profile, utilisation: float = 0.35, calibration: dict | None = None, only=None,
+               gpus: int = 4, gpu_memory_gb: float = 80) -> dict:
     """What a sweep would do: bases, runs, token counts, configs and an estimated time; nothing is trained.
 
     Every base's N0 is counted on the meta device (no weights, no download); the paper's models are
@@ -356,7 +383,10 @@ def plan_sweep(profile: Profile, utilisation: float = 0.35, calibration: dict | 
     post-training) and 2·N per evaluated token, at the rate an earlier sweep achieved here when
     ``calibration`` (``achieved_flops_per_second`` of its manifest) is given, else at ``utilisation`` ×
     this machine's measured matmul rate (benchmarks/bench_train.py measures the real utilisation). The
-    paper's sweep is not estimated: it runs on other machines.
+    paper's sweep is not timed here: it runs on GPUs; ``gpu_estimates`` gives per model the micro-batch
+    (``--micro-batch``, or the largest that fits ``gpu_memory_gb``), accumulation steps, per-GPU memory
+    under DDP and FSDP2 on ``gpus`` GPUs and GPU-hours (``p2law.gpu_plan``). ``only`` keeps the runs and
+    bases it names (run ids or model names).
     """
     bases = {b.name: b for b in base_models(profile)}
     n0s = {name: _n0_on_meta(b, profile.vocab_size) for name, b in bases.items()}
@@ -364,9 +394,13 @@ def plan_sweep(profile: Profile, utilisation: float = 0.35, calibration: dict | 
         if profile.scale == "paper" and not Path(b.source).is_dir():
             check_published_size(name, n0s[name])
     eval_tokens = _eval_tokens(profile)
+    runs = _selected(plan_runs(profile), only)
+    kept = {r.model for r in runs}
+    bases = {name: b for name, b in bases.items() if name in kept}
+    n0s = {name: n for name, n in n0s.items() if name in kept}
     flops = sum(6 * n * profile.pretrain_tokens_per_param * n for n in n0s.values())
     rows = []
-    for r in plan_runs(profile):
+    for r in runs:
         n0 = n0s[r.model]
         cfg = _post_train_config(profile, _post_tokens(profile, r.model, n0))
         rows.append(r.__dict__ | _source_label(bases[r.model]) | {"n0": n0, "tokens": cfg.total_tokens,
@@ -376,7 +410,8 @@ def plan_sweep(profile: Profile, utilisation: float = 0.35, calibration: dict | 
                                                     for name, b in bases.items()},
             "n_runs": len(rows), "runs": rows, "batch_tokens": profile.batch_size * profile.seq_len}
     if profile.scale == "paper":
-        return plan | {"estimated_seconds": None}
+        return plan | {"estimated_seconds": None,
+                       "gpu_estimates": _gpu_estimates(profile, bases, n0s, rows, eval_tokens, gpus, gpu_memory_gb)}
     if calibration:
         rate, basis = calibration["flops_per_second"], (f"at the {calibration['flops_per_second'] / 1e9:.0f} GFLOP/s "
                                                        f"that {calibration['entries']} measured pretrainings and runs of an "
@@ -390,11 +425,77 @@ def plan_sweep(profile: Profile, utilisation: float = 0.35, calibration: dict | 
                    "estimate_basis": basis}
 
 
+def _gpu_estimates(profile: Profile, bases: dict, n0s: dict, rows: list[dict], eval_tokens: int, gpus: int,
+                   gpu_memory_gb: float) -> dict:
+    """Per paper model: micro-batch, accumulation steps, per-GPU memory (DDP, FSDP2) and GPU-hours."""
+    from . import gpu_plan
+
+    if gpus <= 0 or profile.batch_size % gpus:
+        raise ValueError(f"--gpus {gpus}: the paper batch of {profile.batch_size} sequences must split evenly "
+                         "over the GPUs")
+    share = profile.batch_size // gpus
+    checkpointing = bool(TRAIN_OVERRIDES.get("gradient_checkpointing"))
+    out = {}
+    for name, b in bases.items():
+        config = _meta_model(b, profile.vocab_size).config
+        arch = dict(n_params=n0s[name], n_layers=config.num_hidden_layers, hidden=config.hidden_size,
+                    vocab=config.vocab_size, seq_len=profile.seq_len, n_gpus=gpus, checkpointing=checkpointing)
+        fits = {s: (lambda m, s=s: gpu_plan.memory_per_gpu(micro_batch=m, strategy=s, **arch).total
+                    <= 0.9 * gpu_memory_gb * gpu_plan.GB) for s in ("ddp", "fsdp2")}
+        micro = TRAIN_OVERRIDES.get("micro_batch_size")
+        chosen = "--micro-batch"
+        if micro is None:
+            micro = gpu_plan.choose_micro_batch(share, fits["ddp"]) or gpu_plan.choose_micro_batch(share, fits["fsdp2"])
+            chosen = f"largest fitting 90% of {gpu_memory_gb:g} GB" if micro else "none fits; 1 shown"
+            micro = micro or 1
+        if share % micro:
+            raise ValueError(f"--micro-batch {micro} does not divide the {share} sequences per GPU "
+                             f"({profile.batch_size} / {gpus} GPUs)")
+        memory = {s: gpu_plan.memory_per_gpu(micro_batch=micro, strategy=s, **arch) for s in ("ddp", "fsdp2")}
+        flops = sum(6 * n0s[name] * r["tokens"] + 2 * n0s[name] * eval_tokens for r in rows if r["model"] == name)
+        out[name] = {"gpus": gpus, "gpu_memory_gb": gpu_memory_gb, "micro_batch": micro, "micro_batch_basis": chosen,
+                     "accumulation_steps": share // micro, "activation_checkpointing": checkpointing,
+                     "memory_gb": {s: m.gb() for s, m in memory.items()},
+                     "fits": {s: memory[s].total <= 0.9 * gpu_memory_gb * gpu_plan.GB for s in memory},
+                     "gpu_hours": gpu_plan.gpu_hours(flops), "assumed_peak_flops": gpu_plan.A100_BF16_PEAK,
+                     "assumed_mfu": gpu_plan.ASSUMED_MFU}
+    return out
+
+
+def check_only(runs: list[RunPlan], only) -> None:
+    """Every name in ``only`` must be a planned run id or model name (ValueError listing the valid ones)."""
+    if only is None:
+        return
+    models = list(dict.fromkeys(r.model for r in runs))
+    unknown = [name for name in only if name not in models and name not in {r.run_id for r in runs}]
+    if unknown or not only:
+        raise ValueError(f"--only {','.join(unknown) or '(empty)'}: not a model or run id of this profile; "
+                         f"valid model names: {', '.join(models)}; run ids: {', '.join(r.run_id for r in runs)}")
+
+
+def _selected(runs: list[RunPlan], only) -> list[RunPlan]:
+    return [r for r in runs if only is None or r.run_id in only or r.model in only]
+
+
 def _print_plan(profile: Profile, plan: dict) -> None:
     for name, b in plan["bases"].items():
         print(f"  base {name:<28} N0={b['n0']:>14,}  from {b['source']}")
     for r in plan["runs"]:
         print(f"  {r['run_id']:<32} n0={r['n0']:>14,} tokens={r['tokens']:>14,} steps={r['steps']:>8,}")
+    from . import gpu_plan
+
+    for name, g in (plan.get("gpu_estimates") or {}).items():
+        mem = "; ".join(f"{s.upper()} {m['total']:.0f} GB (weights {m['weights']:.1f}, grads {m['grads']:.1f}, "
+                        f"optimizer {m['optimizer']:.1f}, activations {m['activations']:.1f})"
+                        + ("" if g["fits"][s] else " DOES NOT FIT") for s, m in g["memory_gb"].items())
+        print(f"  gpu {name:<14} on {g['gpus']} x {g['gpu_memory_gb']:g} GB: micro-batch {g['micro_batch']} "
+              f"({g['micro_batch_basis']}), {g['accumulation_steps']} accumulation steps"
+              + (", activation checkpointing" if g["activation_checkpointing"] else "")
+              + f"; per GPU {mem}; {g['gpu_hours']:,.0f} GPU-hours")
+    if plan.get("gpu_estimates"):
+        print(f"  (memory: p2law.gpu_plan.memory_per_gpu, 16 B/param fp32 weights+grads+AdamW, bf16 activations "
+              f"{gpu_plan.ACTIVATION_BYTES_PER_TOKEN_LAYER_PER_HIDDEN}·hidden B per token per layer; GPU-hours at "
+              f"{gpu_plan.ASSUMED_MFU:.0%} of {gpu_plan.A100_BF16_PEAK / 1e12:.0f} TFLOP/s, A100/A800 bf16)")
     eta = plan["estimated_seconds"]
     print(f"profile {profile.name}: {plan['n_runs']} runs"
           + (f", estimated {eta / 60:.0f} min on this machine ({plan['estimate_basis']})" if eta else ""))
@@ -476,9 +577,11 @@ def _write_json(path, obj) -> None:
 
 
 def _device():
-    import torch
+    """This process's device: accelerate's ``PartialState`` (set up here, before anything touches a GPU)
+    gives rank k of a torchrun / accelerate job ``cuda:<local rank>``, one process alone ``cuda`` or the CPU."""
+    from accelerate import PartialState
 
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return PartialState().device
 
 
 def _base_loss(base, eval_blocks, batch_size: int, device) -> float:
@@ -501,11 +604,14 @@ def sweep_lock(out) -> FileLock:
     return FileLock(cache / "sweep.lock")
 
 
-def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, progress: bool = True):
+def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, progress: bool = True,
+        gpus: int = 4, gpu_memory_gb: float = 80):
     """Run (or resume) a profile's sweep into ``out``; return the checkpoint table's path.
 
     ``dry_run=True`` only prints and returns the plan (``plan_sweep``): nothing is downloaded or trained.
-    ``only``: run ids or model names to restrict the sweep to (a sweep can run in parts).
+    ``only``: run ids or model names to restrict the sweep to (a sweep can run in parts); a name that is
+    neither is a ValueError listing the valid ones. ``gpus`` and ``gpu_memory_gb``: what the paper profile's
+    dry run estimates per-GPU memory and the micro-batch for.
 
     The paper profile downloads each model and its tokenizer by hub id, unless ``profile.model_paths``
     maps the model's name (as in ``p2law.paper.PAPER_MODELS``, e.g. ``"Llama-3.2-1B"``) to a local folder
@@ -523,11 +629,13 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
 
     profile = get_profile(profile) if isinstance(profile, str) else profile
     check_model_paths(profile)  # before anything is written
+    if only is not None:
+        check_only(plan_runs(profile), list(only))
     if dry_run:
         done = Path(out or f"results/{profile.name}") / "manifest.json"
         calibration = (achieved_flops_per_second(json.loads(done.read_text()), profile, torch.get_num_threads())
                        if done.exists() else None)
-        plan = plan_sweep(profile, calibration=calibration)
+        plan = plan_sweep(profile, calibration=calibration, only=only, gpus=gpus, gpu_memory_gb=gpu_memory_gb)
         _print_plan(profile, plan)
         return plan
     out = Path(out or f"results/{profile.name}")

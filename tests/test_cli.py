@@ -41,3 +41,48 @@ def test_cli_errors_are_named(tmp_path, capsys):
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "p2law.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "run" in out.stdout and "plan" in out.stdout
+
+
+def test_only_is_validated_and_applies_to_the_dry_run(capsys):
+    assert main(["run", "--profile", "paper", "--dry-run", "--only", "Llama-3.2-1B"]) == 0
+    out = capsys.readouterr().out
+    runs = [line.split()[0] for line in out.splitlines() if line.startswith("  Llama") or line.startswith("  Qwen")]
+    assert runs and all(r.startswith("Llama-3.2-1B-") for r in runs) and "profile paper: 8 runs" in out
+    assert main(["run", "--profile", "paper", "--dry-run", "--only", "Llama-3.2-1B-2of4"]) == 0
+    assert "profile paper: 1 runs" in capsys.readouterr().out
+    for only in ("Llama-3.2-1b", "Llama-3.2-1B,nope", ""):  # misspelt, one unknown, empty: nothing runs
+        assert main(["run", "--profile", "paper", "--out", "/tmp/p2law-cli-only", "--only", only]) == 2
+        err = capsys.readouterr().err
+        assert "not a model or run id of this profile" in err
+        assert "valid model names: Llama-3.2-1B, Llama-3.2-3B, Llama-3.1-8B" in err and "Llama-3.2-1B-2of4" in err
+
+
+def test_paper_dry_run_prints_micro_batch_memory_and_gpu_hours(capsys):
+    assert main(["run", "--profile", "paper", "--dry-run", "--only", "Llama-3.2-1B", "--gpus", "4"]) == 0
+    out = capsys.readouterr().out
+    assert ("gpu Llama-3.2-1B   on 4 x 80 GB: micro-batch 8 (largest fitting 90% of 80 GB), 4 accumulation steps; "
+            "per GPU DDP 64 GB (weights 4.9, grads 9.9, optimizer 9.9, activations 39.3); FSDP2 45 GB") in out
+    assert "67 GPU-hours" in out and "16 B/param" in out
+    assert main(["run", "--profile", "paper", "--dry-run", "--only", "Llama-3.1-8B", "--micro-batch", "2",
+                 "--gradient-checkpointing"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  gpu Llama-3.1-8B"))
+    assert "micro-batch 2 (--micro-batch), 16 accumulation steps, activation checkpointing" in line
+    assert "DDP" in line and "DOES NOT FIT" in line  # 8B under DDP: 20 B/param = 160 GB
+    assert main(["run", "--profile", "paper", "--dry-run", "--micro-batch", "3"]) == 2
+    assert "--micro-batch 3 does not divide the 32 sequences per GPU" in capsys.readouterr().err
+    assert main(["run", "--profile", "paper", "--dry-run", "--micro-batch", "0"]) == 2
+    assert "--micro-batch must be a positive" in capsys.readouterr().err
+
+
+def test_micro_batch_reaches_every_run_config(monkeypatch):
+    from p2law import experiment
+    from p2law.profiles import get_profile
+
+    seen = {}
+    monkeypatch.setattr(experiment, "run", lambda *a, **k: seen.update(
+        cfg=experiment._post_train_config(get_profile("smoke"), 10_000), gpus=k["gpus"]))
+    assert main(["run", "--profile", "smoke", "--out", "/tmp/p2law-cli-mb", "--micro-batch", "2",
+                 "--gradient-checkpointing", "--gpus", "8"]) == 0
+    assert seen["cfg"].micro_batch_size == 2 and seen["cfg"].gradient_checkpointing and seen["gpus"] == 8
+    assert experiment.TRAIN_OVERRIDES == {}  # restored after the command
+    assert experiment._post_train_config(get_profile("smoke"), 10_000).micro_batch_size is None
