@@ -219,7 +219,7 @@ def test_decide_four_states():
     assert v.decide((0.2, 0.5), known) == v.CONFIRMED and v.decide((-1.0, 0.5), known) == v.NOT_DISTINGUISHABLE
     # with one seed nothing is confirmed, but losing to the baseline still fails the claim
     assert v.decide(0.5, unknown) == v.NOT_DISTINGUISHABLE and v.decide(-0.5, unknown) == v.NOT_CONFIRMED
-    assert "unknown" in unknown.text() and "4 repeated" in known.text()
+    assert "unknown" in unknown.text() and "4 seed pair" in known.text()
 
 
 def test_noise_floor_is_the_rms_difference_between_repeats():
@@ -418,4 +418,12 @@ def test_generalization_against_carry_forward_from_saved_scores():
     worse = v.generalization_vs_baseline(df, scores(base["r2"] - 0.01), "dataset_size")[0]
     assert worse.verdict == v.NOT_CONFIRMED and "carried forward" in worse.baseline
     exact = v.generalization_vs_baseline(df, scores(1.0), "dataset_size")[0]
-    assert exact.verdict == v.CONFIRMED and "repeated" in exact.noise_floor
+    assert exact.verdict == v.CONFIRMED and "seed pair" in exact.noise_floor
+
+
+def test_model_size_floor_comes_from_other_models_when_the_largest_has_one_seed():
+    df = sweep(falling({"s": 0.3, "m": 0.2, "l": 0.1}), sigma=0.001)
+    big = df.loc[df["model"] == "l", "run_id"].unique()
+    floor = v.held_out_floor(df, big)
+    assert floor.known and "other models" in floor.statistic
+    assert not v.held_out_floor(df[df["seed"] == 0], big).known
