@@ -74,17 +74,34 @@ def _stdlib_documents(max_files: int | None) -> list[str]:
     return docs
 
 
+COMPRESSIONS = (".zst", ".gz")  # read through datasets' own decompression (zstandard for .zst)
+
+
+def _format_suffix(name: str) -> str:
+    """``.jsonl`` for ``x.jsonl``, ``x.jsonl.zst`` (SlimPajama's files) and ``x.jsonl.gz``."""
+    suffixes = Path(name).suffixes
+    if len(suffixes) >= 2 and suffixes[-1] in COMPRESSIONS:
+        return suffixes[-2]
+    return suffixes[-1] if suffixes else ""
+
+
 def _local_documents(path: Path, text_column: str) -> list[str]:
     import datasets
 
     files = sorted(str(p) for p in path.rglob("*") if p.is_file()) if path.is_dir() else [str(path)]
-    suffixes = {Path(f).suffix for f in files}
-    if suffixes <= {".txt", ".text", ".md"}:
+    suffixes = {_format_suffix(f) for f in files}
+    if any(f.endswith(".zst") for f in files):
+        try:
+            import zstandard  # noqa: F401
+        except ImportError:
+            raise ValueError(f"{path}: reading .zst files needs the zstandard package (pip install zstandard)") from None
+    if suffixes <= {".txt", ".text", ".md"} and not any(f.endswith(COMPRESSIONS) for f in files):
         # One document per file: the text builder splits lines, so read whole files in order.
         return [Path(f).read_text(encoding="utf-8", errors="replace") for f in files]
     builder = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}.get(next(iter(suffixes)), None)
     if builder is None or len(suffixes) != 1:
-        raise ValueError(f"{path}: expected .txt, .jsonl/.json or .parquet files, found {sorted(suffixes)}")
+        raise ValueError(f"{path}: expected .txt, .jsonl/.json (optionally .zst or .gz compressed) or .parquet "
+                         f"files, found {sorted(suffixes)}")
     ds = datasets.load_dataset(builder, data_files=files, split="train")
     if text_column not in ds.column_names:
         raise ValueError(f"{path}: no {text_column!r} column (columns: {ds.column_names})")

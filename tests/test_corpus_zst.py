@@ -1,0 +1,29 @@
+"""SlimPajama's local files are .jsonl.zst: read like plain jsonl."""
+
+import json
+
+import pytest
+import zstandard
+
+from p2law.data import load_corpus
+
+DOCS = [f"document {i}: " + "text " * (i % 7 + 1) for i in range(40)]
+
+
+def test_jsonl_zst_corpus_reads_the_documents_of_the_plain_jsonl(tmp_path):
+    lines = "".join(json.dumps({"text": d, "meta": {"i": i}}) + "\n" for i, d in enumerate(DOCS)).encode()
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "chunk_0.jsonl").write_bytes(lines)
+    (tmp_path / "zst").mkdir()
+    (tmp_path / "zst" / "chunk_0.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(lines))
+    plain, packed = load_corpus(str(tmp_path / "plain")), load_corpus(str(tmp_path / "zst"))
+    assert packed.documents == plain.documents == DOCS
+    assert packed.fingerprint == plain.fingerprint
+    assert load_corpus(str(tmp_path / "zst" / "chunk_0.jsonl.zst")).documents == DOCS  # one file too
+
+
+def test_mixed_formats_are_named(tmp_path):
+    (tmp_path / "a.jsonl").write_text(json.dumps({"text": "x"}) + "\n")
+    (tmp_path / "b.parquet.zst").write_bytes(zstandard.ZstdCompressor().compress(b"x"))
+    with pytest.raises(ValueError, match=r"optionally \.zst or \.gz compressed.*found \['\.jsonl', '\.parquet'\]"):
+        load_corpus(str(tmp_path))
