@@ -85,7 +85,7 @@ class Profile:
 PROFILES = {
     "smoke": Profile(name="smoke", scale="smoke", corpus="stdlib:120", seq_len=64, vocab_size=512,
                      n_calibration=16, calibration_batch=8, n_eval_blocks=32, pretrain_tokens_per_param=3.0,
-                     pretrain_lr=3e-3, post_tokens_per_param=0.15, lr=1e-3, batch_size=8, n_checkpoints=6,
+                     pretrain_lr=3e-3, post_tokens_per_param=0.15, lr=5e-4, batch_size=8, n_checkpoints=6,
                      n_rates=2, warmup_steps=2, schedule="constant", checkpoint_spacing="log+linear",
                      seeds=(0, 1), single_seed_sizes=("m", "l"), post_train_fraction=0.25),
     # Bases pretrained to 20 tokens per parameter with a cosine annealed to 1/20 of the peak (1.5e-4);

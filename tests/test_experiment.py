@@ -38,7 +38,10 @@ def test_smoke_sweep_has_every_run_with_valid_rows(smoke_results):
         else:
             assert 0 < r.rate < 1
             assert g.eval_loss.iloc[0] > r.l0  # pruning hurts
-            assert g.eval_loss.iloc[-1] < g.eval_loss.iloc[0]  # post-training recovers part of it
+            # post-training repairs part of the damage, measured against the control of the same model and seed
+            # trained on the same batches (a smoke run is short and noisy: the control itself wanders)
+            control = df[(df.model == r.model) & (df.method == "none") & (df.seed == r.seed)].sort_values("step")
+            assert g.eval_loss.iloc[-1] - control.eval_loss.iloc[-1] < g.eval_loss.iloc[0] - r.l0, run_id
 
 
 def test_manifest_and_reports(smoke_results):
