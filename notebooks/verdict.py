@@ -10,7 +10,7 @@
 #     language: python
 #     name: python3
 #   p2law:
-#     needs: [fitting, generalization]
+#     needs: [fitting, generalization, planning]
 # ---
 
 # %% [markdown]
@@ -33,8 +33,10 @@ loss_col = "eval_loss"
 token_fraction = 0.8  # the dataset-size split of the generalization page
 max_drho = 0.03  # Trend 1: two models' curves are compared when their achieved rates differ by at most this
 end_tail = 3  # Trend 2: ΔL at the end is the mean over this many last checkpoints
+plan_threshold = 0.01  # Fig. 1: nats per decade under which a curve is flat (the planning page's threshold)
 
 # %%
+import inspect
 import json
 
 import numpy as np
@@ -42,7 +44,7 @@ import pandas as pd
 from myst_nb import glue
 
 from p2law import book_support as bs
-from p2law import paper
+from p2law import paper, plan
 from p2law import table as tbl
 from p2law import verdict as v
 
@@ -105,7 +107,22 @@ nested = v.Verdict("L1 beats the forms it nests (L2, L3)", "§4.2, Table 2", "L1
                    "held-out fits of L2 and L3", v.NOT_TESTABLE,
                    "held-out scores only (v.form_comparison); in-sample rankings of nested forms pass by construction",
                    baseline="L2 and L3, held out", noise_floor="–")
-verdicts = [t1, t1_ctrl, c2, t2_ctrl, t2_l0, *[general[p][0] for p in v.BASELINES], asd_verdict, t4, nested]
+# Fig. 1: the planning page's budgets (L1, LM) against where each measured curve flattened by the same
+# threshold; a curve that had not flattened within its run is censored. The floor is the seed-to-seed spread
+# of the measured flattening point (decades), which this page measures on the repeated curves.
+budget = saved("planning", "budget_ours")
+floor_range = inspect.signature(plan.token_budget).parameters["d_range"].default
+budget = budget.assign(predicted=budget["budget tokens"], measured=budget["measured flattening"],
+                       **{"predicted censored": np.where(~np.isfinite(budget["budget tokens"]), plan.BEYOND,
+                                                         np.where(budget["budget tokens"] <= floor_range[0],
+                                                                  plan.BELOW, ""))})
+flat_stats = [{"model": g["model"].iloc[0], "method": g["method"].iloc[0], "rate": g["rate"].iloc[0],
+               "seed": g["seed"].iloc[0] if "seed" in g else 0,
+               "value": np.log10(v.flattening_tokens(g["tokens"], g[loss_col], plan_threshold))}
+              for _, g in df[df["method"] != "none"].groupby("run_id")]
+flat_floor = v.noise_floor(pd.DataFrame(flat_stats), statistic="log10 of the measured flattening point")
+fig1 = v.flattening(budget, flat_floor)
+verdicts = [t1, t1_ctrl, c2, t2_ctrl, t2_l0, *[general[p][0] for p in v.BASELINES], asd_verdict, t4, nested, fig1]
 table = v.verdict_table(verdicts)
 lead = table[["claim", "paper", "ours", "baseline", "baseline_value", "noise_floor", "verdict", "rule"]].rename(
     columns={"paper": "the paper's evidence", "baseline_value": "the baseline's", "noise_floor": "noise floor"})
