@@ -212,3 +212,14 @@ def test_two_processes_with_accumulation_match_one_big_batch(tmp_path):
     one = post_train(tiny_model(seed=5), pattern_data(), TrainConfig(**CONFIG), rows_meta={"run_id": "dist"},
                      progress=False)
     _assert_same_rows(two, one, tol=1e-5)
+
+
+def test_sharded_training_is_refused_until_it_keeps_the_mask():
+    from types import SimpleNamespace
+
+    from accelerate.utils import DistributedType
+
+    for kind in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        with pytest.raises(NotImplementedError, match="not supported yet.*use DDP"):
+            post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META, progress=False,
+                       accelerator=SimpleNamespace(distributed_type=kind))
