@@ -113,7 +113,7 @@ nested = v.Verdict("L1 beats the forms it nests (L2, L3)", "§4.2, Table 2", "L1
 budget = saved("planning", "budget_ours")
 floor_range = inspect.signature(plan.token_budget).parameters["d_range"].default
 budget = budget.assign(predicted=budget["budget tokens"], measured=budget["measured flattening"],
-                       **{"predicted censored": np.where(~np.isfinite(budget["budget tokens"]), plan.BEYOND,
+                       **{"predicted censored": np.where(np.isinf(budget["budget tokens"]), plan.BEYOND,
                                                          np.where(budget["budget tokens"] <= floor_range[0],
                                                                   plan.BELOW, ""))})
 flat_stats = [{"model": g["model"].iloc[0], "method": g["method"].iloc[0], "rate": g["rate"].iloc[0],
