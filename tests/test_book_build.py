@@ -90,8 +90,9 @@ def test_a_notebook_header_says_which_earlier_pages_it_needs(tmp_path):
     _write_book(tmp_path, TOC, {"first": NOTEBOOK.format(body="x = 1"),
                                 "second": NEEDS_HEADER.format(needs="[first]") + NOTEBOOK.format(body="x = 2")})
     assert [(j.name, j.needs) for j in build_book.notebook_jobs(tmp_path)] == [("first", ()), ("second", ("first",))]
-    # The real book: the verdict page reads the tables the fitting and generalization pages saved.
-    assert {j.name: j.needs for j in build_book.notebook_jobs(ROOT)}["verdict"] == ("fitting", "generalization")
+    # The real book: the verdict page reads the tables the fitting, generalization and planning pages saved.
+    assert {j.name: j.needs for j in build_book.notebook_jobs(ROOT)}["verdict"] == ("fitting", "generalization",
+                                                                                  "planning")
     # A need that the toc lists later (or not at all) would make reading order a wrong execution order.
     (tmp_path / "notebooks" / "first.py").write_text(NEEDS_HEADER.format(needs="[second]") + NOTEBOOK.format(body=""))
     with pytest.raises(build_book.BookBuildError, match=r"notebooks/first.py needs \['second'\], which the toc"):
