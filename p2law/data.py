@@ -94,7 +94,8 @@ def _local_documents(path: Path, text_column: str) -> list[str]:
         try:
             import zstandard  # noqa: F401
         except ImportError:
-            raise ValueError(f"{path}: reading .zst files needs the zstandard package (pip install zstandard)") from None
+            raise ValueError(f"{path}: reading .zst files needs the zstandard package "
+                             "(pip install zstandard)") from None
     if suffixes <= {".txt", ".text", ".md"} and not any(f.endswith(COMPRESSIONS) for f in files):
         # One document per file: the text builder splits lines, so read whole files in order.
         return [Path(f).read_text(encoding="utf-8", errors="replace") for f in files]

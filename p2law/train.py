@@ -241,7 +241,8 @@ def _checkpointing_on(model) -> bool:
 def _set_checkpointing(model, on: bool) -> None:
     """Activation checkpointing on or off (non-reentrant; ``activation_*`` in transformers >= 5, else
     ``gradient_checkpointing_*``)."""
-    prefix = "activation_checkpointing" if hasattr(model, "activation_checkpointing_enable") else "gradient_checkpointing"
+    renamed = hasattr(model, "activation_checkpointing_enable")
+    prefix = "activation_checkpointing" if renamed else "gradient_checkpointing"
     if on:
         getattr(model, prefix + "_enable")(**{prefix + "_kwargs": {"use_reentrant": False}})
     else:
