@@ -111,9 +111,11 @@ def test_a_sweep_under_torchrun_writes_what_one_process_writes(smoke_results, tm
     run_id = next(r.run_id for r in plan_runs(SMOKE) if r.method == "width")
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "p2law.cli",
-                           "run", "--profile", "smoke", "--out", str(out), "--only", run_id, "--quiet"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    from train_fixtures import run_group  # a timeout kills torchrun's workers too
+
+    done = run_group([str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "p2law.cli",
+                      "run", "--profile", "smoke", "--out", str(out), "--only", run_id, "--quiet"],
+                     env=env, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     two = pd.read_csv(out / "checkpoints.csv")
     one = pd.read_csv(smoke_results / "checkpoints.csv")

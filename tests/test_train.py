@@ -1,6 +1,5 @@
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import torch
 from p2law.prune import prune_2of4
 from p2law.train import NonFiniteLossError, TrainConfig, TrainData, post_train
 from prune_fixtures import tiny_model
-from train_fixtures import pattern_data
+from train_fixtures import pattern_data, run_group
 from train_worker import CONFIG
 
 META = dict(family="llama", model="tiny", n0=1, l0=4.6, method="2:4", rate=0.4, n=1, seed=0, run_id="r")
@@ -90,9 +89,9 @@ def test_two_processes_match_one(tmp_path):
     out = tmp_path / "rows.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent)}
     torchrun = Path(sys.executable).with_name("torchrun")
-    subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29531",
-                    str(Path(__file__).with_name("train_worker.py")), str(out)],
-                   check=True, env=env, capture_output=True, timeout=300)
+    done = run_group([str(torchrun), "--nproc_per_node", "2", "--master_port", "29531",
+                      str(Path(__file__).with_name("train_worker.py")), str(out)], env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
     two = json.loads(out.read_text())
     one = post_train(tiny_model(seed=5), pattern_data(), TrainConfig(**CONFIG), rows_meta={"run_id": "dist"},
                      progress=False)
@@ -204,9 +203,9 @@ def test_two_processes_with_accumulation_match_one_big_batch(tmp_path):
     out = tmp_path / "rows.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent)}
     torchrun = Path(sys.executable).with_name("torchrun")
-    proc = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29533",
-                           str(Path(__file__).with_name("train_worker.py")), str(out), "4"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = run_group([str(torchrun), "--nproc_per_node", "2", "--master_port", "29533",
+                      str(Path(__file__).with_name("train_worker.py")), str(out), "4"], env=env, text=True,
+                     timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = json.loads(out.read_text())
     one = post_train(tiny_model(seed=5), pattern_data(), TrainConfig(**CONFIG), rows_meta={"run_id": "dist"},
