@@ -154,6 +154,6 @@ def replace_run_rows(path, run_id: str, rows: list[dict]) -> None:
     new = pd.DataFrame(rows, columns=list(COLUMNS)) if rows else pd.DataFrame(columns=list(COLUMNS))
     out = pd.concat([old, new], ignore_index=True) if len(old) else new
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: two writers never share one
     out.to_csv(tmp, index=False)
     os.replace(tmp, path)

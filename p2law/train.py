@@ -353,7 +353,7 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
         row = {**meta, "tokens": at_step * tokens_per_step, "step": at_step, "train_loss": train_loss,
                "eval_loss": evaluate(model, data.eval, cfg.eval_batch_size, accelerator)}
         rows.append(row)
-        if accelerator.is_main_process:
+        if accelerator.is_main_process and is_main_process():  # accelerate's rank and the launcher's agree
             if table_path is not None:
                 checkpoint_table.replace_run_rows(table_path, meta["run_id"], rows)
             if state_dir is not None:
