@@ -44,6 +44,7 @@ from p2law import table
 from p2law import paper
 from p2law.metrics import Domain, check_conditions
 from p2law.table import fit_rows
+from p2law.fit import identifiability
 
 PAGE = "fitting"
 out = bs.ensure_results(profile, results_dir)
@@ -115,15 +116,33 @@ styled(table4, "Table 4, paper (grey, italic) beside ours: L1 against L4 and L5.
 const_rows = []
 for (fam, m, form, fitter), res in fits.items():
     if res is not None and fitter == curve_fitter:
-        const_rows.append({"family": fam, "form": form, "method": m, "source": f"ours ({fitter})", **res.params})
+        ident = identifiability(res, fit_rows(df, method=m, family=fam))
+        const_rows.append({"family": fam, "form": form, "method": m, "source": f"ours ({fitter})", **res.params,
+                           "identified": ident.identified, "why not": "" if ident.identified else ident.reason})
 ours5 = pd.DataFrame(const_rows)
 paper5 = paper.TABLE5.assign(source="paper")
 table5 = pd.concat([paper5, ours5], ignore_index=True).set_index(["family", "form", "method", "source"]).sort_index()
 table5 = table5[[c for c in paper.CONSTANTS if c in table5.columns]]
 bs.save_table(ours5, out, PAGE, "table5_ours")
+unidentified = ours5.loc[~ours5["identified"].astype(bool)] if len(ours5) else ours5
+glue("n_t5_unidentified", int(len(unidentified)), display=False)
+glue("n_t5_ours", int(len(ours5)), display=False)
+flagged = set(map(tuple, unidentified[["family", "form", "method"]].to_numpy())) if len(ours5) else set()
 table5.style.format("{:.3g}", na_rep="–").apply(
-    lambda row: ["background-color: #eeeeee; font-style: italic" if row.name[3] == "paper" else "" for _ in row],
-    axis=1).set_caption("Table 5: fitted constants, paper (grey, italic) and ours.")
+    lambda row: ["background-color: #eeeeee; font-style: italic" if row.name[3] == "paper"
+                 else ("background-color: #fff3cd" if row.name[:3] in flagged else "") for _ in row],
+    axis=1).set_caption("Table 5: fitted constants, paper (grey, italic) and ours; our fits whose constants the "
+                        "rows do not identify are shaded yellow.")
+
+# %% [markdown]
+# {glue:text}`n_t5_unidentified:d` of our {glue:text}`n_t5_ours:d` fits do not identify their constants: the
+# Jacobian at the optimum is ill-conditioned, or starts that reach the same objective disagree on a constant
+# (`p2law.fit.identifiability`). Their constants are one point on a ridge of equally good fits (such as a
+# large N_C cancelled by a large E, or an exponent near 0 that a constant absorbs), so they are not compared
+# with the paper's. Which ones, and why:
+
+# %%
+unidentified[["family", "form", "method", "why not"]] if len(unidentified) else unidentified
 
 # %% [markdown]
 # ## Table 6: Condition 2

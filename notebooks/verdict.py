@@ -97,16 +97,23 @@ asd_floor = v.floor_from_repeat(np.median(list(flat_asd.values())) if flat_asd e
                                 np.median(list(flat_rep.values())) if flat_rep else np.nan, "flat line's ASD", n_swapped)
 asd_verdict = v.asd_vs_flat(law_asd, flat_asd, asd_floor,
                             "L1 has the lowest ASD in 5 of 6 cells (Table 2), no baseline")
-# Table 4: L4/L5 do not nest L1 (nor the reverse), so in sample the comparison can fail; held out it is not run here.
-t4 = v.form_comparison(table4[table4["fitter"] == "lm"] if "fitter" in table4 else table4, "L1", ("L4", "L5"),
-                       v.Floor(float("nan"), 0, "R² of a refit on the repeat seeds (not run on this page)"),
-                       "Table 4: L1 (Chinchilla-style) fits better than L4/L5 (Kaplan-style), in sample", "App. D, Table 4",
-                       "L1 best on R² in 6 of 6 cells", metric="r2", held_out=False)
-nested = v.Verdict("L1 beats the forms it nests (L2, L3)", "§4.2, Table 2", "L1 best on R², Huber, ASD in every cell",
-                   "in-sample R² and Huber of L1 cannot fall below L2's or L3's (L1 nests both); this page runs no "
-                   "held-out fits of L2 and L3", v.NOT_TESTABLE,
-                   "held-out scores only (v.form_comparison); in-sample rankings of nested forms pass by construction",
-                   baseline="L2 and L3, held out", noise_floor="–")
+# Form rankings held out (the generalization page's LM fits of L1-L5 on the dataset-size and pruning-rate
+# splits): in sample L1 cannot lose to L2/L3, which it nests. The floor: the same comparison with every
+# repeated curve swapped for its other seed.
+forms_held = saved("generalization", "forms_held_out")
+forms_first, forms_repeat = (forms_held[forms_held["seeds"] == s] for s in ("first", "repeat"))
+n_form_repeats = int(forms_held["n_repeated"].max()) if len(forms_held) else 0
+
+
+def held_out_ranking(rivals, claim, source, paper_text):
+    floor = v.form_floor(forms_first, forms_repeat, "L1", rivals, n_form_repeats)
+    return v.form_comparison(forms_first, "L1", rivals, floor, claim, source, paper_text)
+
+
+t4 = held_out_ranking(("L4", "L5"), "Table 4: L1 (Chinchilla-style) predicts better than L4/L5 (Kaplan-style)",
+                      "App. D, Table 4", "L1 best on R² in 6 of 6 cells, in sample")
+nested = held_out_ranking(("L2", "L3"), "L1 beats the forms it nests (L2, L3)", "§4.2, Table 2",
+                          "L1 best on R², Huber, ASD in every cell, in sample")
 # Fig. 1: the planning page's budgets (L1, LM) against where each measured curve flattened by the same
 # threshold; a curve that had not flattened within its run is censored. The floor is the seed-to-seed spread
 # of the measured flattening point (decades), which this page measures on the repeated curves.
@@ -146,7 +153,9 @@ colour = {v.CONFIRMED: "background-color: #d9f2d9", v.NOT_CONFIRMED: "background
 # these models' curves: {glue:text}`verdict_scope`. Families with no curves in these results:
 # {glue:text}`verdict_families_missing`.
 #
-# Two rows need a word. *Trend 1* is measured as the paper states it, how fast the loss falls over the same
+# Three things need a word. The two form rankings (Table 2's L1 against L2 and L3, Table 4's L1 against L4
+# and L5) are judged on held-out scores from the generalization page: in sample L1 cannot lose to the forms it
+# nests, so an in-sample ranking would pass by construction. *Trend 1* is measured as the paper states it, how fast the loss falls over the same
 # tokens (the least-squares slope of the loss in log D over the window both curves cover), for pairs of models
 # whose achieved ρ differ by at most {glue:text}`max_drho_text`. *Condition 2* (∂²L/∂N0∂D > 0) is the same
 # statement for the fitted law: where the law's constants and the measured slopes disagree, the row says so;

@@ -239,7 +239,9 @@ def held_out_scores(df: pd.DataFrame, family: str, method: str, protocol: str, f
                     band = [dataclasses.replace(res, params=dict(zip(res.form.param_names, v)),
                                                 bootstrap_params=None).score(test)["r2"] for v in boot]
                     lo, hi = np.nanpercentile(band, [50 * (1 - o["level"]), 50 * (1 + o["level"])])
-                    rec |= {"r2 low": lo, "r2 high": hi, "resamples": len(boot)}
+                    # Failed refits are left out of the interval and counted, so the page can say how many.
+                    rec |= {"r2 low": lo, "r2 high": hi, "resamples": len(boot),
+                            "failed refits": int(getattr(res, "bootstrap_failed", 0))}
                 except (RuntimeError, ValueError) as err:
                     rec["note"] = f"bootstrap: {err}"
         rows.append(rec)

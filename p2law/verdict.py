@@ -582,17 +582,20 @@ def asd_vs_flat(law_asd: dict, flat_asd: dict, floor: Floor, paper_text: str) ->
                    noise_floor=floor.text())
 
 
-def form_comparison(scores: pd.DataFrame, form: str, rivals, floor: Floor, claim: str, source: str,
-                    paper_text: str, metric: str = "r2", held_out: bool = True) -> Verdict:
-    """One form against its rivals on *held-out* scores (in sample, a form that nests the rivals cannot
-    lose). ``scores``: family, method, form, ``metric``. Effect per cell: ours − the best rival's (sign
-    flipped for lower-is-better metrics); the verdict is on the median over cells. ``held_out=False`` is
-    for rivals the form does not nest (L1 against L4/L5), where an in-sample comparison can fail too."""
-    _require(scores, ["family", "method", "form", metric], "held-out score table")
+def _form_cells(scores: pd.DataFrame) -> list[str]:
+    # A held-out table has one cell per split too; an in-sample one only per (family, method).
+    return ["family", "method", *(["protocol"] if "protocol" in scores.columns else [])]
+
+
+def form_effect(scores: pd.DataFrame, form: str, rivals, metric: str = "r2") -> dict:
+    """Per cell, ``form``'s score minus the best rival's (sign flipped for lower-is-better metrics), and
+    the median over cells (``effect``: positive when ``form`` wins). ``scores``: family, method (and
+    protocol, for held-out tables), form, ``metric``; a cell lacking ``form`` or every rival is skipped."""
+    _require(scores, ["family", "method", "form", metric], "score table")
     sign = 1.0 if metric == "r2" else -1.0
     diffs, best_rival, mine = [], [], []
-    for (fam, m), g in scores.dropna(subset=[metric]).groupby(["family", "method"]):
-        g = g.set_index("form")[metric]
+    for _, g in scores.dropna(subset=[metric]).groupby(_form_cells(scores)):
+        g = g.drop_duplicates("form").set_index("form")[metric]
         present = [r for r in rivals if r in g.index]
         if form not in g.index or not present:
             continue
@@ -600,11 +603,31 @@ def form_comparison(scores: pd.DataFrame, form: str, rivals, floor: Floor, claim
         diffs.append(sign * (g[form] - g[top]))
         best_rival.append(g[top])
         mine.append(g[form])
-    effect = float(np.median(diffs)) if diffs else float("nan")
+    return {"effect": float(np.median(diffs)) if diffs else float("nan"), "diffs": diffs, "mine": mine,
+            "best_rival": best_rival}
+
+
+def form_floor(first: pd.DataFrame, repeat: pd.DataFrame, form: str, rivals, n_repeated: int,
+               metric: str = "r2") -> Floor:
+    """The noise floor of a form comparison: its effect on fits to the first seed's curves against the
+    same effect on fits with every repeated curve swapped for its repeat (``swap_seeds``)."""
+    return floor_from_repeat(form_effect(first, form, rivals, metric)["effect"],
+                             form_effect(repeat, form, rivals, metric)["effect"],
+                             f"{form} − best of {', '.join(rivals)}, {metric}", n_repeated)
+
+
+def form_comparison(scores: pd.DataFrame, form: str, rivals, floor: Floor, claim: str, source: str,
+                    paper_text: str, metric: str = "r2", held_out: bool = True) -> Verdict:
+    """One form against its rivals on *held-out* scores (in sample, a form that nests the rivals cannot
+    lose). Effect per cell (family, method, and split where ``scores`` has a protocol column): ours − the
+    best rival's; the verdict is on the median over cells. ``held_out=False`` only for rivals the form does
+    not nest (L1 against L4/L5), where an in-sample comparison can fail too."""
+    e = form_effect(scores, form, rivals, metric)
+    diffs, mine, best_rival = e["diffs"], e["mine"], e["best_rival"]
     where = "held-out" if held_out else "in-sample"
     return Verdict(claim, source, paper_text,
                    f"{where} {metric}: median {_fmt(np.median(mine) if mine else np.nan)}; {form} ahead in "
-                   f"{int(np.sum(np.array(diffs) > 0))} of {len(diffs)} cells", decide(effect, floor),
+                   f"{int(np.sum(np.array(diffs) > 0))} of {len(diffs)} cells", decide(e["effect"], floor),
                    f"confirmed if {form}'s {where} {metric} beats the best of {', '.join(rivals)} by more than "
                    "the noise floor (median over cells)",
                    baseline=f"the best of {', '.join(rivals)}, {where}",

@@ -206,6 +206,7 @@ def test_held_out_scores_fits_scores_and_bootstraps_one_cell():
     assert len(train) == len(train_ref) and len(test) == len(test_ref) == rows[0]["n_held_out"]
     assert rows[0]["r2"] == pytest.approx(res.score(test)["r2"]) and np.isfinite(rows[0]["r2"])
     assert rows[0]["r2 low"] <= rows[0]["r2 high"] and rows[0]["resamples"] == 3
+    assert rows[0]["resamples"] + rows[0]["failed refits"] == options["n_bootstrap"]  # every refit accounted for
     # A cell the table has no curves for is a noted row per fitter, not an error.
     empty, none = held_out_scores(df, "llama", "width", "model_size", "L1", ["lm"], options)
     assert none == {} and empty[0]["note"] == "split: no curves"

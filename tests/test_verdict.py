@@ -364,6 +364,26 @@ def test_form_comparison_on_held_out_scores():
     assert v.form_comparison(scores(0.9907, 0.9908, 0.5), "L1", ("L2", "L3"), *args).verdict == v.NOT_DISTINGUISHABLE
 
 
+def test_form_comparison_counts_each_split_as_a_cell_and_takes_its_floor_from_the_repeats():
+    def scores(l1_by_split, l2=0.9):
+        return pd.DataFrame([{"family": "llama", "method": "depth", "protocol": p, "form": f, "r2": s}
+                             for p, l1 in l1_by_split.items() for f, s in (("L1", l1), ("L2", l2), ("L4", 0.5))])
+    first = scores({"dataset_size": 0.95, "pruning_rate": 0.80})  # L1 wins one split, loses the other
+    e = v.form_effect(first, "L1", ("L2",))
+    assert len(e["diffs"]) == 2 and sorted(e["diffs"]) == pytest.approx([-0.10, 0.05])
+    # The floor is how much the effect moves when the repeated curves replace the first seed's.
+    repeat = scores({"dataset_size": 0.93, "pruning_rate": 0.78})
+    floor = v.form_floor(first, repeat, "L1", ("L2",), n_repeated=3)
+    assert floor.known and floor.value == pytest.approx(0.02)
+    assert v.form_comparison(first, "L1", ("L2",), floor, "c", "s", "").verdict == v.NOT_CONFIRMED
+    # L1 far ahead of a non-nested rival in both splits, by more than the floor: confirmed.
+    assert v.form_comparison(first, "L1", ("L4",), floor, "c", "s", "").verdict == v.CONFIRMED
+    # A repeat that moves the effect a lot makes the same difference not distinguishable.
+    wide = v.form_floor(first, scores({"dataset_size": 0.3, "pruning_rate": 0.3}), "L1", ("L4",), 3)
+    assert v.form_comparison(first, "L1", ("L4",), wide, "c", "s", "").verdict == v.NOT_DISTINGUISHABLE
+    assert not v.form_floor(first, repeat, "L1", ("L2",), n_repeated=0).known  # no repeats: unknown
+
+
 def test_flattening_against_the_other_curves_median():
     measured = np.array([1e3, 1e4, 1e5, 1e6])
     floor = v.Floor(0.1, 4, "decades")
