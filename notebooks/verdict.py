@@ -22,8 +22,8 @@
 # second data-order seed); **not confirmed** when it loses to the baseline; **not distinguishable** when the
 # difference is under the floor, or the floor is unknown (results with one seed); **not testable** when the
 # data cannot form the comparison. Every rule is computed by `p2law.verdict` and printed beside its verdict;
-# each has a test that feeds it data where the claim is false. Our models are a few hundred thousand to under
-# two million parameters, trained on a small code corpus, against the paper's 0.5B–8B models on SlimPajama:
+# each has a test that feeds it data where the claim is false. Our models have 60 thousand to a third of a
+# million parameters, trained on a small code corpus, against the paper's 0.5B–8B models on SlimPajama:
 # a claim that fails here may still hold at the paper's scale, and the other way round.
 
 # %% tags=["parameters"]
@@ -246,10 +246,10 @@ summary1
 # ## Trend 2 against two baselines
 #
 # The paper measures the loss increase against the base model before post-training, $\mathcal{L}_0$. Our
-# bases are trained on a few tokens per parameter, so post-training keeps improving even an unpruned model;
-# measured against $\mathcal{L}_0$, a lightly pruned model can end *below* its own base, and the power law
-# cannot be fitted. The $\rho=0$ control removes that: it is the unpruned base trained on the same tokens with
-# the same recipe, so $\mathcal{L}-\mathcal{L}_{\text{control}}$ is the cost of pruning alone. The slope is
+# bases are trained to 20 tokens per parameter, far fewer than the paper's, so post-training could still move
+# an unpruned model; the reproduction page shows how little its $\rho=0$ control drifts. The control is the
+# second baseline: the unpruned base trained on the same tokens with the same recipe, so
+# $\mathcal{L}-\mathcal{L}_{\text{control}}$ is the cost of pruning alone, whatever the drift. The slope is
 # the exponent of $\Delta\mathcal{L}\propto\rho^{\text{slope}}$, the paper's $-\gamma$.
 
 # %%
