@@ -86,6 +86,19 @@ def _model_paths(pairs: list[str]) -> dict[str, str]:
     return paths
 
 
+def _corpus_spec(value: str) -> str:
+    """``--corpus``: a local copy of the corpus (a file or folder), ``hub:<id>``, or ``stdlib[:N]``."""
+    if value.startswith("hub:") or value == "stdlib" or value.startswith("stdlib:"):
+        return value
+    from pathlib import Path
+
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"--corpus {value}: no such file or folder (a local .jsonl/.jsonl.zst/.parquet/.txt "
+                                "file or folder of them, hub:<dataset id>, or stdlib)")
+    return str(path.resolve())
+
+
 def cmd_run(args) -> int:
     import dataclasses
 
@@ -95,6 +108,8 @@ def cmd_run(args) -> int:
     profile = get_profile(args.profile)
     if args.model_path:
         profile = dataclasses.replace(profile, model_paths=_model_paths(args.model_path))
+    if args.corpus is not None:
+        profile = dataclasses.replace(profile, corpus=_corpus_spec(args.corpus))
     only = [name for name in args.only.split(",") if name] if args.only is not None else None
     if args.micro_batch is not None and args.micro_batch <= 0:
         raise ValueError(f"--micro-batch must be a positive number of sequences (got {args.micro_batch})")
@@ -128,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "micro-batch for (default 4)")
     run.add_argument("--gpu-memory", type=float, default=80, metavar="GB",
                      help="paper --dry-run: memory per GPU in GB (default 80, an A100/A800/H100)")
+    run.add_argument("--corpus", default=None, metavar="PATH",
+                     help="the corpus instead of the profile's: a local copy (a .jsonl, .jsonl.zst, .parquet or "
+                     ".txt file, or a folder of them, e.g. SlimPajama's train/ chunks) or hub:<dataset id>")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--model-path", action="append", default=[], metavar="NAME=PATH",
                      help="paper profile: load model NAME (e.g. Llama-3.2-1B) and its tokenizer from a local "

@@ -270,8 +270,15 @@ def _blocks_info(blocks: torch.Tensor) -> dict:
 
 def prepare(spec: str, seq_len: int, vocab_size: int | None, seed: int, n_eval_blocks: int,
             n_calibration: int, max_train_blocks: int | None = None, cache_dir=None, tokenizer=None,
-            post_train_fraction: float = 0.2) -> DataBundle:
-    """Corpus -> four disjoint splits -> tokenizer (trained on pretraining text when none is given) -> blocks."""
+            post_train_fraction: float = 0.2, train_blocks: int | None = None) -> DataBundle:
+    """Corpus -> four disjoint splits -> tokenizer (trained on pretraining text when none is given) -> blocks.
+
+    ``train_blocks`` (a loaded model's tokenizer given; the paper profile) instead streams the corpus into
+    the shared token store of ``p2law.token_store`` with exactly that many post-training blocks."""
+    if train_blocks is not None:
+        from .token_store import prepare_streamed
+
+        return prepare_streamed(spec, seq_len, tokenizer, seed, n_eval_blocks, n_calibration, train_blocks, cache_dir)
     corpus = load_corpus(spec)
     splits = split_documents(corpus.documents, seed, post_train_fraction=post_train_fraction)
     trained_here = tokenizer is None

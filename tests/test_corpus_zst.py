@@ -27,3 +27,20 @@ def test_mixed_formats_are_named(tmp_path):
     (tmp_path / "b.parquet.zst").write_bytes(zstandard.ZstdCompressor().compress(b"x"))
     with pytest.raises(ValueError, match=r"optionally \.zst or \.gz compressed.*found \['\.jsonl', '\.parquet'\]"):
         load_corpus(str(tmp_path))
+
+
+def test_run_corpus_option_replaces_the_profiles_corpus(tmp_path, monkeypatch, capsys):
+    from p2law import experiment
+    from p2law.cli import main
+
+    (tmp_path / "chunk_0.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(b'{"text": "x"}\n'))
+    seen = []
+    monkeypatch.setattr(experiment, "run", lambda profile, *a, **k: seen.append(profile))
+    assert main(["run", "--profile", "paper", "--dry-run", "--corpus", str(tmp_path)]) == 0
+    assert seen[-1].corpus == str(tmp_path.resolve()) and seen[-1].name == "paper"
+    assert main(["run", "--profile", "paper", "--dry-run", "--corpus", "hub:someone/slimpajama-mirror"]) == 0
+    assert seen[-1].corpus == "hub:someone/slimpajama-mirror"
+    assert main(["run", "--profile", "paper", "--dry-run"]) == 0
+    assert seen[-1].corpus == "hub:cerebras/SlimPajama-627B"  # the profile's own
+    assert main(["run", "--profile", "paper", "--dry-run", "--corpus", str(tmp_path / "missing")]) == 2
+    assert "--corpus" in capsys.readouterr().err and len(seen) == 3
