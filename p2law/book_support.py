@@ -208,7 +208,7 @@ def held_out_scores(df: pd.DataFrame, family: str, method: str, protocol: str, f
     for a ``level`` interval of the held-out R².
 
     ``options``: n_unit, d_unit, huber_start ("lm": huber-log starts from the LM optimum), token_fraction
-    (the dataset-size split), n_bootstrap, seed, level. Returns (one score row per fitter, {fitter:
+    (the dataset-size split), n_bootstrap, seed, level, and optionally max_starts (``fit``'s screen). Returns (one score row per fitter, {fitter:
     (fit, fitting rows, held-out rows)}); a split or fit that cannot be made is a row with a note.
     """
     from p2law.protocols import SPLITS
@@ -226,6 +226,8 @@ def held_out_scores(df: pd.DataFrame, family: str, method: str, protocol: str, f
     rows, fits, lm = [], {}, None
     for fitter in fitters:
         kw = {"starts": [lm.vector]} if fitter == "huber-log" and o["huber_start"] == "lm" and lm else {}
+        if o.get("max_starts") and "starts" not in kw:
+            kw["max_starts"] = o["max_starts"]
         res, why = try_fit(train, form, fitter, o["n_unit"], o["d_unit"], **kw)
         if fitter == "lm":
             lm = res

@@ -27,6 +27,24 @@ def test_fit_recovers_held_out_predictions(l1_table, method):
     assert res.params["gamma"] == pytest.approx(TRUE_L1["gamma"], abs=0.1)
 
 
+def test_max_starts_polishes_only_the_best_screened_starts(l1_table):
+    from p2law.fit import _inputs, _objective, _screen, _starting_grid
+
+    form = law_mod.get_form("L1")
+    x = _inputs(l1_table, form, 1e9, 1e6, "eval_loss")
+    grid = _starting_grid(form, x)
+    residuals, _ = _objective("lm", form, x)
+    picked = _screen(grid, 3, "lm", form, x)
+    errors = sorted(float(np.sum(residuals(s) ** 2)) for s in grid)
+    assert [float(np.sum(residuals(s) ** 2)) for s in picked] == pytest.approx(errors[:3])  # the lowest three
+    res = fit.fit(l1_table, "L1", "lm", max_starts=3)
+    assert res.n_starts == 3 < len(grid)
+    full = fit.fit(l1_table, "L1", "lm")
+    assert res.r2 == pytest.approx(full.r2, abs=1e-4)  # the screen keeps a start in the best basin here
+    with pytest.raises(ValueError, match="max_starts must be at least 1"):
+        fit.fit(l1_table, "L1", "lm", max_starts=0)
+
+
 def test_fit_2of4_uses_rho_free_form():
     df = synthetic_table(form="L1", method="2:4",
                          params={"N_C": 1.0, "D_C": 0.9, "E": 0.3, "alpha": 0.1, "beta": 0.2, "delta": 0.15},

@@ -55,8 +55,7 @@ def test_the_committed_parts_are_whole_models_in_plan_order(table):
 def test_the_whole_toy_plan_is_committed(table):
     """All of it: both families, three sizes, every rate and the controls, two seeds for small and medium (80 runs)."""
     planned_models = {r.model for r in plan_runs(get_profile("toy"))}
-    if set(table["model"]) != planned_models:  # a part is committed; the parts test checks it is whole models
-        pytest.skip(f"the sweep is committed in parts: {table['model'].nunique()} of {len(planned_models)} models so far")
+    assert set(table["model"]) == planned_models
     assert set(table["run_id"]) == {r.run_id for r in plan_runs(get_profile("toy"))}
     assert table["run_id"].nunique() == 80
 
@@ -80,9 +79,10 @@ def test_the_experiment_can_test_the_claims(table):
         assert sizes.max() / sizes.min() >= 5, family
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: at lr 4e-5 four of the llama half's five controls move "
-                   "0.010-0.016 nats from L0 (the seed-to-seed spread is up to 0.015); a strict xfail, so a "
-                   "sweep that meets the rule turns this red until the mark is removed")
+@pytest.mark.xfail(strict=True, reason="issue 11: at lr 2e-5 eight of the ten controls stay within 0.01 nats; "
+                   "toy-qwen2-m seed0 (0.012) and toy-qwen2-l (0.016) fall once, early, as the learning rate steps "
+                   "down from pretraining's final 1.5e-4; a strict xfail, so a sweep that meets the rule turns "
+                   "this red until the mark is removed")
 def test_every_control_stays_within_001_nats_of_l0(table):
     from p2law import sweep_checks as sc
 
@@ -111,10 +111,12 @@ def test_the_committed_folder_is_small():
 
 def test_refitting_reproduces_table2_of_the_book(table):
     shown = pd.read_csv(TOY / "book" / "fitting" / "table2_ours.csv")
-    scores, _ = fit_grid(first_seed(table), ["L1", "L2", "L3"], fitters=("lm",))
+    # One family's cells (nine LM fits, ~1 min each on 2 cores): the other family runs the same code.
+    llama = first_seed(table)
+    scores, _ = fit_grid(llama[llama["family"] == "llama"], ["L1", "L2", "L3"], fitters=("lm",))
     key = ["family", "method", "form", "fitter"]
     merged = scores.merge(shown, on=key, suffixes=("", " shown"))
-    assert len(merged) == len(scores) == (shown["fitter"] == "lm").sum()
+    assert len(merged) == len(scores) == ((shown["fitter"] == "lm") & (shown["family"] == "llama")).sum() == 9
     # The book prints 4 significant digits. A fit that ends on the iteration cap (a flat valley of the
     # objective, flagged "not converged" in the table) can move in the 7th digit between processes, since
     # numpy's reductions round differently with the arrays' memory alignment; converged fits agree far closer.
