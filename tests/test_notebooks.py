@@ -207,6 +207,21 @@ def test_held_out_scores_fits_scores_and_bootstraps_one_cell():
     assert rows[0]["r2"] == pytest.approx(res.score(test)["r2"]) and np.isfinite(rows[0]["r2"])
     assert rows[0]["r2 low"] <= rows[0]["r2 high"] and rows[0]["resamples"] == 3
     assert rows[0]["resamples"] + rows[0]["failed refits"] == options["n_bootstrap"]  # every refit accounted for
+    # A fit whose held-out prediction is not finite (the law overflows beyond the fitted range) is a noted
+    # row without a score, not an exception that stops the page.
+    from p2law.fit import FitResult
+
+    def overflow(self, table):
+        raise ValueError("y and y_hat must be finite (found NaN or inf)")
+
+    original = FitResult.score
+    FitResult.score = overflow
+    try:
+        bad, bad_fits = held_out_scores(df, "llama", "depth", "dataset_size", "L1", ["lm"], options)
+    finally:
+        FitResult.score = original
+    assert bad_fits == {} and bad[0]["note"].startswith("held-out prediction: y and y_hat must be finite")
+    assert "r2" not in bad[0]
     # A cell the table has no curves for is a noted row per fitter, not an error.
     empty, none = held_out_scores(df, "llama", "width", "model_size", "L1", ["lm"], options)
     assert none == {} and empty[0]["note"] == "split: no curves"
