@@ -35,14 +35,16 @@ def pretrain_base(spec: ToySpec, data: TrainData, vocab_size: int, tokens_per_pa
     """
     folder = Path(cache_dir) / spec.name
     data_key = hashlib.sha256(data.train.numpy().tobytes()).hexdigest()  # blocks and tokenizer in one
+    recipe = base_recipe(tokens_per_param, lr, batch_size, warmup_steps, min_lr_ratio, seed)
     for place in [folder] + ([Path(keep_dir) / spec.name] if keep_dir else []):
         info_path = place / "pretrain.json"
         if info_path.exists():
             info = json.loads(info_path.read_text())
-            if info.get("data_sha256") == data_key:
+            if info.get("data_sha256") == data_key and info.get("recipe") == recipe:
                 return load_model(place).eval(), info
-        # Trained on other blocks (another corpus, split or tokenizer): its embeddings would not even
-        # mean the same tokens, so it is trained again rather than reused.
+        # Trained on other blocks (another corpus, split or tokenizer: its embeddings would not even
+        # mean the same tokens) or with another recipe (a base annealed elsewhere is another base):
+        # trained again rather than reused.
     model = build_model(spec, vocab_size, seed)
     n = count_params(model)
     cfg = TrainConfig(total_tokens=int(tokens_per_param * n), lr=lr, batch_size=batch_size,
@@ -57,12 +59,19 @@ def pretrain_base(spec: ToySpec, data: TrainData, vocab_size: int, tokens_per_pa
             "min_lr_ratio": min_lr_ratio, "warmup_steps": cfg.warmup(cfg.steps(data.train.shape[1])),
             "epochs": rows[-1]["tokens"] / data.train.numel(),  # passes over the pretraining split
             "batch_size": batch_size, "tokens_per_second": rows[-1]["tokens"] / seconds,
-            "threads": torch.get_num_threads(), "data_sha256": data_key}  # wall times are only comparable at equal thread counts
+            "threads": torch.get_num_threads(), "data_sha256": data_key, "recipe": recipe}  # wall times are only comparable at equal thread counts
     if not is_main_process():  # every process trained the same weights; one of them saves them
         return model.eval(), info
     for place in [folder] + ([Path(keep_dir) / spec.name] if keep_dir else []):
         save_base(model, info, place)
     return model.eval(), info
+
+
+def base_recipe(tokens_per_param: float, lr: float, batch_size: int, warmup_steps: int, min_lr_ratio: float,
+                seed: int) -> dict:
+    """The settings that make a base what it is; a cached base is reused only under the same ones."""
+    return {"tokens_per_param": float(tokens_per_param), "lr": float(lr), "batch_size": int(batch_size),
+            "warmup_steps": int(warmup_steps), "min_lr_ratio": float(min_lr_ratio), "seed": int(seed)}
 
 
 def save_base(model, info: dict, folder) -> None:

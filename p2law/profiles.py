@@ -98,7 +98,7 @@ PROFILES = {
                    post_tokens_per_param=1.5, lr=2e-5, batch_size=16, n_checkpoints=31, warmup_steps=10,
                    schedule="constant", checkpoint_spacing="log+linear", seeds=(0, 1), single_seed_sizes=("l",),
                    depth_rates=(0.1, 0.2, 0.3), width_rates=(0.125, 0.25, 0.375), pretrain_batch_size=32,
-                   pretrain_warmup_steps=50, pretrain_min_lr_ratio=0.05),
+                   pretrain_warmup_steps=50, pretrain_min_lr_ratio=0.005),
     "paper": Profile(name="paper", scale="paper", corpus="hub:cerebras/SlimPajama-627B",
                      seq_len=2048, vocab_size=None, n_calibration=1024, calibration_batch=8, n_eval_blocks=512,
                      pretrain_tokens_per_param=0.0, pretrain_lr=0.0, post_tokens_per_param=None,

@@ -28,3 +28,21 @@ def test_a_kept_base_is_reused_on_the_same_blocks_and_retrained_on_others(tmp_pa
         assert torch.equal(a, b)
     pretrain.pretrain_base(spec, blocks(1), cache_dir=tmp_path / "fresh", keep_dir=tmp_path / "kept", **kw)
     assert calls  # other blocks (another corpus or tokenizer): trained again
+
+
+def test_a_kept_base_is_retrained_under_another_recipe(tmp_path, monkeypatch):
+    """A base annealed to another final rate (or trained longer, or from another seed) is another base."""
+    spec = toy_family("llama", "smoke")[0]
+    kw = dict(vocab_size=64, tokens_per_param=0.05, lr=1e-3, batch_size=8, progress=False, n_checkpoints=2)
+    _, info = pretrain.pretrain_base(spec, blocks(0), cache_dir=tmp_path / "c", keep_dir=tmp_path / "kept",
+                                     min_lr_ratio=0.1, **kw)
+    assert info["recipe"]["min_lr_ratio"] == 0.1
+    calls = []
+    real = pretrain.post_train
+    monkeypatch.setattr(pretrain, "post_train", lambda *a, **k: calls.append(1) or real(*a, **k))
+    _, again = pretrain.pretrain_base(spec, blocks(0), cache_dir=tmp_path / "c2", keep_dir=tmp_path / "kept",
+                                      min_lr_ratio=0.005, **kw)
+    assert calls and again["recipe"]["min_lr_ratio"] == 0.005
+    pretrain.pretrain_base(spec, blocks(0), cache_dir=tmp_path / "c3", keep_dir=tmp_path / "kept",
+                           min_lr_ratio=0.005, **kw)
+    assert len(calls) == 1  # the same recipe again: reused
