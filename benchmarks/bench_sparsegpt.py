@@ -95,7 +95,7 @@ def _child(method, rows, cols, queue):
     b = torch.randn(cols // 8, cols, generator=g)
     w = torch.randn(rows, cols, generator=g)
     bd = b.double()
-    h = bd.T @ bd  # float64, as prune_2of4 accumulates it
+    h = bd.T @ bd  # float64, as prune_2of4 accumulates it on CPU (float32 on CUDA)
     del bd
     h.div_(b.shape[0]).diagonal().add_(NOISE)
     h.mul_(2)

@@ -143,3 +143,144 @@ def test_prune_2of4_shows_progress_over_calibration_batches_and_layers(capsys):
     assert "2:4: SparseGPT layers" in shown and "3/3" in shown
     prune_2of4(tiny_model(layers=3), calibration(n_batches=2), blocksize=32, progress=False)
     assert capsys.readouterr().err == ""
+
+
+PROJECTIONS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+               "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
+
+
+def padded_calibration():
+    """Three batches as (ids, mask); the last has right-padded rows, whose padding no Hessian may see."""
+    batches = [(ids, torch.ones_like(ids)) for ids in calibration()]
+    ids = torch.randint(0, 96, (3, 16), generator=torch.Generator().manual_seed(3))
+    mask = torch.ones_like(ids)
+    mask[1, 10:] = 0
+    mask[2, 5:] = 0
+    return batches + [(ids, mask)]
+
+
+@torch.no_grad()
+def per_projection_2of4(model, batches, blocksize):
+    """Reference: SparseGPT as it was before the sharing, each projection with a float64 Hessian of its own.
+
+    Layer by layer, the whole model (its earlier layers pruned already) runs on the batches, hooks on all
+    seven projections of the layer sum X Xᵀ over the real tokens, and then each projection is pruned.
+    """
+    masks = {}
+    for li, layer in enumerate(model.model.layers):
+        sums, counts, handles, real = {}, {}, [], {}
+
+        def collect(name):
+            def fn(module, args):
+                x = args[0].double().reshape(-1, args[0].shape[-1])[real["tokens"]]
+                sums[name] = sums.get(name, 0) + x.T @ x
+                counts[name] = counts.get(name, 0) + len(x)
+            return fn
+
+        for name in PROJECTIONS:
+            handles.append(layer.get_submodule(name).register_forward_pre_hook(collect(name)))
+        for ids, mask in batches:
+            real["tokens"] = mask.reshape(-1) > 0
+            model(input_ids=ids, attention_mask=mask, use_cache=False)
+        for handle in handles:
+            handle.remove()
+        for name in PROJECTIONS:
+            lin = layer.get_submodule(name)
+            new_w, keep = prune_linear_2of4(lin.weight, 2 * sums[name] / counts[name], blocksize)
+            lin.weight.copy_(new_w)
+            masks[f"model.layers.{li}.{name}.weight"] = keep
+    return masks
+
+
+def assert_exact_2of4(weight, keep):
+    assert bool((keep.reshape(-1, 4).sum(-1) == 2).all())  # exactly 2 kept of every 4 inputs
+    assert bool((weight[~keep] == 0).all())
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_shared_hessians_prune_as_one_hessian_per_projection_did(family):
+    batches = padded_calibration()
+    as_dicts = [{"input_ids": ids, "attention_mask": mask} for ids, mask in batches]
+    shared, report = prune_2of4(tiny_model(family), as_dicts, blocksize=32, progress=False)
+    reference = tiny_model(family)
+    ref_masks = per_projection_2of4(reference, batches, blocksize=32)
+    assert report.masks.keys() == ref_masks.keys() and len(ref_masks) == 4 * 7
+    ref_params = dict(reference.named_parameters())
+    for name, param in shared.named_parameters():
+        if name in ref_masks:
+            assert torch.equal(report.masks[name], ref_masks[name]), name
+            torch.testing.assert_close(param, ref_params[name], rtol=0, atol=1e-5)
+            assert_exact_2of4(param, report.masks[name])
+
+
+def test_prune_2of4_sums_one_hessian_per_distinct_input(monkeypatch):
+    model = tiny_model(layers=2)
+    given = []  # every Hessian handed to the matrix pruner, kept alive so distinct ones stay distinct objects
+
+    def spy(weight, hessian, *args, **kwargs):
+        given.append(hessian)
+        return real(weight, hessian, *args, **kwargs)
+
+    real = sparsegpt.prune_linear_2of4
+    monkeypatch.setattr(sparsegpt, "prune_linear_2of4", spy)
+    hooked = []  # per decoder-layer call: its submodules' hooks, i.e. the Hessians being summed
+
+    def count_hooks(layer, args, kwargs):
+        hooked.append(sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in layer.modules()
+                          if m is not layer))
+
+    for layer in model.model.layers:
+        layer.register_forward_pre_hook(count_hooks, with_kwargs=True)
+    prune_2of4(model, calibration(), blocksize=32, progress=False)
+    assert max(hooked) == 4  # qkv, o, gate/up, down; 7 when each projection had its own
+    assert len(given) == 2 * 7
+    for li in range(2):
+        q, k, v, o, gate, up, down = given[7 * li:7 * li + 7]
+        assert q is k is v and gate is up
+        assert len({id(h) for h in (q, o, gate, down)}) == 4
+
+
+def test_prune_2of4_replaces_each_batchs_layer_input_in_place():
+    model = tiny_model(layers=3)
+    read_from = []  # where each decoder-layer call finds its hidden states
+
+    def record(layer, args, kwargs):
+        read_from.append(args[0].data_ptr())
+
+    for layer in model.model.layers:
+        layer.register_forward_pre_hook(record, with_kwargs=True)
+    prune_2of4(model, calibration(n_batches=3), blocksize=32, progress=False)
+    assert len(read_from) == 3 + 3 * 2 * 3  # layer 0 captured, then each layer calibrated and run on
+    # One buffer per batch for the whole run: each layer's output overwrote its input. With a second list
+    # for the outputs, layer 1 would read 3 tensors allocated while layer 0's 3 inputs were still held.
+    assert len(set(read_from)) == 3
+
+
+def test_prune_2of4_float32_hessians_bfloat16_offloaded_inputs(monkeypatch):
+    batches = calibration()
+    hessian_dtypes, layer_inputs = set(), []
+
+    def spy(weight, hessian, *args, **kwargs):
+        hessian_dtypes.add(hessian.dtype)
+        return real(weight, hessian, *args, **kwargs)
+
+    real = sparsegpt.prune_linear_2of4
+    monkeypatch.setattr(sparsegpt, "prune_linear_2of4", spy)
+    default_masks = prune_2of4(tiny_model(layers=2), batches, blocksize=32, progress=False)[1].masks
+    assert hessian_dtypes == {torch.float64}  # the CPU default, as before, so earlier results reproduce
+    hessian_dtypes.clear()
+    model = tiny_model(layers=2)
+    for layer in model.model.layers:
+        layer.register_forward_pre_hook(lambda layer, args, kwargs: layer_inputs.append(args[0].clone()),
+                                        with_kwargs=True)
+    model, report = prune_2of4(model, batches, blocksize=32, progress=False, hessian_dtype=torch.float32,
+                               activation_dtype=torch.bfloat16, offload_inputs=True)
+    assert hessian_dtypes == {torch.float32}
+    # Stored in bfloat16, the inputs reach the (float32) layers cast back: float32 values bfloat16 can hold.
+    for x in layer_inputs[len(batches):]:  # past the capture of layer 0's inputs, which stores them
+        assert x.dtype == torch.float32 and torch.equal(x, x.bfloat16().float())
+    params = dict(model.named_parameters())
+    for name, keep in report.masks.items():
+        assert_exact_2of4(params[name], keep)
+    agree = sum(int((keep == default_masks[name]).sum()) for name, keep in report.masks.items())
+    assert agree / sum(k.numel() for k in report.masks.values()) > 0.9
