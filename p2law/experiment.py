@@ -14,8 +14,9 @@ duplicated. Every file is written through a temporary file and ``os.replace``.
 
 Where a base comes from is the one thing profiles differ in. ``smoke`` and ``toy`` pretrain small bases
 here, with a BPE tokenizer trained on the corpus. ``paper`` loads the paper's six models
-(``p2law.paper.PAPER_MODELS``) by hub id, or from the local folders in ``Profile.model_paths``, and packs
-the corpus with each model's own tokenizer. Loaded weights are kept in float32: AdamW at the paper's LR
+(``p2law.paper.PAPER_MODELS``) by hub id, or from the local folders in ``Profile.model_paths``, and streams
+the corpus with each model's own tokenizer into a token store (``p2law.token_store``) holding the whole
+post-training budget, each block read once. Loaded weights are kept in float32: AdamW at the paper's LR
 of 2e-5 needs full-precision weights (in bf16 most of its updates would round away). For bf16 compute,
 start the sweep under ``accelerate launch --mixed_precision bf16`` or with ``ACCELERATE_MIXED_PRECISION=bf16``
 (the checkpoints are then evaluated under autocast, L0 in float32). The base stays in host memory; each
@@ -331,6 +332,12 @@ def _run_config(profile: Profile, base: Base, corpus: PackedCorpus, seed: int = 
     return _post_train_config(profile, _post_tokens(profile, base.name, n0), seed)
 
 
+def _train_blocks(profile: Profile, base: Base) -> int:
+    """Post-training blocks a loaded base's runs consume: steps x batch size (the seed orders them only)."""
+    cfg = _run_config(profile, base, None)  # a base not pretrained here needs no corpus for its budget
+    return cfg.steps(profile.seq_len) * cfg.batch_size
+
+
 def _source_label(base: Base) -> dict:
     """Where a planned base comes from, for the printed plan (and the hub id of a paper model)."""
     if base.pretrained_here:
@@ -525,6 +532,9 @@ class PackedCorpus:
 
     Toy bases share the tokenizer trained on the corpus; loaded models bring their own (the three Llamas
     share one, the three Qwens another), so the corpus is re-read and re-packed only when it changes.
+    A loaded model's post-training blocks come from the token store (``p2law.token_store``): exactly
+    the blocks its budget consumes, steps x batch size, each read once; a corpus too small for them is a
+    ``CorpusTooSmallError``, never a repeat.
     """
 
     def __init__(self, profile: Profile, cache_dir: Path):
@@ -534,12 +544,13 @@ class PackedCorpus:
     def for_base(self, base: Base):
         """``(DataBundle, calibration batches)`` in the tokens of ``base``'s tokenizer."""
         tokenizer = _own_tokenizer(base)
-        key = "trained" if tokenizer is None else _tokenizer_fingerprint(tokenizer)
+        train_blocks = None if base.pretrained_here else _train_blocks(self.profile, base)
+        key = "trained" if tokenizer is None else (_tokenizer_fingerprint(tokenizer), train_blocks)
         if key != self.key:
             p = self.profile
             self.bundle = prepare(p.corpus, p.seq_len, p.vocab_size, p.seed, p.n_eval_blocks, p.n_calibration,
                                   cache_dir=self.cache_dir, tokenizer=tokenizer,
-                                  post_train_fraction=p.post_train_fraction)
+                                  post_train_fraction=p.post_train_fraction, train_blocks=train_blocks)
             self.calibration = calibration_batches(self.bundle.calibration, p.n_calibration, p.calibration_batch,
                                                    p.seed)
             self.key = key

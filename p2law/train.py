@@ -14,6 +14,16 @@ atomically as it happens, and the training state is saved beside it, so a killed
 last checkpoint and produces the same rows as an uninterrupted one. Data order depends only on the
 seed and the step, which is what makes resuming exact.
 
+Preemption: while it runs (in the main thread), SIGTERM and SIGUSR1 (what cluster schedulers send before a
+kill; Slurm's ``--signal``) only set a flag. At the next optimizer-step boundary the run saves the same
+resume state a checkpoint saves, plus the training loss accumulated since the last checkpoint, so the
+restarted run's rows are exactly an uninterrupted run's; then it raises ``Preempted``, whose ``exit_code``
+(128 + the signal number: 143 for SIGTERM, 138 for SIGUSR1) ``p2law run`` exits with. Under torchrun every
+rank agrees at each step boundary whether any of them was signalled, so all stop at the same step
+(torchrun forwards SIGTERM to its workers, and SIGUSR1 with ``--signals-to-handle SIGTERM,SIGUSR1``, then
+kills them after ``--shutdown-timeout`` seconds, 30 by default: make that cover a step and a save). The
+previous handlers are back when ``post_train`` returns or raises.
+
 With ``torchrun``/``accelerate launch`` each process takes an equal share of every global batch;
 gradients are averaged across processes, so the loss curve matches one process with the same batch.
 
@@ -31,7 +41,10 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import signal
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -53,6 +66,38 @@ def is_main_process() -> bool:
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; rows logged before it are kept."""
+
+
+PREEMPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+class Preempted(RuntimeError):
+    """A preemption signal stopped the run at a step boundary, its resume state saved (given a state_dir).
+
+    ``exit_code`` is 128 + the signal number, the status of a process that signal kills outright, so a job
+    script that requeues on 143 (or 138) treats a clean stop and a kill alike."""
+
+    def __init__(self, message: str, signum: int, step: int):
+        super().__init__(message)
+        self.signum, self.step, self.exit_code = signum, step, 128 + signum
+
+
+def _catch_preemption() -> tuple[list[int], Callable[[], None]]:
+    """``(caught, restore)``: the preemption signals received from now on, and the call that puts the
+    previous handlers back. Python runs handlers in the main thread only, so elsewhere nothing is caught."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        return caught, lambda: None
+    # a handler installed outside Python reads as None and cannot be reinstalled; the default stands in
+    previous = {s: signal.getsignal(s) or signal.SIG_DFL for s in PREEMPT_SIGNALS}
+    for s in PREEMPT_SIGNALS:
+        signal.signal(s, lambda signum, frame: caught.append(signum))
+
+    def restore() -> None:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+    return caught, restore
 
 
 @dataclass
@@ -256,13 +301,16 @@ def _global_mean(value: torch.Tensor, accelerator) -> torch.Tensor:
     return value[0]
 
 
-def _save_state(state_dir: Path, model, optimizer, step: int, rows: list[dict]) -> None:
-    """Write the resumable state through a temporary folder and an atomic rename."""
+def _save_state(state_dir: Path, model, optimizer, step: int, rows: list[dict],
+                running: tuple[float, int] = (0.0, 0)) -> None:
+    """Write the resumable state through a temporary folder and an atomic rename. ``running``: the summed
+    training loss and step count since the last checkpoint (nonzero only when a preempted run saves
+    between checkpoints), from which the next row's ``train_loss`` continues."""
     tmp = state_dir.with_name(state_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rows": rows},
-               tmp / "state.pt")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rows": rows,
+                "running": list(running)}, tmp / "state.pt")
     old = state_dir.with_name(state_dir.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if state_dir.exists():
@@ -278,8 +326,9 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
 
     ``masks`` (parameter name -> bool, True = may train) are kept exactly. ``rows_meta`` fills the
     table's descriptive columns (family, model, n0, l0, method, rate, n, seed, run_id). With
-    ``state_dir`` the run resumes from its last checkpoint. ``stop_after_checkpoints`` ends the run
-    early after that many checkpoints (a stand-in for a kill, used by tests).
+    ``state_dir`` the run resumes from its last checkpoint, or from the step a preemption signal stopped
+    it at (``Preempted``, see the module docstring). ``stop_after_checkpoints`` ends the run early after
+    that many checkpoints (a stand-in for a kill, used by tests).
     """
     from accelerate import Accelerator
 
@@ -329,12 +378,14 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
     checkpoints = cfg.checkpoint_steps(seq_len)
     rows: list[dict] = []
     step = 0
+    running, n_running = 0.0, 0
     state_dir = Path(state_dir) if state_dir else None
     if state_dir and (state_dir / "state.pt").exists():
         state = torch.load(state_dir / "state.pt", map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, rows = state["step"], state["rows"]
+        running, n_running = state.get("running", (0.0, 0))  # states saved before preemption had none
     model, optimizer = accelerator.prepare(model, optimizer)
     raw = accelerator.unwrap_model(model)
     params = dict(raw.named_parameters())
@@ -344,7 +395,6 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
     micro = per_process // accum
     tokens_per_step = cfg.batch_size * seq_len
     device = accelerator.device
-    running, n_running = 0.0, 0
     bar = tqdm(total=total, initial=step, desc=f"post-train {meta['run_id']}",
                disable=not (progress and accelerator.is_main_process), leave=False)
     t0, tokens_done = time.perf_counter(), 0
@@ -364,52 +414,83 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
         idx = batch_indices(at_step, cfg.batch_size, len(data.train), cfg.seed)
         return data.train[idx[accelerator.process_index * per_process:(accelerator.process_index + 1) * per_process]]
 
-    model.train()
-    if step == 0 and not rows:
-        with torch.no_grad():
-            ids = my_share(0)
-            s = sum(lm_loss_sum(model, ids[i:i + micro].to(device))[0] for i in range(0, per_process, micro))
-        checkpoint(0, float(_global_mean(s / (ids.shape[0] * (seq_len - 1)), accelerator)))
-    n_done = sum(1 for r in rows if r["step"] > 0)
-    while step < total:
-        ids = my_share(step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, total, cfg)
-        local = torch.zeros((), dtype=torch.float64, device=device)
-        for k in range(accum):
-            with accelerator.accumulate(model):
-                s, n = lm_loss_sum(model, ids[k * micro:(k + 1) * micro].to(device))
-                loss = s / n
-                local += loss.detach().double() / accum  # equal token counts: the share's mean token loss
-                if k == accum - 1:
-                    if not accelerator.sync_gradients:
-                        raise RuntimeError("accelerate did not mark the last micro-batch of a step as a sync step")
-                    logged = _global_mean(local, accelerator)  # every process sees the global batch's loss
-                    if not torch.isfinite(logged):
-                        bar.close()
-                        raise NonFiniteLossError(f"{meta['run_id']}: training loss became {logged.item()} at step "
-                                                 f"{step}; {len(rows)} checkpoint rows were kept")
-                accelerator.backward(loss)  # divided by accum by accelerate
-                if accelerator.sync_gradients:
-                    _apply_masks(params, masks, grads=True)
-                    if cfg.grad_clip:
-                        accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    _apply_masks(params, masks, grads=False)  # Eq. 19: pruned weights stay exactly zero
-        step += 1
-        running += logged.item()
-        n_running += 1
-        tokens_done += tokens_per_step
-        bar.update(1)
-        bar.set_postfix(loss=f"{logged.item():.3f}", tok_s=f"{tokens_done / (time.perf_counter() - t0):.0f}")
-        if step in checkpoints:
-            checkpoint(step, running / n_running)
-            running, n_running = 0.0, 0
-            n_done += 1
-            if stop_after_checkpoints is not None and n_done >= stop_after_checkpoints and step < total:
-                break
-    bar.close()
+    caught, restore_handlers = _catch_preemption()
+
+    def preempted() -> bool:
+        """Whether any process was signalled (all ask at the same step boundary, so all agree)."""
+        if accelerator.num_processes == 1:
+            return bool(caught)
+        flag = torch.tensor([float(bool(caught))], device=device)
+        return bool(accelerator.reduce(flag, reduction="sum").item())
+
+    def stop(at_step: int, save: bool) -> Preempted:
+        """The exception ending a signalled run; ``save``: write the state at ``at_step`` first (False
+        when the checkpoint just taken saved it)."""
+        if save and state_dir is not None and accelerator.is_main_process and is_main_process():
+            _save_state(state_dir, raw, optimizer, at_step, rows, (running, n_running))
+        accelerator.wait_for_everyone()
+        signum = caught[0] if caught else signal.SIGTERM  # a rank not signalled itself stops with the rest
+        saved = (f"its state is saved in {state_dir}; run it again to resume" if state_dir is not None
+                 else "no state_dir was given, so nothing was saved to resume from")
+        return Preempted(f"{meta['run_id']}: stopped by {signal.Signals(signum).name} at step {at_step} of "
+                         f"{total} ({len(rows)} checkpoint rows written); {saved}", signum, at_step)
+
+    try:
+        model.train()
+        if step == 0 and not rows:
+            with torch.no_grad():
+                ids = my_share(0)
+                s = sum(lm_loss_sum(model, ids[i:i + micro].to(device))[0]
+                        for i in range(0, per_process, micro))
+            checkpoint(0, float(_global_mean(s / (ids.shape[0] * (seq_len - 1)), accelerator)))
+        n_done = sum(1 for r in rows if r["step"] > 0)
+        while step < total:
+            if preempted():
+                raise stop(step, save=True)
+            ids = my_share(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, total, cfg)
+            local = torch.zeros((), dtype=torch.float64, device=device)
+            for k in range(accum):
+                with accelerator.accumulate(model):
+                    s, n = lm_loss_sum(model, ids[k * micro:(k + 1) * micro].to(device))
+                    loss = s / n
+                    local += loss.detach().double() / accum  # equal token counts: the share's mean token loss
+                    if k == accum - 1:
+                        if not accelerator.sync_gradients:
+                            raise RuntimeError("accelerate did not mark the last micro-batch of a step as a "
+                                               "sync step")
+                        logged = _global_mean(local, accelerator)  # every process: the global batch's loss
+                        if not torch.isfinite(logged):
+                            raise NonFiniteLossError(f"{meta['run_id']}: training loss became "
+                                                     f"{logged.item()} at step {step}; {len(rows)} "
+                                                     "checkpoint rows were kept")
+                    accelerator.backward(loss)  # divided by accum by accelerate
+                    if accelerator.sync_gradients:
+                        _apply_masks(params, masks, grads=True)
+                        if cfg.grad_clip:
+                            accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                        optimizer.step()
+                        optimizer.zero_grad(set_to_none=True)
+                        _apply_masks(params, masks, grads=False)  # Eq. 19: pruned weights stay exactly zero
+            step += 1
+            running += logged.item()
+            n_running += 1
+            tokens_done += tokens_per_step
+            bar.update(1)
+            bar.set_postfix(loss=f"{logged.item():.3f}",
+                            tok_s=f"{tokens_done / (time.perf_counter() - t0):.0f}")
+            if step in checkpoints:
+                checkpoint(step, running / n_running)
+                running, n_running = 0.0, 0
+                n_done += 1
+                if stop_after_checkpoints is not None and n_done >= stop_after_checkpoints and step < total:
+                    break
+        if preempted():  # signalled during the last steps: the run is whole, but the caller must stop too
+            raise stop(step, save=False)
+    finally:
+        restore_handlers()
+        bar.close()
     if checkpointing:
         _set_checkpointing(raw, False)
     return rows

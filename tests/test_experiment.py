@@ -285,10 +285,11 @@ def test_paper_profile_runs_end_to_end_on_a_local_model(local_llama, tmp_path):
         assert len(g) == profile.n_checkpoints + 1, run_id
         assert g.tokens.iloc[-1] == profile.post_tokens[PAPER_MODEL]
 
-    # L0 and N0 are the local model's own: its weights, its tokenizer, the profile's held-out blocks
+    # L0 and N0 are the local model's own: its weights, its tokenizer, the held-out blocks of the token store
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    budget = 16 * 8  # steps x batch size: the blocks a run reads, each once
     bundle = prepare(str(corpus), profile.seq_len, None, profile.seed, profile.n_eval_blocks, profile.n_calibration,
-                     tokenizer=tokenizer)
+                     tokenizer=tokenizer, cache_dir=out / "_cache", train_blocks=budget)
     unpruned = AutoModelForCausalLM.from_pretrained(folder)
     l0 = evaluate(unpruned, bundle.train_data.eval, profile.eval_batch_size)
     assert df.l0.to_numpy() == pytest.approx(l0, abs=1e-6)
@@ -317,9 +318,37 @@ def test_paper_profile_runs_end_to_end_on_a_local_model(local_llama, tmp_path):
     assert manifest["pretrain"][PAPER_MODEL]["l0"] == pytest.approx(l0, abs=1e-6)
     assert manifest["corpus"]["vocab_size"] == len(tokenizer)
 
+    # the post-training blocks came from the token store, which holds exactly the budget: nothing repeats
+    stores = list((out / "_cache" / "token_store").glob("*/index.json"))
+    assert len(stores) == 1
+    index = json.loads(stores[0].read_text())
+    assert index["splits"]["post_train"]["blocks"] == budget and index["repeats"] == 0
+    assert manifest["corpus"]["streamed"] and manifest["corpus"]["token_store"] == str(stores[0].parent)
+    assert manifest["corpus"]["train_blocks"] == budget
+
     stamp = (out / "checkpoints.csv").stat().st_mtime_ns
     run(profile, out, only=[PAPER_MODEL], progress=False)  # every run finished: nothing is loaded or retrained
     assert (out / "checkpoints.csv").stat().st_mtime_ns == stamp
+
+
+def test_paper_budget_beyond_the_corpus_fails_instead_of_repeating(local_llama, tmp_path):
+    from transformers import AutoTokenizer
+
+    from p2law.token_store import CorpusTooSmallError
+
+    folder, corpus = local_llama
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    texts = [json.loads(line)["text"] for line in corpus.read_text().splitlines()]
+    corpus_blocks = sum(len(ids) + 1 for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]) // 32
+    steps = corpus_blocks // 8 + 1  # one batch more than the whole corpus, every split together, holds
+    profile = tiny_paper_profile(folder, corpus)
+    profile = dataclasses.replace(profile, post_tokens={PAPER_MODEL: steps * 8 * 32})
+    control = next(r.run_id for r in plan_runs(profile) if r.model == PAPER_MODEL and r.method == "none")
+    out = tmp_path / "paper"
+    with pytest.raises(CorpusTooSmallError, match=rf"post_train: [\d,]+ of {steps * 8:,} blocks .*Nothing is "
+                                                  "repeated"):
+        run(profile, out, only=[control], progress=False)
+    assert not (out / "checkpoints.csv").exists()
 
 
 def test_paper_bad_input_model_path_is_named_before_writing(tmp_path, capsys):
@@ -357,6 +386,23 @@ def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path, capsys):
         assert cli_main(["run", "--profile", "smoke", "--out", str(out), "--quiet"]) == 2
         assert "p2law run: error: another process is already running a sweep" in capsys.readouterr().err
     assert [p.name for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"] == []  # nothing written
+
+
+def test_a_preempted_sweep_exits_with_the_signal_status_and_one_line(tmp_path, capsys, monkeypatch):
+    """``p2law run`` turns post_train's Preempted (state saved, see test_train.py) into 128 + the signal."""
+    import signal
+
+    from p2law import experiment
+    from p2law.train import Preempted
+
+    def preempted_run(*args, **kwargs):
+        raise Preempted("r: stopped by SIGTERM at step 5 of 12 (2 checkpoint rows written); its state is saved "
+                        "in s; run it again to resume", signal.SIGTERM, 5)
+
+    monkeypatch.setattr(experiment, "run", preempted_run)
+    assert cli_main(["run", "--profile", "smoke", "--out", str(tmp_path), "--quiet"]) == 143
+    err = capsys.readouterr().err
+    assert err.startswith("p2law run: preempted: r: stopped by SIGTERM at step 5") and err.count("\n") == 1
 
 
 def test_the_plan_refuses_or_moves_duplicate_rates_and_matches_rates_across_sizes():

@@ -1,6 +1,10 @@
 import json
 import os
+import signal
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -8,10 +12,10 @@ import pytest
 import torch
 
 from p2law.prune import prune_2of4
-from p2law.train import NonFiniteLossError, TrainConfig, TrainData, post_train
+from p2law.train import NonFiniteLossError, Preempted, TrainConfig, TrainData, post_train
 from prune_fixtures import tiny_model
 from train_fixtures import pattern_data, run_group
-from train_worker import CONFIG
+from train_worker import CONFIG, PREEMPTIBLE_CONFIG
 
 META = dict(family="llama", model="tiny", n0=1, l0=4.6, method="2:4", rate=0.4, n=1, seed=0, run_id="r")
 
@@ -222,3 +226,88 @@ def test_sharded_training_is_refused_until_it_keeps_the_mask():
         with pytest.raises(NotImplementedError, match="not supported yet.*use DDP"):
             post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META, progress=False,
                        accelerator=SimpleNamespace(distributed_type=kind))
+
+
+def test_a_signal_stops_the_run_at_the_next_step_and_resuming_is_exact(tmp_path):
+    """SIGUSR1 during step 4 (between the checkpoints at 3 and 6): the run saves its state at step 5, with
+    the loss of steps 4-5 toward the next row, raises Preempted, and puts the previous handler back."""
+    full = post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META, progress=False)
+    model, forwards = tiny_model(), []
+
+    def signal_in_step_4(module, args):
+        if torch.is_grad_enabled():  # a training step's forward, not the loss at D = 0 or an evaluation
+            forwards.append(1)
+            if len(forwards) == 5:
+                os.kill(os.getpid(), signal.SIGUSR1)
+
+    model.register_forward_pre_hook(signal_in_step_4)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    previous = signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # a handler of the caller's, to be restored
+    message = (r"r: stopped by SIGUSR1 at step 5 of 12 \(2 checkpoint rows written\); its state is saved in "
+               r".*state; run it again to resume")
+    try:
+        with pytest.raises(Preempted, match=message) as stopped:
+            post_train(model, pattern_data(), short_cfg(), rows_meta=META, table_path=tmp_path / "t.csv",
+                       state_dir=tmp_path / "state", progress=False)
+        assert signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is sigterm
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert stopped.value.exit_code == 138 and stopped.value.step == 5
+    state = torch.load(tmp_path / "state" / "state.pt", weights_only=False)
+    assert state["step"] == 5 and len(state["rows"]) == 2 and state["running"][1] == 2
+    resumed = post_train(tiny_model(seed=9), pattern_data(), short_cfg(), rows_meta=META,
+                         table_path=tmp_path / "t.csv", state_dir=tmp_path / "state", progress=False)
+    assert resumed == full  # train_loss of the row at step 6 included steps 4-5 from before the stop
+
+
+def test_outside_the_main_thread_no_handler_is_installed():
+    """Python lets only the main thread set signal handlers; a run in another thread trains without them."""
+    got, sigterm = {}, signal.getsignal(signal.SIGTERM)
+    thread = threading.Thread(target=lambda: got.update(rows=post_train(tiny_model(), pattern_data(),
+                                                                        short_cfg(), progress=False)),
+                              daemon=True)  # a hung run does not keep pytest from exiting
+    thread.start()
+    thread.join(timeout=300)
+    assert len(got["rows"]) == 5  # no ValueError from signal.signal in a thread
+    assert signal.getsignal(signal.SIGTERM) is sigterm
+
+
+def test_sigterm_saves_the_state_exits_143_and_the_restart_gives_the_uninterrupted_rows(tmp_path):
+    """A worker process gets SIGTERM after its first checkpoint: it stops at the next step with status 143
+    and its state saved, leaving only whole checkpoint rows; run again, it ends with the rows of a run that
+    was never interrupted (both in worker processes: the same threads, so exactly the same numbers)."""
+    worker = [sys.executable, str(Path(__file__).with_name("train_worker.py")), "--preemptible"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent)}
+    table, state = tmp_path / "t.csv", tmp_path / "state"
+    proc = subprocess.Popen(worker + [str(table), str(state)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (table.exists() and len(pd.read_csv(table)) >= 2):  # D = 0 and the first checkpoint
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "no checkpoint row within 120 s"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # a failed or timed-out test leaves no worker behind
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 143, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("preempted: preempt: stopped by SIGTERM at step ")
+    saved = torch.load(state / "state.pt", weights_only=False)
+    total = PREEMPTIBLE_CONFIG["total_tokens"] // (16 * 32)
+    assert 10 <= saved["step"] < total  # really interrupted, after the first checkpoint (step 10)
+    written = pd.read_csv(table)  # whole rows only, the ones the state holds
+    assert list(written.eval_loss) == [r["eval_loss"] for r in saved["rows"]] and len(written) >= 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state", "t.csv"]  # nothing half-written
+
+    resumed = run_group(worker + [str(table), str(state)], env=env, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    whole = run_group(worker + [str(tmp_path / "full.csv"), str(tmp_path / "full_state")], env=env, text=True,
+                      timeout=300)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    after, expected = pd.read_csv(table), pd.read_csv(tmp_path / "full.csv")
+    assert list(after.step) == [0, 10, 20, 30, 40]
+    pd.testing.assert_frame_equal(after, expected, check_exact=True)

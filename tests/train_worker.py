@@ -1,10 +1,15 @@
-"""Run a short post-training under torchrun and write its rows as JSON (used by test_train.py).
+"""Post-training workers for test_train.py, run in processes of their own.
 
 torchrun --nproc_per_node 2 tests/train_worker.py OUT.json [MICRO_BATCH_SIZE]
+    a short post-training under torchrun; rank 0 writes its rows as JSON.
+python tests/train_worker.py --preemptible TABLE STATE_DIR
+    one process, slowed down so that a test's signal lands mid-run; exits as ``p2law run`` does when
+    preempted (the status ``Preempted.exit_code``, one line on stderr).
 """
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -13,9 +18,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from prune_fixtures import tiny_model  # noqa: E402
 from train_fixtures import pattern_data  # noqa: E402
 
-from p2law.train import TrainConfig, post_train  # noqa: E402
+from p2law.train import Preempted, TrainConfig, post_train  # noqa: E402
 
 CONFIG = dict(total_tokens=32 * 16 * 12, lr=3e-3, batch_size=16, n_checkpoints=4, seed=3)
+PREEMPTIBLE_CONFIG = dict(total_tokens=32 * 16 * 40, lr=3e-3, batch_size=16, n_checkpoints=4, seed=3)
+STEP_SECONDS = 0.1  # added to every training forward pass; the rows do not depend on it
 
 
 def main(out, micro=None):
@@ -26,5 +33,27 @@ def main(out, micro=None):
         Path(out).write_text(json.dumps(rows))
 
 
+def preemptible(table, state_dir):
+    torch.set_num_threads(1)
+    model = tiny_model(seed=5)
+    forward = model.forward
+
+    def slow_forward(*args, **kwargs):
+        if model.training:
+            time.sleep(STEP_SECONDS)
+        return forward(*args, **kwargs)
+
+    model.forward = slow_forward
+    try:
+        post_train(model, pattern_data(), TrainConfig(**PREEMPTIBLE_CONFIG), rows_meta={"run_id": "preempt"},
+                   table_path=table, state_dir=state_dir, progress=False)
+    except Preempted as err:
+        print(f"preempted: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    if sys.argv[1] == "--preemptible":
+        preemptible(*sys.argv[2:4])
+    else:
+        main(*sys.argv[1:3])
