@@ -165,13 +165,6 @@ show(paper_layout(table6.rename(columns={"condition2": "paper", "derived": "from
 # 2:4 panels show $\mathcal{L}$ itself.
 
 # %%
-def predict(form: str, c: dict, n0_billions, d_millions, rho):
-    """Delta L (or L for 2:4, rho=None) of Eqs. 10–15 with Table 5's constants, in the paper's units:
-    p2law.law's forms evaluated with L0 = 0."""
-    f = law.get_form(form, "2:4" if rho is None else None)
-    return f(n0_billions, d_millions, 0.0 if rho is None else rho, 0.0, f.params_from_dict(c))
-
-
 def curves(form: str, overrides: dict | None = None) -> pd.DataFrame:
     """Predicted curves for every (model, method, Table 1 rate); 2:4 has one curve per model.
     `overrides` maps (family, method) to constants used instead of Table 5's."""
@@ -179,10 +172,11 @@ def curves(form: str, overrides: dict | None = None) -> pd.DataFrame:
     for model in paper.MODELS.itertuples():
         tokens = np.geomspace(first_tokens, model.post_training_tokens, n_token_points)
         for method in paper.METHODS:
-            c = (overrides or {}).get((model.family, method)) or paper.law_constants(model.family, method, form)
+            fitted = paper.law(model.family, method, form, (overrides or {}).get((model.family, method)))
             rates = [None] if method == "2:4" else paper.TABLE1.query("model == @model.model and method == @method")["rate"]
             for rate in rates:
-                value = predict(form, c, model.n_params / paper.N_UNIT, tokens / paper.D_UNIT, rate)
+                # ΔL for depth and width (L0 = 0), L itself for 2:4
+                value = fitted.predict_arrays(model.n_params, tokens, 0.0 if rate is None else rate, 0.0)
                 rows.append(pd.DataFrame({"family": model.family, "model": model.model, "method": method,
                                           "rate": np.nan if rate is None else rate, "tokens": tokens, "value": value}))
     return pd.concat(rows, ignore_index=True)
@@ -243,10 +237,11 @@ llama_1b = paper.PAPER_MODELS["Llama-3.2-1B"]
 llama_models = paper.MODELS[paper.MODELS["family"] == "llama"].set_index("model")
 c_printed = paper.law_constants("llama", "depth", "L1")
 c_flipped = {**c_printed, "gamma": -c_printed["gamma"]}
-n0_b, d_end = llama_1b.n_params / paper.N_UNIT, llama_1b.post_training_tokens / paper.D_UNIT
+laws = [paper.law("llama", "depth", "L1", c) for c in (c_printed, c_flipped)]
 gamma_check = pd.DataFrame(
     {
-        f"ΔL at ρ={rho:.0%}, D=0.5B": [predict("L1", c, n0_b, d_end, rho) for c in (c_printed, c_flipped)]
+        f"ΔL at ρ={rho:.0%}, D=0.5B": [float(f.predict_arrays(llama_1b.n_params, llama_1b.post_training_tokens,
+                                                               rho, 0.0)) for f in laws]
         for rho in (0.15, 0.30)
     },
     index=[f"γ = {c_printed['gamma']:+.2f} (printed)", f"γ = {c_flipped['gamma']:+.2f} (sign flipped)"],

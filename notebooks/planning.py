@@ -43,8 +43,6 @@ from myst_nb import glue
 from p2law import book_support as bs
 from p2law import table
 from p2law import paper
-from p2law.fit import FitResult
-from p2law.law import get_form
 from p2law.plan import slope, token_budget
 from p2law.table import fit_rows
 from p2law.verdict import flattening_tokens
@@ -115,24 +113,13 @@ ours.style.format({c: "{:.3g}" for c in ["rate ρ", "budget tokens", "low", "hig
 # ## The paper's models, from its Table 5
 
 # %%
-def paper_law(family, method, form_name):
-    row = paper.TABLE5[(paper.TABLE5["family"] == family) & (paper.TABLE5["method"] == method)
-                       & (paper.TABLE5["form"] == form_name)]
-    if row.empty:
-        raise ValueError(f"Table 5 has no {form_name} for {family} {method}")
-    f = get_form(form_name, method)
-    params = {p: float(row[p].iloc[0]) for p in f.param_names}
-    return FitResult.from_constants(form_name, params, n_unit=paper.N_UNIT, d_unit=paper.D_UNIT,
-                                    pruning_method=method)
-
-
 prow = []
 for r in paper.TABLE1.itertuples():
     model = paper.MODELS.set_index("model").loc[r.model]
     rec = {"model": r.model, "method": r.method, "rate ρ": r.rate, "N0 (B)": model["n_params_billions"],
            "tokens trained (paper)": model["post_training_tokens"]}
     try:
-        law = paper_law(r.family, r.method, form)
+        law = paper.law(r.family, r.method, form)
         # depth/width laws predict L − L0 up to the unknown L0; the slope does not depend on it
         b = token_budget(law, float(model["n_params"]), float(r.rate), 0.0, threshold, per=per)
         rec |= {"budget tokens": b.tokens, "compute 6ND": b.compute}
@@ -159,7 +146,7 @@ for k, ((fam, m), res) in enumerate((kv for kv in laws.items() if kv[1] is not N
     ax.plot(tokens, s, color=f"C{k}", label=f"ours: {fam} {m} ({first['model']}, ρ={first['rate']:.2f})")
 for k, m in enumerate(["depth", "width"]):
     try:
-        law = paper_law("llama", m, form)
+        law = paper.law("llama", m, form)
         n0_1b = float(paper.MODELS.set_index("model").loc["Llama-3.2-1B", "n_params"])
         s = np.abs(slope(law, n0_1b, 0.25, 0.0, tokens * 1e3, per=per))
         ax.plot(tokens, s, "--", color="gray", lw=1 + k, label=f"paper: Llama-3.2-1B {m} ρ=0.25 (D×1000)")

@@ -12,26 +12,29 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 
-from p2law.fit import fit
+from p2law.fit import FITTERS, fit
+from p2law.paper import METHODS  # the three pruning methods the paper fits laws for
 from p2law.table import fit_rows, read
 
 RUNNABLE_PROFILES = ("smoke",)
-METHODS = ("depth", "width", "2:4")
-FITTERS = ("lm", "huber-log")
 
 
-def _figures_as_png() -> None:
-    """Inside a kernel, make matplotlib figures display (and glue) as PNG whatever the backend.
+def _book_display() -> None:
+    """Inside a kernel, make figures and tables display as a book page wants them, whatever the backend.
 
-    Under ``MPLBACKEND=Agg`` (as CI exports) IPython has no PNG formatter for figures, so a glued figure
-    would reach the page as the text "<Figure ...>". Registering the formatter here keeps the book's
-    figures independent of the caller's environment.
+    Figures: under ``MPLBACKEND=Agg`` (as CI exports) IPython has no PNG formatter for figures, so a glued
+    figure would reach the page as the text "<Figure ...>"; registering the formatter keeps the book's
+    figures independent of the caller's environment. Tables (DataFrames and their Stylers): without the
+    row numbers pandas shows for a plain RangeIndex, and inside a frame of their own that scrolls
+    sideways, so a wide table does not push the page wider than the screen.
     """
     try:
         from IPython import get_ipython
@@ -41,9 +44,23 @@ def _figures_as_png() -> None:
     shell = get_ipython()
     if shell is not None:
         select_figure_formats(shell, {"png"})
+        html = shell.display_formatter.formatters["text/html"]
+        html.for_type(pd.DataFrame, table_html)
+        html.for_type(Styler, table_html)
 
 
-_figures_as_png()
+def table_html(table) -> str:
+    """A DataFrame or Styler as HTML for a book page: no RangeIndex column, in a sideways-scrolling frame."""
+    numbered = isinstance(table.index if isinstance(table, pd.DataFrame) else table.data.index, pd.RangeIndex)
+    if isinstance(table, Styler):
+        body = (table.hide(axis="index") if numbered else table).to_html()
+    else:
+        body = table.to_html(index=not numbered, max_rows=pd.get_option("display.max_rows"),
+                             max_cols=pd.get_option("display.max_columns"), border=0)
+    return f'<div class="p2law-table" style="overflow-x: auto; max-width: 100%;">{body}</div>'
+
+
+_book_display()
 
 
 class MissingResultsError(FileNotFoundError):
@@ -51,29 +68,56 @@ class MissingResultsError(FileNotFoundError):
 
 
 def ensure_results(profile: str, results_dir) -> Path:
-    """The results folder, with ``checkpoints.csv``; runs the sweep only for the smoke profile."""
+    """The results folder, with ``checkpoints.csv``; runs (or resumes) the sweep only for the smoke profile.
+
+    A run counts as finished when the manifest records it (the sweep writes that only after the run's last
+    checkpoint). A smoke sweep killed half-way is resumed, not rendered; for the other profiles a run the
+    table holds only part of is an error naming it (a sweep run in parts, whole models at a time, is fine).
+    """
     out = Path(results_dir)
     if profile not in RUNNABLE_PROFILES:
-        if (out / "checkpoints.csv").exists():
-            return out
-        raise MissingResultsError(
-            f"{out / 'checkpoints.csv'} does not exist. The {profile!r} sweep is not run by the book; run "
-            f"`p2law run --profile {profile} --out {out}` first (or build with PROFILE=smoke).")
+        if not (out / "checkpoints.csv").exists():
+            raise MissingResultsError(
+                f"{out / 'checkpoints.csv'} does not exist. The {profile!r} sweep is not run by the book; run "
+                f"`p2law run --profile {profile} --out {out}` first (or build with PROFILE=smoke).")
+        _, half_done = unfinished_runs(profile, out)
+        if half_done:
+            raise MissingResultsError(
+                f"{out} holds part of {len(half_done)} unfinished run(s) ({', '.join(half_done[:5])}"
+                f"{', ...' if len(half_done) > 5 else ''}): the sweep was stopped mid-run. Resume it with "
+                f"`p2law run --profile {profile} --out {out}` before building the book.")
+        return out
     from filelock import FileLock
 
     from p2law.experiment import run, sweep_lock
 
     # Notebooks of one build may start together on an empty folder: the first to get here runs the sweep,
-    # the others wait for it and then find the whole table. (The table is looked for only under the lock:
+    # the others wait for it and then find the whole table. (The table is looked at only under the lock:
     # outside it, a sweep under way has already written its first rows.) Waiting on the sweep's own lock
     # as well covers a sweep started by hand (`p2law run`) into the same folder.
     (out / "_cache").mkdir(parents=True, exist_ok=True)
     with FileLock(out / "_cache" / "ensure.lock"):
         with sweep_lock(out):
-            finished = (out / "checkpoints.csv").exists()
-        if not finished:
-            run(profile, out, progress=False)
+            not_finished, _ = unfinished_runs(profile, out)
+        if not_finished:
+            run(profile, out, progress=False)  # resumes: finished runs are skipped
     return out
+
+
+def unfinished_runs(profile: str, results_dir) -> tuple[list[str], list[str]]:
+    """(the profile's planned runs the manifest does not record as finished, those of them the table
+    already holds rows of: runs stopped mid-way)."""
+    from p2law.experiment import plan_runs
+    from p2law.profiles import get_profile
+
+    out = Path(results_dir)
+    manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else {}
+    finished = set(manifest.get("runs", {}))
+    table = out / "checkpoints.csv"
+    started = set(pd.read_csv(table, usecols=["run_id"])["run_id"].astype(str)) if table.exists() else set()
+    planned = [r.run_id for r in plan_runs(get_profile(profile))]
+    not_finished = [r for r in planned if r not in finished]
+    return not_finished, [r for r in not_finished if r in started]
 
 
 def load_checkpoints(results_dir) -> pd.DataFrame:
@@ -144,8 +188,37 @@ def parallel_map(func, items, workers: int | None = None) -> list:
     workers = min(workers or available_cpus(), len(items))
     if workers <= 1:
         return [func(*item) for item in items]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         return list(pool.map(func, *zip(*items)))
+
+
+def die_with_parent(parent_pid: int, poll_seconds: float = 0.5) -> None:
+    """Make this (worker) process end when ``parent_pid`` does, whatever killed the parent.
+
+    A pool's workers finish the fit in hand and keep the CPU busy for minutes when the kernel that owns
+    them is killed (a timed-out ``make book``), because nothing tells them. Linux delivers SIGKILL on the
+    parent's death (``PR_SET_PDEATHSIG``); a watcher thread covers other systems and the case where the
+    parent died before the request was made.
+    """
+    import signal
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def fit_grid(df: pd.DataFrame, forms, fitters=FITTERS, methods=METHODS, n_unit=1e6, d_unit=1e6,
@@ -195,7 +268,7 @@ def fit_with_bootstrap(rows: pd.DataFrame, form: str, fitter: str, n_unit: float
     res, why = try_fit(rows, form, fitter, n_unit, d_unit)
     if res is not None and n_bootstrap > 0:
         try:
-            res.bootstrap(rows, n_resamples=n_bootstrap, seed=seed)
+            res = res.bootstrap(rows, n_resamples=n_bootstrap, seed=seed)
         except RuntimeError as err:
             why = f"bootstrap: {err}"
     return res, why
@@ -243,12 +316,13 @@ def held_out_scores(df: pd.DataFrame, family: str, method: str, protocol: str, f
             if o["n_bootstrap"] > 0:
                 try:
                     boot = res.bootstrap(train, n_resamples=o["n_bootstrap"], seed=o["seed"])
-                    band = [dataclasses.replace(res, params=dict(zip(res.form.param_names, v)),
-                                                bootstrap_params=None).score(test)["r2"] for v in boot]
+                    band = [dataclasses.replace(res, params=dict(zip(res.form.param_names, v))).score(test)["r2"]
+                            for v in boot.bootstrap_params]
                     lo, hi = np.nanpercentile(band, [50 * (1 - o["level"]), 50 * (1 + o["level"])])
                     # Failed refits are left out of the interval and counted, so the page can say how many.
-                    rec |= {"r2 low": lo, "r2 high": hi, "resamples": len(boot),
-                            "failed refits": int(getattr(res, "bootstrap_failed", 0))}
+                    rec |= {"r2 low": lo, "r2 high": hi, "resamples": len(boot.bootstrap_params),
+                            "failed refits": boot.bootstrap_failed}
+                    fits[fitter] = (boot, train, test)
                 except (RuntimeError, ValueError) as err:
                     rec["note"] = f"bootstrap: {err}"
         rows.append(rec)

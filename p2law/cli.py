@@ -16,7 +16,8 @@ UNITS_HELP = "divide raw counts by this before fitting (paper: 1e9 for N, 1e6 fo
 def _add_fit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("table", help="checkpoint table (CSV or parquet)")
     p.add_argument("--form", default="L1", help="L1..L5 (L1-L3 become Eqs. 13-15 for 2:4)")
-    p.add_argument("--method", default="lm", choices=["lm", "huber-log"])
+    # --method: the earlier name of --fitter, still accepted
+    p.add_argument("--fitter", "--method", dest="fitter", default="lm", choices=["lm", "huber-log"])
     p.add_argument("--pruning", default=None, help="depth | width | 2:4 (default: every method in the table)")
     p.add_argument("--family", default=None, help="fit one family (default: every family in the table)")
     p.add_argument("--n-unit", type=float, default=1e9, help=UNITS_HELP)
@@ -33,16 +34,16 @@ def _fits(args):
         for method in methods:
             rows = table.fit_rows(df, method=method, family=family)
             print(f"p2law: {family} {method}: {rows.attrs['note']}", file=sys.stderr)
-            yield family, method, rows, fit.fit(rows, args.form, args.method, args.n_unit, args.d_unit)
+            yield family, method, rows, fit.fit(rows, args.form, args.fitter, args.n_unit, args.d_unit)
 
 
 def cmd_fit(args) -> int:
     out = []
     for family, method, _, res in _fits(args):
-        out.append({"family": family, "pruning": method, "form": res.form.name, "method": res.method,
+        out.append({"family": family, "pruning": method, "form": res.form.name, "fitter": res.fitter,
                     "params": res.params, "r2": res.r2, "huber": res.huber, "asd": res.asd,
                     "n_points": res.n_points, "n_starts": res.n_starts, "n_reached_best": res.n_reached_best,
-                    "converged": res.converged})
+                    "converged": res.converged, "message": res.message})
     text = json.dumps(out, indent=2)
     if args.json:
         with open(args.json, "w") as fh:
@@ -60,7 +61,7 @@ def cmd_plan(args) -> int:
     out = []
     for family, method, rows, res in _fits(args):
         if args.bootstrap:
-            res.bootstrap(rows, n_resamples=args.bootstrap, seed=args.seed)
+            res = res.bootstrap(rows, n_resamples=args.bootstrap, seed=args.seed)
         if args.n0 is not None:
             targets = [("(given)", args.n0, args.rho, args.l0)]
         else:  # every curve of the table
@@ -104,6 +105,7 @@ def cmd_run(args) -> int:
 
     from . import experiment  # torch side, imported only here
     from .profiles import get_profile
+    from .train import Preempted
 
     profile = get_profile(args.profile)
     if args.model_path:
@@ -121,6 +123,9 @@ def cmd_run(args) -> int:
     except experiment.SweepBusyError as err:
         print(f"p2law run: error: {err}", file=sys.stderr)
         return 2
+    except Preempted as err:  # a scheduler's SIGTERM/SIGUSR1: the run saved its state and stopped cleanly
+        print(f"p2law run: preempted: {err}", file=sys.stderr)
+        return err.exit_code
     return 0
 
 

@@ -1,6 +1,6 @@
 """Fitting a P² Law to a checkpoint table.
 
-Two methods, both started from a grid:
+Two fitters, both started from a grid:
 
 * ``"lm"``: the paper's choice, Levenberg–Marquardt (``scipy.optimize.least_squares(method="lm")``) on
   residuals in loss space.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ try:  # BLAS threads spin on these tiny problems: on a busy 2-core machine L-BFG
 except ImportError:  # without it the fits are identical, only slower on a loaded machine
     threadpool_limits = None
 
-METHODS = ("lm", "huber-log")
+FITTERS = ("lm", "huber-log")
 LINEAR_CONSTANTS = ("N_C", "D_C", "E")
 EXPONENT_GRID = {
     "alpha": (0.1, 0.5, 1.0),
@@ -58,9 +58,11 @@ class Inputs:
     curves: np.ndarray
 
 
-def _inputs(table: pd.DataFrame, form: Form, n_unit: float, d_unit: float, loss_col: str) -> Inputs:
-    validate(table, required=("n0", "tokens", "rate", "l0", loss_col, "method"),
-             finite=("n0", "tokens", "rate", "l0", loss_col))
+def _inputs(table: pd.DataFrame, form: Form, n_unit: float, d_unit: float, loss_col: str | None) -> Inputs:
+    """The arrays a law needs from ``table``; ``loss_col=None`` for rows to predict (no loss to read)."""
+    losses = () if loss_col is None else (loss_col,)
+    validate(table, required=("n0", "tokens", "rate", "l0", *losses, "method"),
+             finite=("n0", "tokens", "rate", "l0", *losses))
     d = table["tokens"].to_numpy(float) / d_unit
     if np.any(d <= 0):
         raise ValueError("tokens (D) must be > 0 to fit a law (D^-beta diverges at 0); "
@@ -71,16 +73,19 @@ def _inputs(table: pd.DataFrame, form: Form, n_unit: float, d_unit: float, loss_
                          "leave the rho = 0 control out (p2law.table.fit_rows)")
     return Inputs(
         n0=table["n0"].to_numpy(float) / n_unit, d=d, rho=rho, l0=table["l0"].to_numpy(float),
-        y=table[loss_col].to_numpy(float), tokens=table["tokens"].to_numpy(float), curves=curve_ids(table),
+        y=table[loss_col].to_numpy(float) if loss_col else np.full(len(table), np.nan), tokens=table["tokens"].to_numpy(float), curves=curve_ids(table),
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class FitResult:
-    """A fitted law: constants, scores on the fitted rows, and how the optimisation went."""
+    """A fitted law: constants, scores on the fitted rows, and how the optimisation went.
+
+    Frozen: ``bootstrap`` returns a new result carrying its refits rather than changing this one.
+    """
 
     form: Form
-    method: str
+    fitter: str  # "lm" | "huber-log" | "given" (constants typed in, e.g. the paper's Table 5)
     params: dict[str, float]
     n_unit: float
     d_unit: float
@@ -98,16 +103,17 @@ class FitResult:
     # they disagree, the data do not identify the constants (see ``identifiability``).
     near_best_params: np.ndarray | None = field(default=None, repr=False)
     bootstrap_failed: int = 0  # resamples whose refit failed or diverged: left out of every interval
+    message: str = ""  # the optimiser's own stopping message for the best start
 
     @classmethod
     def from_constants(cls, form, params: dict, n_unit: float = 1e9, d_unit: float = 1e6,
                        pruning_method: str | None = None, loss_col: str = "eval_loss") -> "FitResult":
         """A law given by its constants rather than fitted here (e.g. the paper's Table 5, whose units
         are the defaults), so ``predict``, ``p2law.plan`` and the CLI treat it like a fit. Its scores
-        are NaN and ``method`` is ``"given"``."""
+        are NaN and ``fitter`` is ``"given"``."""
         form = get_form(form, pruning_method)
         vec = form.params_from_dict(params)
-        return cls(form=form, method="given", params=dict(zip(form.param_names, map(float, vec))),
+        return cls(form=form, fitter="given", params=dict(zip(form.param_names, map(float, vec))),
                    n_unit=n_unit, d_unit=d_unit, loss_col=loss_col, r2=np.nan, huber=np.nan, asd=np.nan,
                    n_starts=0, n_reached_best=0, converged=True, objective=np.nan, n_points=0)
 
@@ -122,8 +128,8 @@ class FitResult:
                          rho, l0, vec)
 
     def predict(self, table: pd.DataFrame) -> np.ndarray:
-        x = _inputs(table, self.form, self.n_unit, self.d_unit, self.loss_col) if self.loss_col in table \
-            else _inputs(table.assign(**{self.loss_col: 0.0}), self.form, self.n_unit, self.d_unit, self.loss_col)
+        """Loss on the rows of ``table`` (n0, tokens, rate, l0, method; no loss column needed)."""
+        x = _inputs(table, self.form, self.n_unit, self.d_unit, None)
         return self.form(x.n0, x.d, x.rho, x.l0, self.vector)
 
     def score(self, table: pd.DataFrame, huber_delta: float = 1.0) -> dict[str, float]:
@@ -133,11 +139,12 @@ class FitResult:
         return {"r2": metrics.r2(x.y, pred), "huber": metrics.huber(x.y, pred, huber_delta),
                 "asd": metrics.asd(x.tokens, x.y, pred, x.curves)}
 
-    def bootstrap(self, table: pd.DataFrame, n_resamples: int = 100, seed: int = 0) -> np.ndarray:
+    def bootstrap(self, table: pd.DataFrame, n_resamples: int = 100, seed: int = 0) -> "FitResult":
         """Refit on tables resampled by whole curves (with replacement), started from this fit.
 
-        Returns the (n_resamples, n_params) array of constants and keeps it on the result for
-        ``interval`` and ``predict_interval``. Resamples whose fit fails are dropped.
+        Returns a copy of this result whose ``bootstrap_params`` holds the (resamples kept, n_params) array
+        of constants, for ``interval`` and ``predict_interval``; resamples whose fit fails are dropped and
+        counted in ``bootstrap_failed``.
         """
         rng = np.random.default_rng(seed)
         ids = curve_ids(table)
@@ -149,7 +156,7 @@ class FitResult:
             resampled = pd.concat(
                 [groups[c].assign(run_id=f"{c}#{k}") for k, c in enumerate(pick)], ignore_index=True)
             try:
-                res = fit(resampled, self.form, self.method, self.n_unit, self.d_unit, self.loss_col,
+                res = fit(resampled, self.form, self.fitter, self.n_unit, self.d_unit, self.loss_col,
                           starts=[self.vector])
             except (ValueError, np.linalg.LinAlgError, FloatingPointError):
                 failed += 1
@@ -158,11 +165,9 @@ class FitResult:
                 samples.append(res.vector)
             else:
                 failed += 1
-        self.bootstrap_failed = failed
         if not samples:
             raise RuntimeError("every bootstrap refit failed")
-        self.bootstrap_params = np.array(samples)
-        return self.bootstrap_params
+        return replace(self, bootstrap_params=np.array(samples), bootstrap_failed=failed)
 
     def interval(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
         """Percentile interval of each constant over the bootstrap refits."""
@@ -175,8 +180,7 @@ class FitResult:
         """Pointwise percentile band of the predicted loss over the bootstrap refits."""
         if self.bootstrap_params is None:
             raise ValueError("call .bootstrap(table) first")
-        t = table if self.loss_col in table else table.assign(**{self.loss_col: 0.0})
-        x = _inputs(t, self.form, self.n_unit, self.d_unit, self.loss_col)
+        x = _inputs(table, self.form, self.n_unit, self.d_unit, None)
         with np.errstate(all="ignore"):
             preds = np.array([self.form(x.n0, x.d, x.rho, x.l0, v) for v in self.bootstrap_params])
         lo, hi = np.nanpercentile(preds, [50 * (1 - level), 50 * (1 + level)], axis=0)
@@ -229,7 +233,7 @@ def _jacobian(form: Form, x: Inputs, v: np.ndarray) -> np.ndarray:
     return jac
 
 
-def _objective(method: str, form: Form, x: Inputs):
+def _objective(fitter: str, form: Form, x: Inputs):
     """The function each start minimises, with its exact derivative.
 
     "lm": (residuals, jacobian) for least_squares. "huber-log": one callable returning
@@ -237,7 +241,7 @@ def _objective(method: str, form: Form, x: Inputs):
     changes no minimiser, but L-BFGS-B's stopping tests are absolute: on the raw sum (about 1e-5) it
     stopped starts wherever the gradient was already below 1e-5, far from the best.
     """
-    if method == "lm":
+    if fitter == "lm":
         def residuals(v):
             with np.errstate(all="ignore"):
                 r = form.func(x.n0, x.d, x.rho, x.l0, v) - x.y
@@ -260,29 +264,29 @@ def _objective(method: str, form: Form, x: Inputs):
     return huber_log, None
 
 
-def _minimise_from(starts, method: str, form: Form, x: Inputs) -> list[tuple[float, np.ndarray, bool]]:
-    """(objective, constants, converged) from every start."""
-    objective, jacobian = _objective(method, form, x)
+def _minimise_from(starts, fitter: str, form: Form, x: Inputs) -> list[tuple[float, np.ndarray, bool, str]]:
+    """(objective, constants, converged, the optimiser's message) from every start."""
+    objective, jacobian = _objective(fitter, form, x)
     results = []
     for s in starts:
-        if method == "lm":
+        if fitter == "lm":
             r = optimize.least_squares(objective, s, jac=jacobian, method="lm", max_nfev=200 * len(s))
-            results.append((float(2 * r.cost), r.x, bool(r.success)))
+            results.append((float(2 * r.cost), r.x, bool(r.success), str(r.message)))
         else:
             r = optimize.minimize(objective, s, jac=True, method="L-BFGS-B", options={"maxiter": 1000})
-            results.append((float(r.fun) * HUBER_LOG_DELTA**2, r.x, bool(r.success)))
+            results.append((float(r.fun) * HUBER_LOG_DELTA**2, r.x, bool(r.success), str(r.message)))
     return results
 
 
-def _screen(starts, k: int, method: str, form: Form, x: Inputs) -> list[np.ndarray]:
+def _screen(starts, k: int, fitter: str, form: Form, x: Inputs) -> list[np.ndarray]:
     """The ``k`` starts with the lowest objective before optimisation (a non-finite value ranks last)."""
     if k < 1:
         raise ValueError(f"max_starts must be at least 1, not {k}")
-    objective, _ = _objective(method, form, x)
+    objective, _ = _objective(fitter, form, x)
 
     def value(s):
         v = objective(s)
-        v = float(np.sum(np.square(v))) if method == "lm" else float(v[0])
+        v = float(np.sum(np.square(v))) if fitter == "lm" else float(v[0])
         return v if np.isfinite(v) else np.inf
     return [starts[i] for i in np.argsort([value(s) for s in starts], kind="stable")[:k]]
 
@@ -291,10 +295,10 @@ def _one_blas_thread():
     return threadpool_limits(1, user_api="blas") if threadpool_limits else contextlib.nullcontext()
 
 
-def fit(table: pd.DataFrame, form, method: str = "lm", n_unit: float = 1e9, d_unit: float = 1e6,
+def fit(table: pd.DataFrame, form, fitter: str = "lm", n_unit: float = 1e9, d_unit: float = 1e6,
         loss_col: str = "eval_loss", starts=None, pruning_method: str | None = None,
         max_starts: int | None = None) -> FitResult:
-    """Fit ``form`` to the rows of ``table`` with ``method`` ("lm" or "huber-log").
+    """Fit ``form`` to the rows of ``table`` with ``fitter`` ("lm" or "huber-log").
 
     ``table`` holds the rows to fit (see ``p2law.table.fit_rows``): raw parameter and token counts,
     which are divided by ``n_unit`` and ``d_unit``. ``pruning_method="2:4"`` maps L1–L3 to their ρ-free
@@ -302,8 +306,8 @@ def fit(table: pd.DataFrame, form, method: str = "lm", n_unit: float = 1e9, d_un
     the grid: only that many starts, those with the lowest objective before any step, are optimised
     (on 279 toy rows one L1 start costs ~1.5 s and the full grid 36 of them).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown fitting method {method!r}; use one of {METHODS}")
+    if fitter not in FITTERS:
+        raise ValueError(f"unknown fitter {fitter!r}; use one of {FITTERS}")
     # One law per (family, pruning method), as the paper fits them: the constants of depth and width
     # pruning differ, and 2:4 has no rate at all (Eqs. 13-15 are other functions).
     for column in ("family", "method"):
@@ -326,8 +330,8 @@ def fit(table: pd.DataFrame, form, method: str = "lm", n_unit: float = 1e9, d_un
         if not starts:
             raise ValueError(f"no finite starting point for {form.name} on these rows (check units)")
         if max_starts is not None and len(starts) > max_starts:
-            starts = _screen(starts, max_starts, method, form, x)
-        results = _minimise_from(starts, method, form, x)
+            starts = _screen(starts, max_starts, fitter, form, x)
+        results = _minimise_from(starts, fitter, form, x)
     finite = [r for r in results if np.isfinite(r[0]) and np.all(np.isfinite(r[1]))]
     if not finite:
         raise ValueError(f"every start of {form.name} diverged")
@@ -336,11 +340,11 @@ def fit(table: pd.DataFrame, form, method: str = "lm", n_unit: float = 1e9, d_un
     pred = form(x.n0, x.d, x.rho, x.l0, best[1])
     near = np.array([r[1] for r in finite if r[0] <= best[0] * (1 + NEAR_BEST) + 1e-15])
     return FitResult(
-        form=form, method=method, params=dict(zip(form.param_names, map(float, best[1]))),
+        form=form, fitter=fitter, params=dict(zip(form.param_names, map(float, best[1]))),
         n_unit=n_unit, d_unit=d_unit, loss_col=loss_col,
         r2=metrics.r2(x.y, pred), huber=metrics.huber(x.y, pred), asd=metrics.asd(x.tokens, x.y, pred, x.curves),
         n_starts=len(starts), n_reached_best=n_best, converged=best[2], objective=best[0], n_points=len(x.y),
-        near_best_params=near,
+        near_best_params=near, message=best[3],
     )
 
 

@@ -299,6 +299,17 @@ def law_constants(family: str, method: str, form: str) -> dict[str, float]:
     return {name: float(value) for name, value in values.items() if not np.isnan(value)}
 
 
+def law(family: str, method: str, form: str, constants: dict | None = None):
+    """Table 5's fitted law for (family, method, form) as a ``p2law.fit.FitResult`` in the paper's units
+    (N0 in billions, D in millions of tokens), so it predicts, plans and scores like one of our fits.
+    ``constants`` replaces Table 5's (e.g. a refit in the same units). For 2:4 the law predicts L itself
+    (Eqs. 13-15), for depth and width ΔL on top of the ``l0`` it is given."""
+    from .fit import FitResult  # numpy/scipy only; imported here so the published numbers load without it
+
+    constants = law_constants(family, method, form) if constants is None else constants
+    return FitResult.from_constants(form, constants, n_unit=N_UNIT, d_unit=D_UNIT, pruning_method=method)
+
+
 def _check_key(what: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(map(repr, allowed))}")

@@ -31,9 +31,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -195,10 +197,9 @@ def execute(job: NotebookJob, root: Path, parameters: dict) -> float:
         parameters_file = Path(tmp) / "parameters.yml"
         parameters_file.write_text(yaml.safe_dump(parameters), encoding="utf-8")
         # A process per notebook (not papermill's API on threads): pages run side by side, each on a core.
-        result = subprocess.run(
+        result = CHILDREN.run(
             [sys.executable, "-m", "papermill", str(unexecuted), str(executed), "-f", str(parameters_file),
-             "-k", KERNEL_NAME, "--cwd", str(root), "--no-progress-bar", "--no-log-output"],
-            capture_output=True, text=True)
+             "-k", KERNEL_NAME, "--cwd", str(root), "--no-progress-bar", "--no-log-output"])
     if result.returncode != 0:
         error = first_error(executed)
         if error is None:
@@ -206,7 +207,70 @@ def execute(job: NotebookJob, root: Path, parameters: dict) -> float:
                                  f"{result.stderr[-3000:]}")
         raise BookBuildError(f"{job.source} raised {error[0]}: {error[1]}\n"
                              f"(executed copy with the traceback: {job.executed})")
+    hide_parameter_cells(executed)
     return time.perf_counter() - started
+
+
+def hide_parameter_cells(executed: Path) -> None:
+    """Tag the parameters cell and the one papermill injects ``remove-cell``: the page shows neither (they
+    stay in the executed notebook, where a re-runner looks for them)."""
+    notebook = json.loads(executed.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags) and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    executed.write_text(json.dumps(notebook, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+class Children:
+    """The papermill processes under way, each the leader of its own process group, so that a build that is
+    stopped (SIGTERM from a timeout, Ctrl-C) takes all of them down with it: papermill, its kernel (which
+    exits when its parent does) and the kernel's fit workers (which exit when the kernel does, see
+    ``p2law.book_support.die_with_parent``). On Linux a papermill also gets SIGKILL if the build itself is
+    killed outright (``PR_SET_PDEATHSIG``)."""
+
+    def __init__(self):
+        self.running: set[subprocess.Popen] = set()
+        self.lock = threading.Lock()
+
+    def run(self, command: list[str], capture: bool = True, **popen) -> subprocess.CompletedProcess:
+        pipe = subprocess.PIPE if capture else None
+        with self.lock:
+            process = subprocess.Popen(command, stdout=pipe, stderr=pipe, text=True, start_new_session=True,
+                                       preexec_fn=_die_with_parent, **popen)
+            self.running.add(process)
+        try:
+            stdout, stderr = process.communicate()
+        finally:
+            with self.lock:
+                self.running.discard(process)
+        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+    def stop_all(self) -> None:
+        with self.lock:
+            for process in self.running:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the build process dies (Linux only; elsewhere a no-op)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+CHILDREN = Children()
+
+
+def _stop_on_signal(signum, frame) -> None:
+    """SIGTERM / SIGINT: stop every notebook under way, then exit with the shell's 128 + signal status."""
+    CHILDREN.stop_all()
+    print(f"book build stopped by signal {signum}; notebooks under way were stopped", file=sys.stderr, flush=True)
+    os._exit(128 + signum)
 
 
 def first_error(executed: Path) -> tuple[str, str] | None:
@@ -346,7 +410,7 @@ def build(root: Path = ROOT, profile: str | None = None, execute_notebooks: bool
     command = [str(jupyter_book) if jupyter_book.exists() else "jupyter-book",
                "build", str(root), "--nitpick", "--warningiserror", "--keep-going", "--all"]
     print("running", " ".join(command), flush=True)
-    result = subprocess.run(command, cwd=root)
+    result = CHILDREN.run(command, capture=False, cwd=root)
     timings["jupyter-book build"] = time.perf_counter() - started
     if result.returncode != 0:
         raise BookBuildError(f"jupyter-book build failed (exit {result.returncode}); see the warnings above")
@@ -359,6 +423,8 @@ def build(root: Path = ROOT, profile: str | None = None, execute_notebooks: bool
 
 def main() -> int:
     started = time.perf_counter()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop_on_signal)
     try:
         timings = build(execute_notebooks=os.environ.get("BOOK_SKIP_EXECUTE", "") not in {"1", "true", "yes"})
     except BookBuildError as exc:

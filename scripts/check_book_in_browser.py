@@ -5,7 +5,8 @@
 The HTML is served on localhost (as a reader's browser would get it, not as file:// paths), each page is
 loaded by Chromium with ``--dump-dom`` (the DOM after scripts ran), and the DOM is checked: the index shows
 the book's title and links every chapter; the fitting page shows its tables (Table 2 ours beside the
-paper's) and its figure, with no error output. Exit status 1 names every problem found.
+paper's) and its figure, with no error output; the method page's equations are typeset by the MathJax the
+book bundles (no network), with no raw TeX left. Exit status 1 names every problem found.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ CHECKS = {
                    r'href="_executed/verdict\.html"'],
     "book/_executed/fitting.html": [r"<table", r"Table 2", r"<img[^>]+predicted_vs_actual|<img[^>]+\.png"],
     "book/_executed/verdict.html": [r"<table", r"confirmed"],
+    # equations typeset by the bundled MathJax (its output elements), none left as raw TeX
+    "book/method.html": [r"<mjx-container"],
 }
 FORBIDDEN = [r"Traceback \(most recent call last\)", r"&lt;Figure size", r"404 Not Found"]
 
@@ -80,6 +83,9 @@ def check(html_dir: Path, browser: str) -> list[str]:
                 problems.append(f"{page}: Chromium returned only {len(dom)} characters")
             problems += [f"{page}: no match for {p!r}" for p in patterns if not re.search(p, dom)]
             problems += [f"{page}: shows {p!r}" for p in FORBIDDEN if re.search(p, dom)]
+            text = re.sub(r"<script.*?</script>", "", dom, flags=re.S)
+            if re.search(r"\\mathcal|\\frac\{", text):
+                problems.append(f"{page}: shows raw TeX (MathJax did not typeset it)")
             print(f"{page}: loaded in Chromium, {len(dom):,} characters of DOM, {dom.count('<table')} tables")
     finally:
         server.shutdown()

@@ -47,4 +47,9 @@ def smoke_book(smoke_results, tmp_path_factory) -> Path:
     result = subprocess.run([sys.executable, str(copy / "scripts" / "build_book.py")], cwd=copy, env=env,
                             capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # CI builds the smoke book only here and opens this build in a browser afterwards (.ci/run).
+    keep = os.environ.get("P2LAW_KEEP_SMOKE_BOOK_HTML")
+    if keep:
+        shutil.rmtree(keep, ignore_errors=True)
+        shutil.copytree(copy / "_build" / "html", keep)
     return copy

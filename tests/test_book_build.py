@@ -11,7 +11,11 @@ import importlib.util
 import json
 import os
 import re
+import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -237,6 +241,79 @@ def test_a_raising_notebook_fails_the_build_and_names_the_notebook(tmp_path):
     assert not (tmp_path / "_build").exists()  # stopped before jupyter-book
 
 
+SLEEPER = """
+import os
+import time
+
+
+def record_and_sleep(folder, seconds):
+    open(os.path.join(folder, f"worker-{os.getpid()}"), "w").close()
+    time.sleep(seconds)
+"""
+
+SLEEPING_PAGE = """
+import os
+import pathlib
+import sys
+
+here = pathlib.Path.cwd()
+(here / "sleeper.py").write_text(SLEEPER)
+sys.path.insert(0, str(here))
+import sleeper
+from p2law.book_support import parallel_map
+
+open(here / "pids" / f"kernel-{os.getpid()}", "w").close()
+parallel_map(sleeper.record_and_sleep, [(str(here / "pids"), 600)] * 2, workers=2)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads processes from /proc")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_build_leaves_no_process_behind(tmp_path, signum):
+    """Stopped mid-page (a timeout's SIGTERM, or SIGKILL), the build takes its papermill, the kernel and the
+    kernel's fit workers down with it: none of them is left burning CPU."""
+    toc = "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/_executed/sleeping\n"
+    body = f"SLEEPER = {SLEEPER!r}\n{SLEEPING_PAGE}"
+    _write_book(tmp_path, toc, {"sleeping": NOTEBOOK.format(body=body)})
+    (tmp_path / "pids").mkdir()
+    env = {**os.environ, "PROFILE": "toy", "RESULTS_DIR": str(tmp_path / "results"), "BOOK_JOBS": "1",
+           "PYTHONPATH": str(ROOT)}
+    (tmp_path / "scripts").mkdir()
+    shutil.copy2(SCRIPT, tmp_path / "scripts")  # the script builds the book it lies in
+    build = subprocess.Popen([sys.executable, str(tmp_path / "scripts" / SCRIPT.name)], cwd=tmp_path, env=env,
+                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=tmp_path.joinpath("err").open("w"))
+    pids: list[int] = []
+    try:
+        deadline = time.monotonic() + 180
+        while len(list((tmp_path / "pids").glob("worker-*"))) < 2:
+            assert build.poll() is None and time.monotonic() < deadline, (tmp_path / "err").read_text()[-2000:]
+            time.sleep(0.5)
+        pids = [int(p.name.split("-")[1]) for p in (tmp_path / "pids").iterdir()]
+        assert len(pids) == 3 and all(_alive(pid) for pid in pids)
+        build.send_signal(signum)
+        build.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not [pid for pid in pids if _alive(pid)], "processes left running after the build was stopped"
+    finally:
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if build.poll() is None:
+            os.killpg(build.pid, signal.SIGKILL)
+
+
 @pytest.mark.slow
 def test_the_book_builds_at_smoke_profile(smoke_book):
     """The real book, built end to end with warnings as errors (the session's build, see conftest.py)."""
@@ -256,6 +333,15 @@ def test_the_book_builds_at_smoke_profile(smoke_book):
     executed = json.loads((copy / "book" / "_executed" / "paper_numbers.ipynb").read_text(encoding="utf-8"))
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert len(injected) == 1 and "profile = \"smoke\"" in "".join(injected[0]["source"])
+    # neither parameters cell reaches the reader; the page shows no pandas row numbers for plain tables
+    for cell in [c for c in executed["cells"] if {"parameters", "injected-parameters"} & set(c["metadata"].get("tags", []))]:
+        assert "remove-cell" in cell["metadata"]["tags"]
+    fitting = (html / "book" / "_executed" / "fitting.html").read_text(encoding="utf-8")
+    assert 'results_dir = "' not in page and 'results_dir = "' not in fitting and "p2law-table" in fitting
+    # MathJax comes with the book, not from a CDN
+    method = (html / "book" / "method.html").read_text(encoding="utf-8")
+    assert "_static/mathjax/tex-chtml.js" in method and "cdn.jsdelivr" not in method
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
     # the smoke profile's cheap settings and BOOK_PARAMS reached the notebooks they name, and only those
     def injected_source(name):
         nb = json.loads((copy / "book" / "_executed" / f"{name}.ipynb").read_text(encoding="utf-8"))

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,10 +14,11 @@ def l1_table():
     return synthetic_table(noise=0.002, seed=1)
 
 
-@pytest.mark.parametrize("method", ["lm", "huber-log"])
-def test_fit_recovers_held_out_predictions(l1_table, method):
+@pytest.mark.parametrize("fitter", ["lm", "huber-log"])
+def test_fit_recovers_held_out_predictions(l1_table, fitter):
     fit_rows, held_out = protocols.split_by_tokens(l1_table, 0.8)
-    res = fit.fit(fit_rows, "L1", method)
+    res = fit.fit(fit_rows, "L1", fitter)
+    assert res.fitter == fitter and res.message  # the optimiser's own stopping message is kept
     truth = synthetic_table(noise=0.0, seed=1)
     truth_held = truth.loc[truth.tokens >= held_out.tokens.min()]
     assert res.score(held_out)["r2"] >= 0.99
@@ -55,11 +58,15 @@ def test_fit_2of4_uses_rho_free_form():
 
 
 def test_bootstrap_intervals_cover_truth(l1_table):
-    res = fit.fit(l1_table, "L1", "lm")
-    samples = res.bootstrap(l1_table, n_resamples=40, seed=3)
-    assert samples.shape == (40, 7)
+    plain = fit.fit(l1_table, "L1", "lm")
+    res = plain.bootstrap(l1_table, n_resamples=40, seed=3)
+    samples = res.bootstrap_params
+    assert samples.shape == (40, 7) and res.bootstrap_failed == 0
+    assert plain.bootstrap_params is None and res.params == plain.params  # a new result; the fit is unchanged
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plain.params = {}
     again = fit.fit(l1_table, "L1", "lm").bootstrap(l1_table, n_resamples=40, seed=3)
-    np.testing.assert_array_equal(samples, again)  # same seed, same numbers
+    np.testing.assert_array_equal(samples, again.bootstrap_params)  # same seed, same numbers
     lo, hi = res.interval()["gamma"]
     assert lo <= TRUE_L1["gamma"] <= hi
     band_lo, band_hi = res.predict_interval(l1_table)
@@ -90,8 +97,8 @@ def test_bad_input_is_named(l1_table):
         fit.fit(bad, "L1")
     with pytest.raises(ValueError, match="unknown form"):
         fit.fit(l1_table, "L7")
-    with pytest.raises(ValueError, match="unknown fitting method"):
-        fit.fit(l1_table, "L1", method="adam")
+    with pytest.raises(ValueError, match="unknown fitter"):
+        fit.fit(l1_table, "L1", fitter="adam")
     with pytest.raises(ValueError, match=r"mixes 2:4 with \['depth'\]"):
         fit.fit(pd.concat([l1_table, l1_table.assign(method="2:4")]), "L1")
     with pytest.raises(ValueError, match=r"mixes methods \['depth', 'width'\]; fit one method at a time"):

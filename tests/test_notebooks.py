@@ -142,12 +142,15 @@ def test_ensure_results_runs_one_sweep_for_notebooks_that_start_together(tmp_pat
 
     sweeps = []
 
+    planned = [r.run_id for r in experiment.plan_runs(experiment.get_profile("smoke"))]
+
     def slow_sweep(profile, out, progress=True):
         with experiment.sweep_lock(out):  # held for the whole sweep, as the real run holds it
             sweeps.append(profile)
-            (Path(out) / "checkpoints.csv").write_text("first rows\n")
+            (Path(out) / "checkpoints.csv").write_text("run_id\nfirst rows\n")
             time.sleep(0.3)
-            (Path(out) / "checkpoints.csv").write_text("whole table\n")
+            (Path(out) / "checkpoints.csv").write_text("run_id\nwhole table\n")
+            (Path(out) / "manifest.json").write_text(json.dumps({"runs": {r: {} for r in planned}}))
 
     monkeypatch.setattr(experiment, "run", slow_sweep)
     seen = []
@@ -161,7 +164,46 @@ def test_ensure_results_runs_one_sweep_for_notebooks_that_start_together(tmp_pat
     for t in notebooks:
         t.join()
     assert sweeps == ["smoke"]
-    assert seen == ["whole table\n"] * 3
+    assert seen == ["run_id\nwhole table\n"] * 3
+
+
+@pytest.mark.slow
+def test_a_smoke_sweep_stopped_mid_run_is_resumed_not_rendered(smoke_results, tmp_path):
+    """A sweep killed half-way leaves a partial table; the book's next build finishes it first."""
+    import shutil
+
+    from p2law.book_support import ensure_results, unfinished_runs
+
+    out = tmp_path / "results"
+    shutil.copytree(smoke_results, out, ignore=shutil.ignore_patterns("book", "state"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    whole = pd.read_csv(out / "checkpoints.csv")
+    last = list(manifest["runs"])[-1]
+    del manifest["runs"][last]  # killed during its run: the manifest never recorded it
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    cut = whole[whole.run_id == last].index[len(whole[whole.run_id == last]) // 2:]
+    whole.drop(cut).to_csv(out / "checkpoints.csv", index=False)
+    assert unfinished_runs("smoke", out) == ([last], [last])
+    ensure_results("smoke", out)
+    assert unfinished_runs("smoke", out) == ([], [])
+    again = pd.read_csv(out / "checkpoints.csv")
+    mine, theirs = (t[t.run_id == last].sort_values("step").reset_index(drop=True) for t in (again, whole))
+    pd.testing.assert_frame_equal(mine, theirs, atol=1e-6)
+
+
+def test_a_half_written_run_stops_the_book_of_an_expensive_profile(tmp_path):
+    from p2law.book_support import MissingResultsError, ensure_results
+    from p2law.experiment import get_profile, plan_runs
+
+    out = tmp_path / "toy"
+    out.mkdir()
+    first, second = [r.run_id for r in plan_runs(get_profile("toy"))][:2]
+    (out / "checkpoints.csv").write_text(f"run_id,step\n{first},0\n{first},10\n{second},0\n")
+    (out / "manifest.json").write_text(json.dumps({"runs": {first: {}}}))
+    with pytest.raises(MissingResultsError, match=f"unfinished run.*{second}.*p2law run --profile toy"):
+        ensure_results("toy", out)
+    (out / "checkpoints.csv").write_text(f"run_id,step\n{first},0\n{first},10\n")
+    assert ensure_results("toy", out) == out  # whole runs of a sweep run in parts: fine
 
 
 def test_fit_grid_in_two_processes_equals_one_after_another():

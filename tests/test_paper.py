@@ -320,3 +320,21 @@ def test_units_billions_and_millions_give_sensible_2of4_losses():
     assert not plausible(paper.N_UNIT, 1e9)
     assert not plausible(1.0, 1.0)
     assert not plausible(1e6, paper.D_UNIT)
+
+
+def test_paper_law_is_table5_as_a_fit_in_the_papers_units():
+    """One function turns Table 5 into a law; it predicts what the form gives with the printed constants."""
+    from p2law import law as forms
+    from p2law import paper
+
+    fitted = paper.law("qwen2", "width", "L1")
+    c = paper.law_constants("qwen2", "width", "L1")
+    f = forms.get_form("L1", "width")
+    n0, tokens, rho = 1.54e9, np.array([1e7, 1e8, 5e8]), 0.25
+    expected = f(n0 / 1e9, tokens / 1e6, rho, 2.0, f.params_from_dict(c))
+    np.testing.assert_allclose(fitted.predict_arrays(n0, tokens, rho, 2.0), expected)
+    assert (fitted.n_unit, fitted.d_unit) == (paper.N_UNIT, paper.D_UNIT) == (1e9, 1e6)
+    flipped = paper.law("llama", "depth", "L1", {**paper.law_constants("llama", "depth", "L1"), "gamma": -1.0})
+    assert flipped.params["gamma"] == -1.0
+    with pytest.raises(ValueError, match="unknown method"):
+        paper.law("llama", "pruned", "L1")

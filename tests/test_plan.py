@@ -1,3 +1,4 @@
+import dataclasses
 import numpy as np
 import pytest
 
@@ -26,7 +27,7 @@ def test_budget_matches_closed_form(fitted):
 
 def test_budget_interval_from_bootstrap(fitted):
     res, df = fitted
-    res.bootstrap(df, n_resamples=30, seed=0)
+    res = res.bootstrap(df, n_resamples=30, seed=0)
     b = plan.token_budget(res, 3e9, 0.25, 2.2, 0.01)
     lo, hi = b.tokens_interval
     assert lo <= b.tokens <= hi and lo < hi
@@ -54,7 +55,7 @@ def test_budget_of_a_law_given_by_constants_matches_closed_form():
     # The paper's Qwen-2.5 depth L1 (Table 5; N0 in billions, D in millions) at Qwen-2.5-1.5B, rho = 0.25.
     p = {"N_C": 0.01, "D_C": 4.32, "E": 0.20, "alpha": -3.73, "beta": 0.21, "gamma": -1.17, "delta": 0.22}
     law = fit.FitResult.from_constants("L1", p)
-    assert law.method == "given" and np.isnan(law.r2)
+    assert law.fitter == "given" and np.isnan(law.r2)
     n0, rho, thr = 1.5e9, 0.25, 0.005
     k = np.log(10) * rho ** 1.17 * 1.5 ** -0.22 * 0.21 * 4.32
     b = plan.token_budget(law, n0, rho, 0.0, thr)
@@ -72,8 +73,9 @@ def test_interval_upper_end_is_beyond_the_range_when_some_refits_never_flatten()
     """np.percentile([1e5, 2e5, inf, inf], 97.5) is NaN (inf − inf in the interpolation); it must be inf."""
     law = fit.FitResult.from_constants("L1", QWEN_DEPTH)
     flat_never = QWEN_DEPTH | {"D_C": 1e6, "beta": 0.01}  # slope ~ 1e4 nats/decade over the whole range
-    law.bootstrap_params = np.array([law.vector, law.vector * [1, 1.1, 1, 1, 1, 1, 1],
-                                     law.form.params_from_dict(flat_never), law.form.params_from_dict(flat_never)])
+    law = dataclasses.replace(law, bootstrap_params=np.array([
+        law.vector, law.vector * [1, 1.1, 1, 1, 1, 1, 1],
+        law.form.params_from_dict(flat_never), law.form.params_from_dict(flat_never)]))
     b = plan.token_budget(law, 1.5e9, 0.25, 0.0, 0.02, d_range=(1e3, 1e15))
     lo, hi = b.tokens_interval
     assert np.isfinite(b.tokens) and b.censored == ""
