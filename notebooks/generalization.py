@@ -29,6 +29,7 @@ d_unit = 1e6
 form = "L1"
 fitters = ["lm", "huber-log"]
 huber_start = "grid"  # "lm": huber-log starts from the LM optimum (fast)
+max_starts = None  # None: every fit optimises the whole starting grid; k: only its k best starts (screened)
 token_fraction = 0.8  # dataset-size split: share of each curve's checkpoints used for fitting
 n_bootstrap = 20  # resamples per fit for the intervals (0: none)
 level = 0.9  # interval level
@@ -60,7 +61,7 @@ cells = [(fam, m, protocol) for fam in sorted(df["family"].unique()) for m in bs
 results = bs.parallel_map(bs.held_out_scores, [
     (df, fam, m, protocol, form, fitters, dict(n_unit=n_unit, d_unit=d_unit, huber_start=huber_start,
                                              token_fraction=token_fraction, n_bootstrap=n_bootstrap, seed=seed,
-                                             level=level))
+                                             level=level, max_starts=max_starts))
     for fam, m, protocol in cells])
 rows, held_fits = [], {}
 for (fam, m, protocol), (cell_rows, cell_fits) in zip(cells, results):

@@ -222,11 +222,12 @@ def die_with_parent(parent_pid: int, poll_seconds: float = 0.5) -> None:
 
 
 def fit_grid(df: pd.DataFrame, forms, fitters=FITTERS, methods=METHODS, n_unit=1e6, d_unit=1e6,
-             huber_start: str = "grid", workers: int | None = None):
+             huber_start: str = "grid", workers: int | None = None, max_starts: int | None = None):
     """Fit every form × fitter × (family, method) present; returns (tidy scores table, fits dict).
 
     ``huber_start="lm"`` starts the huber-log fit from the LM optimum instead of the full starting grid
-    (much faster; the notebooks expose it as a papermill parameter and say which was used). The fits are
+    (much faster; the notebooks expose it as a papermill parameter and say which was used); ``max_starts``
+    optimises only that many grid starts, those with the lowest objective before any step. The fits are
     independent and deterministic, so they run in ``workers`` processes (``parallel_map``) with the same
     results as one after another.
     """
@@ -242,7 +243,8 @@ def fit_grid(df: pd.DataFrame, forms, fitters=FITTERS, methods=METHODS, n_unit=1
         for fam, m, form in cells:
             for fitter in pass_fitters:
                 lm = fits.get((fam, m, form, "lm"))
-                kw = {"starts": [lm.vector]} if fitter == "huber-log" and chained and lm is not None else {}
+                kw = ({"starts": [lm.vector]} if fitter == "huber-log" and chained and lm is not None
+                      else {"max_starts": max_starts} if max_starts else {})
                 keys.append((fam, m, form, fitter))
                 args.append((data[(fam, m)], form, fitter, n_unit, d_unit, kw))
         for key, (res, why) in zip(keys, parallel_map(_try_fit_kw, args, workers)):
