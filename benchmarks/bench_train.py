@@ -13,9 +13,9 @@ import time
 
 import torch
 
-from p2law.experiment import matmul_flops_per_second
-from p2law.models import build_model, count_params, toy_family
-from p2law.train import TrainConfig, TrainData, _apply_masks, evaluate, post_train
+from p2law.lab.experiment import matmul_flops_per_second
+from p2law.lab.models import build_model, count_params, toy_family
+from p2law.lab.train import TrainConfig, TrainData, _apply_masks, evaluate, post_train
 
 
 def two_of_four_masks(model):
@@ -32,8 +32,10 @@ def two_of_four_masks(model):
 def time_steps(spec, vocab, seq_len, batch, steps, masks):
     model = build_model(spec, vocab, seed=0)
     g = torch.Generator().manual_seed(0)
-    data = TrainData(train=torch.randint(0, vocab, (batch * (steps + 2), seq_len), generator=g),
-                     eval=torch.randint(0, vocab, (batch, seq_len), generator=g))
+    data = TrainData(
+        train=torch.randint(0, vocab, (batch * (steps + 2), seq_len), generator=g),
+        eval=torch.randint(0, vocab, (batch, seq_len), generator=g),
+    )
     cfg = TrainConfig(total_tokens=batch * seq_len * steps, batch_size=batch, n_checkpoints=1, lr=1e-4)
     m = two_of_four_masks(model) if masks else None
     t = time.perf_counter()
@@ -87,8 +89,10 @@ def main():
             plain, masked = min(times[False]), min(times[True])
             tps = tokens / plain
             direct = mask_seconds_per_step(spec, args.vocab) / (plain / args.steps)
-            print(f"{spec.name:<16} N={n:>9,}  {tps:>8,.0f} tokens/s  MFU {6 * n * tps / peak:6.1%}  "
-                  f"mask overhead: whole steps {masked / plain - 1:+.1%}, timed alone {direct:+.2%}")
+            print(
+                f"{spec.name:<16} N={n:>9,}  {tps:>8,.0f} tokens/s  MFU {6 * n * tps / peak:6.1%}  "
+                f"mask overhead: whole steps {masked / plain - 1:+.1%}, timed alone {direct:+.2%}"
+            )
 
 
 if __name__ == "__main__":

@@ -35,23 +35,23 @@ curve_form = "L1"  # the form drawn in the predicted-vs-actual figure
 curve_fitter = "lm"
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from p2law import book_support as bs
-from p2law import table
-from p2law import paper
-from p2law.metrics import Domain, check_conditions
+from p2law import book as bs
+from p2law import paper, table
+from p2law.analysis import grids
+from p2law.analysis.fit import identifiability
+from p2law.analysis.metrics import Domain, check_conditions
 from p2law.table import fit_rows
-from p2law.fit import identifiability
 
 PAGE = "fitting"
 out = bs.ensure_results(profile, results_dir)
 # Laws are fitted to one data-order seed per run (the repeats measure the noise floor, on the verdict page).
 df = table.first_seed(bs.load_checkpoints(out))
-cov = bs.coverage(df)
+cov = grids.coverage(df)
 glue("fitting_missing", ", ".join(f"{r.family} {r.method}" for r in cov.itertuples() if r.curves == 0) or "none",
      display=False)
 cov
@@ -80,7 +80,7 @@ def styled(table: pd.DataFrame, caption: str):
             .set_caption(caption))
 
 
-scores, fits = bs.fit_grid(df, ["L1", "L2", "L3"], fitters=fitters, n_unit=n_unit, d_unit=d_unit,
+scores, fits = grids.fit_grid(df, ["L1", "L2", "L3"], fitters=fitters, n_unit=n_unit, d_unit=d_unit,
                           huber_start=huber_start, max_starts=max_starts)
 bs.save_table(scores, out, PAGE, "table2_ours")
 table2 = beside(scores, paper.TABLE2, ["family", "form", "method"])
@@ -99,7 +99,7 @@ scores.loc[scores["note"] != "", ["family", "method", "form", "fitter", "n_point
 # ## Table 4: the OpenAI-style forms
 
 # %%
-scores4, fits4 = bs.fit_grid(df, ["L4", "L5"], fitters=fitters, n_unit=n_unit, d_unit=d_unit,
+scores4, fits4 = grids.fit_grid(df, ["L4", "L5"], fitters=fitters, n_unit=n_unit, d_unit=d_unit,
                             huber_start=huber_start, max_starts=max_starts)
 scores4 = pd.concat([scores[scores["form"] == "L1"], scores4], ignore_index=True)
 bs.save_table(scores4, out, PAGE, "table4_ours")
@@ -138,7 +138,7 @@ table5.style.format("{:.3g}", na_rep="–").apply(
 # %% [markdown]
 # {glue:text}`n_t5_unidentified:d` of our {glue:text}`n_t5_ours:d` fits do not identify their constants: the
 # Jacobian at the optimum is ill-conditioned, or starts that reach the same objective disagree on a constant
-# (`p2law.fit.identifiability`). Their constants are one point on a ridge of equally good fits (such as a
+# (`p2law.analysis.fit.identifiability`). Their constants are one point on a ridge of equally good fits (such as a
 # large N_C cancelled by a large E, or an exponent near 0 that a constant absorbs), so they are not compared
 # with the paper's. Which ones, and why:
 
@@ -180,7 +180,7 @@ table6.style.format({"paper": mark, "ours": mark}).set_caption("Table 6: Conditi
 
 # %%
 families = sorted(df["family"].unique())
-methods = [m for m in bs.METHODS if m in set(df["method"])]
+methods = [m for m in grids.METHODS if m in set(df["method"])]
 fig, axes = plt.subplots(max(len(families), 1), max(len(methods), 1),
                          figsize=(4 * max(len(methods), 1), 3.2 * max(len(families), 1)), squeeze=False)
 for i, fam in enumerate(families):

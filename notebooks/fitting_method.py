@@ -35,15 +35,15 @@ start_alphas = [-1.0, 0.5, 3.0]  # starting values of alpha for lesson 2
 start_betas = [0.1, 1.0]  # starting values of beta for lesson 2 (other constants start at 1)
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from p2law import book_support as bs
-from p2law import metrics
-from p2law.fit import fit
-from p2law.law import get_form
+from p2law import book as bs
+from p2law.analysis import metrics
+from p2law.analysis.fit import fit
+from p2law.analysis.law import get_form
 
 PAGE = "fitting_method"
 out = bs.ensure_results(profile, results_dir)  # only for the shared output folder

@@ -38,27 +38,27 @@ curve_method = "depth"
 form_max_starts = 2  # held-out form comparison: LM from the best 2 grid starts only (one toy L1 start ~1.5 s)
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from p2law import book_support as bs
-from p2law import table
-from p2law import paper
-from p2law.protocols import SPLITS
+from p2law import book as bs
+from p2law import paper, table
+from p2law.analysis import grids
+from p2law.analysis.protocols import SPLITS
 
 PAGE = "generalization"
 out = bs.ensure_results(profile, results_dir)
 # Laws are fitted to one data-order seed per run (the repeats measure the noise floor, on the verdict page).
 df = table.first_seed(bs.load_checkpoints(out))
-bs.coverage(df)
+grids.coverage(df)
 
 # %%
 # One cell per (family, method, split): fit on the split's fitting rows with each fitter, score on the held-out
-# rows, and refit on bootstrap resamples for the interval (bs.held_out_scores). Cells run in worker processes.
-cells = [(fam, m, protocol) for fam in sorted(df["family"].unique()) for m in bs.METHODS for protocol in SPLITS]
-results = bs.parallel_map(bs.held_out_scores, [
+# rows, and refit on bootstrap resamples for the interval (grids.held_out_scores). Cells run in worker processes.
+cells = [(fam, m, protocol) for fam in sorted(df["family"].unique()) for m in grids.METHODS for protocol in SPLITS]
+results = grids.parallel_map(grids.held_out_scores, [
     (df, fam, m, protocol, form, fitters, dict(n_unit=n_unit, d_unit=d_unit, huber_start=huber_start,
                                              token_fraction=token_fraction, n_bootstrap=n_bootstrap, seed=seed,
                                              level=level, max_starts=max_starts))
@@ -201,17 +201,17 @@ plt.close(fig)
 # is its noise floor. The verdict page judges Table 2's and Table 4's form rankings on these scores.
 
 # %%
-from p2law import verdict as v
+from p2law.analysis import verdict as v
 
 forms = ["L1", "L2", "L3", "L4", "L5"]
 form_protocols = ["dataset_size", "pruning_rate"]
 swapped, n_swapped = v.swap_seeds(bs.load_checkpoints(out))
 seed_tables = {"first": df, "repeat": swapped}
 form_cells = [(seeds, fam, m, protocol, f) for seeds in seed_tables for fam in sorted(df["family"].unique())
-              for m in bs.METHODS for protocol in form_protocols for f in forms]
+              for m in grids.METHODS for protocol in form_protocols for f in forms]
 form_options = dict(n_unit=n_unit, d_unit=d_unit, huber_start="lm", token_fraction=token_fraction,
                     n_bootstrap=0, seed=seed, level=level, max_starts=form_max_starts)
-form_results = bs.parallel_map(bs.held_out_scores, [(seed_tables[s], fam, m, p, f, ["lm"], form_options)
+form_results = grids.parallel_map(grids.held_out_scores, [(seed_tables[s], fam, m, p, f, ["lm"], form_options)
                                                     for s, fam, m, p, f in form_cells])
 forms_held = pd.DataFrame([row | {"seeds": s, "form": f, "n_repeated": n_swapped}
                            for (s, fam, m, p, f), (cell_rows, _) in zip(form_cells, form_results)

@@ -34,13 +34,14 @@ n_token_points = 120  # points per predicted curve
 first_tokens = 10_000_000  # left end of the curves: the first checkpoints of a 256k-token-batch run
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from p2law import law, paper
-from p2law.metrics import check_conditions
+from p2law import paper
+from p2law.analysis import law
+from p2law.analysis.metrics import check_conditions
 
 if law_form not in ("L1", "L2", "L3"):
     raise ValueError(f"law_form must be 'L1', 'L2' or 'L3', got {law_form!r}")
@@ -136,7 +137,7 @@ show(table5, "Table 5 of the paper: fitted constants (N0 in billions, D in milli
 
 # %%
 def condition2_from_constants(row) -> bool:
-    """p2law.metrics.check_conditions' analytic verdict for Condition 2 with the published constants."""
+    """p2law.analysis.metrics.check_conditions' analytic verdict for Condition 2 with the published constants."""
     form = law.get_form(row["form"], row["method"])
     constants = paper.law_constants(row["family"], row["method"], row["form"])
     return bool(check_conditions(form, constants)[1].analytic)

@@ -35,23 +35,23 @@ n_bootstrap = 20  # bootstrap refits behind each interval (0: no interval)
 level = 0.9
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from p2law import book_support as bs
-from p2law import table
-from p2law import paper
-from p2law.plan import slope, token_budget
+from p2law import book as bs
+from p2law import paper, table
+from p2law.analysis import grids
+from p2law.analysis.budget import slope, token_budget
+from p2law.analysis.verdict import flattening_tokens
 from p2law.table import fit_rows
-from p2law.verdict import flattening_tokens
 
 PAGE = "planning"
 out = bs.ensure_results(profile, results_dir)
 # Laws are fitted to one data-order seed per run (the repeats measure the noise floor, on the verdict page).
 df = table.first_seed(bs.load_checkpoints(out))
-bs.coverage(df)
+grids.coverage(df)
 
 # %% [markdown]
 # ## Our models
@@ -59,9 +59,9 @@ bs.coverage(df)
 # %%
 rows, laws = [], {}
 cell_rows = {(fam, m): fit_rows(df, method=m, family=fam) for fam in sorted(df["family"].unique())
-             for m in bs.METHODS if (df.loc[(df["family"] == fam) & (df["method"] == m), "tokens"] > 0).any()}
+             for m in grids.METHODS if (df.loc[(df["family"] == fam) & (df["method"] == m), "tokens"] > 0).any()}
 # The fits and their bootstrap refits, one cell per worker process.
-fitted = bs.parallel_map(bs.fit_with_bootstrap, [(data, form, fitter, n_unit, d_unit, n_bootstrap, seed)
+fitted = grids.parallel_map(grids.fit_with_bootstrap, [(data, form, fitter, n_unit, d_unit, n_bootstrap, seed)
                                                  for data in cell_rows.values()])
 for ((fam, m), data), (res, why) in zip(cell_rows.items(), fitted):
     laws[(fam, m)] = res

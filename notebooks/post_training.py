@@ -33,18 +33,19 @@ loss_col = "eval_loss"  # or "train_loss"
 trend1_fraction = 0.5  # Trend 1: loss drop up to this share of the shortest budget among compared curves
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from p2law import book_support as bs
-from p2law import verdict as v
+from p2law import book as bs
+from p2law.analysis import grids
+from p2law.analysis import verdict as v
 
 PAGE = "post_training"
 out = bs.ensure_results(profile, results_dir)
 df = bs.load_checkpoints(out)
-cov = bs.coverage(df)
+cov = grids.coverage(df)
 missing = cov[cov["curves"] == 0]
 glue("n_curves", int(df["run_id"].nunique()), display=False)
 glue("n_missing_parts", int(len(missing)), display=False)
@@ -58,7 +59,7 @@ cov
 
 # %%
 families = sorted(df["family"].unique())
-methods = [m for m in bs.METHODS if m in set(df["method"])]
+methods = [m for m in grids.METHODS if m in set(df["method"])]
 control = df[df["method"] == "none"]
 fig, axes = plt.subplots(max(len(families), 1), max(len(methods), 1), figsize=(4 * max(len(methods), 1),
                          3.2 * max(len(families), 1)), squeeze=False)

@@ -31,12 +31,13 @@ max_models = 6  # panels in the per-model figures
 # %%
 import re
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from myst_nb import glue
 
-from p2law import book_support as bs
+from p2law import book as bs
+from p2law.analysis import grids
 
 PAGE = "pruning"
 out = bs.ensure_results(profile, results_dir)
@@ -184,6 +185,6 @@ sparsity_table
 
 # %%
 df = bs.load_checkpoints(out)
-cov = bs.coverage(df)
+cov = grids.coverage(df)
 bs.save_table(cov, out, PAGE, "coverage")
 cov

@@ -34,11 +34,11 @@ import numpy as np
 import pandas as pd
 from myst_nb import glue
 
-from p2law import book_support as bs
+from p2law import book as bs
 from p2law import paper
-from p2law import sweep_checks as sc
-from p2law.models import toy_family
-from p2law.profiles import get_profile
+from p2law.analysis import sweep_checks as sc
+from p2law.lab.models import toy_family
+from p2law.lab.profiles import get_profile
 
 out = bs.ensure_results(profile, results_dir)
 df = bs.load_checkpoints(out)

@@ -21,7 +21,7 @@
 # statistic between repeats of one curve (the sweep repeats the small and medium models' runs with a
 # second data-order seed); **not confirmed** when it loses to the baseline; **not distinguishable** when the
 # difference is under the floor, or the floor is unknown (results with one seed); **not testable** when the
-# data cannot form the comparison. Every rule is computed by `p2law.verdict` and printed beside its verdict;
+# data cannot form the comparison. Every rule is computed by `p2law.analysis.verdict` and printed beside its verdict;
 # each has a test that feeds it data where the claim is false. Our models have 60 thousand to a third of a
 # million parameters, trained on a small code corpus, against the paper's 0.5B–8B models on SlimPajama:
 # a claim that fails here may still hold at the paper's scale, and the other way round.
@@ -43,10 +43,11 @@ import numpy as np
 import pandas as pd
 from myst_nb import glue
 
-from p2law import book_support as bs
-from p2law import paper, plan
+from p2law import book as bs
+from p2law import paper
 from p2law import table as tbl
-from p2law import verdict as v
+from p2law.analysis import verdict as v
+from p2law.analysis.budget import BELOW, BEYOND, token_budget
 
 PAGE = "verdict"
 out = bs.ensure_results(profile, results_dir)
@@ -118,11 +119,11 @@ nested = held_out_ranking(("L2", "L3"), "L1 beats the forms it nests (L2, L3)", 
 # threshold; a curve that had not flattened within its run is censored. The floor is the seed-to-seed spread
 # of the measured flattening point (decades), which this page measures on the repeated curves.
 budget = saved("planning", "budget_ours")
-floor_range = inspect.signature(plan.token_budget).parameters["d_range"].default
+floor_range = inspect.signature(token_budget).parameters["d_range"].default
 budget = budget.assign(predicted=budget["budget tokens"], measured=budget["measured flattening"],
-                       **{"predicted censored": np.where(np.isinf(budget["budget tokens"]), plan.BEYOND,
+                       **{"predicted censored": np.where(np.isinf(budget["budget tokens"]), BEYOND,
                                                          np.where(budget["budget tokens"] <= floor_range[0],
-                                                                  plan.BELOW, ""))})
+                                                                  BELOW, ""))})
 flat_stats = [{"model": g["model"].iloc[0], "method": g["method"].iloc[0], "rate": g["rate"].iloc[0],
                "seed": g["seed"].iloc[0] if "seed" in g else 0,
                "value": np.log10(v.flattening_tokens(g["tokens"], g[loss_col], plan_threshold))}
@@ -204,6 +205,7 @@ glue("throughput", throughput, display=False)
 threads = sorted({e["threads"] for e in [*manifest.get("runs", {}).values(), *manifest.get("pretrain", {}).values()]
                   if "threads" in e}) or [manifest.get("machine", {}).get("cpus", "?")]
 glue("machine_threads", " or ".join(map(str, threads)), display=False)
+glue("verdict_tokens_per_param", float(pre["tokens per parameter"].min()) if len(pre) else float("nan"), display=False)
 bs.save_table(pre, out, PAGE, "pretraining")
 pre.style.format({"parameters": "{:,.0f}", "pretraining tokens": "{:,.0f}", "tokens per parameter": "{:.1f}",
                   "loss reached (L0)": "{:.3f}", "seconds": "{:.0f}", "tokens/s": "{:,.0f}"}, na_rep="–").set_caption(
@@ -246,8 +248,8 @@ summary1
 # ## Trend 2 against two baselines
 #
 # The paper measures the loss increase against the base model before post-training, $\mathcal{L}_0$. Our
-# bases are trained to 20 tokens per parameter, far fewer than the paper's, so post-training could still move
-# an unpruned model; the reproduction page shows how little its $\rho=0$ control drifts. The control is the
+# bases are trained to {glue:text}`verdict_tokens_per_param:.0f` tokens per parameter, far fewer than the
+# paper's, so post-training could still move an unpruned model; the reproduction page shows how little its $\rho=0$ control drifts. The control is the
 # second baseline: the unpruned base trained on the same tokens with the same recipe, so
 # $\mathcal{L}-\mathcal{L}_{\text{control}}$ is the cost of pruning alone, whatever the drift. The slope is
 # the exponent of $\Delta\mathcal{L}\propto\rho^{\text{slope}}$, the paper's $-\gamma$.
@@ -319,9 +321,9 @@ plt.close(fig)
 # argued on the page on the paper's numbers; as printed it would predict several nats.
 
 # %%
-from p2law import law
-from p2law.models import toy_family
-from p2law.profiles import get_profile
+from p2law.analysis import law
+from p2law.lab.models import toy_family
+from p2law.lab.profiles import get_profile
 
 scale = get_profile(profile).scale
 mirror = {s.name: s.mirrors for fam in sorted(df["family"].unique()) for s in toy_family(fam, scale)}

@@ -25,7 +25,8 @@ def _add_fit_args(p: argparse.ArgumentParser) -> None:
 
 
 def _fits(args):
-    from . import fit, table
+    from . import table
+    from .analysis import fit
 
     df = table.read(args.table)
     families = [args.family] if args.family else sorted(df["family"].unique())
@@ -40,10 +41,23 @@ def _fits(args):
 def cmd_fit(args) -> int:
     out = []
     for family, method, _, res in _fits(args):
-        out.append({"family": family, "pruning": method, "form": res.form.name, "fitter": res.fitter,
-                    "params": res.params, "r2": res.r2, "huber": res.huber, "asd": res.asd,
-                    "n_points": res.n_points, "n_starts": res.n_starts, "n_reached_best": res.n_reached_best,
-                    "converged": res.converged, "message": res.message})
+        out.append(
+            {
+                "family": family,
+                "pruning": method,
+                "form": res.form.name,
+                "fitter": res.fitter,
+                "params": res.params,
+                "r2": res.r2,
+                "huber": res.huber,
+                "asd": res.asd,
+                "n_points": res.n_points,
+                "n_starts": res.n_starts,
+                "n_reached_best": res.n_reached_best,
+                "converged": res.converged,
+                "message": res.message,
+            }
+        )
     text = json.dumps(out, indent=2)
     if args.json:
         with open(args.json, "w") as fh:
@@ -53,7 +67,7 @@ def cmd_fit(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from . import plan
+    from .analysis import budget
 
     asked = [args.n0, args.rho, args.l0]
     if any(a is not None for a in asked) and not all(a is not None for a in asked):
@@ -68,10 +82,21 @@ def cmd_plan(args) -> int:
             curves = rows.groupby(["model", "rate"], as_index=False).agg(n0=("n0", "first"), l0=("l0", "first"))
             targets = [(c.model, c.n0, c.rate, c.l0) for c in curves.itertuples()]
         for model, n0, rho, l0 in targets:
-            b = plan.token_budget(res, n0, rho, l0, args.threshold, per=args.per)
-            out.append({"family": family, "pruning": method, "model": model, "n0": n0, "rate": rho,
-                        "tokens": b.tokens, "compute": b.compute, "loss_at_budget": b.loss_at_budget,
-                        "tokens_interval": b.tokens_interval, "compute_interval": b.compute_interval})
+            b = budget.token_budget(res, n0, rho, l0, args.threshold, per=args.per)
+            out.append(
+                {
+                    "family": family,
+                    "pruning": method,
+                    "model": model,
+                    "n0": n0,
+                    "rate": rho,
+                    "tokens": b.tokens,
+                    "compute": b.compute,
+                    "loss_at_budget": b.loss_at_budget,
+                    "tokens_interval": b.tokens_interval,
+                    "compute_interval": b.compute_interval,
+                }
+            )
     print(json.dumps(out, indent=2))
     return 0
 
@@ -95,17 +120,19 @@ def _corpus_spec(value: str) -> str:
 
     path = Path(value).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"--corpus {value}: no such file or folder (a local .jsonl/.jsonl.zst/.parquet/.txt "
-                                "file or folder of them, hub:<dataset id>, or stdlib)")
+        raise FileNotFoundError(
+            f"--corpus {value}: no such file or folder (a local .jsonl/.jsonl.zst/.parquet/.txt "
+            "file or folder of them, hub:<dataset id>, or stdlib)"
+        )
     return str(path.resolve())
 
 
 def cmd_run(args) -> int:
     import dataclasses
 
-    from . import experiment  # torch side, imported only here
-    from .profiles import get_profile
-    from .train import Preempted
+    from .lab import experiment  # torch side, imported only here
+    from .lab.profiles import get_profile
+    from .lab.train import Preempted
 
     profile = get_profile(args.profile)
     if args.model_path:
@@ -116,10 +143,18 @@ def cmd_run(args) -> int:
     if args.micro_batch is not None and args.micro_batch <= 0:
         raise ValueError(f"--micro-batch must be a positive number of sequences (got {args.micro_batch})")
     try:
-        with experiment.train_overrides(micro_batch_size=args.micro_batch,
-                                        gradient_checkpointing=args.gradient_checkpointing or None):
-            experiment.run(profile, args.out, dry_run=args.dry_run, only=only, progress=not args.quiet,
-                           gpus=args.gpus, gpu_memory_gb=args.gpu_memory)
+        with experiment.train_overrides(
+            micro_batch_size=args.micro_batch, gradient_checkpointing=args.gradient_checkpointing or None
+        ):
+            experiment.run(
+                profile,
+                args.out,
+                dry_run=args.dry_run,
+                only=only,
+                progress=not args.quiet,
+                gpus=args.gpus,
+                gpu_memory_gb=args.gpu_memory,
+            )
     except experiment.SweepBusyError as err:
         print(f"p2law run: error: {err}", file=sys.stderr)
         return 2
@@ -137,24 +172,54 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", required=True, help="smoke | toy | paper")
     run.add_argument("--out", default=None, help="results folder (default results/<profile>)")
     run.add_argument("--dry-run", action="store_true", help="print the plan only")
-    run.add_argument("--only", default=None, help="comma-separated run ids or model names (run in parts; "
-                     "applies to --dry-run too; an unknown name is an error listing the valid ones)")
-    run.add_argument("--micro-batch", type=int, default=None, metavar="N",
-                     help="sequences per forward/backward in each process; the rest of the process's share of "
-                     "the batch is accumulated (default: the whole share at once). Changes memory, not results")
-    run.add_argument("--gradient-checkpointing", action="store_true",
-                     help="recompute activations in the backward pass (less memory, ~30%% more compute)")
-    run.add_argument("--gpus", type=int, default=4, help="paper --dry-run: GPUs to estimate memory and the "
-                     "micro-batch for (default 4)")
-    run.add_argument("--gpu-memory", type=float, default=80, metavar="GB",
-                     help="paper --dry-run: memory per GPU in GB (default 80, an A100/A800/H100)")
-    run.add_argument("--corpus", default=None, metavar="PATH",
-                     help="the corpus instead of the profile's: a local copy (a .jsonl, .jsonl.zst, .parquet or "
-                     ".txt file, or a folder of them, e.g. SlimPajama's train/ chunks) or hub:<dataset id>")
+    run.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated run ids or model names (run in parts; "
+        "applies to --dry-run too; an unknown name is an error listing the valid ones)",
+    )
+    run.add_argument(
+        "--micro-batch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="sequences per forward/backward in each process; the rest of the process's share of "
+        "the batch is accumulated (default: the whole share at once). Changes memory, not results",
+    )
+    run.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="recompute activations in the backward pass (less memory, ~30%% more compute)",
+    )
+    run.add_argument(
+        "--gpus",
+        type=int,
+        default=4,
+        help="paper --dry-run: GPUs to estimate memory and the micro-batch for (default 4)",
+    )
+    run.add_argument(
+        "--gpu-memory",
+        type=float,
+        default=80,
+        metavar="GB",
+        help="paper --dry-run: memory per GPU in GB (default 80, an A100/A800/H100)",
+    )
+    run.add_argument(
+        "--corpus",
+        default=None,
+        metavar="PATH",
+        help="the corpus instead of the profile's: a local copy (a .jsonl, .jsonl.zst, .parquet or "
+        ".txt file, or a folder of them, e.g. SlimPajama's train/ chunks) or hub:<dataset id>",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
-    run.add_argument("--model-path", action="append", default=[], metavar="NAME=PATH",
-                     help="paper profile: load model NAME (e.g. Llama-3.2-1B) and its tokenizer from a local "
-                     "folder instead of the hub (repeatable)")
+    run.add_argument(
+        "--model-path",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="paper profile: load model NAME (e.g. Llama-3.2-1B) and its tokenizer from a local "
+        "folder instead of the hub (repeatable)",
+    )
     run.set_defaults(func=cmd_run)
 
     f = sub.add_parser("fit", help="fit a law to a checkpoint table, one per (family, pruning method)")

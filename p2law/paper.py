@@ -9,7 +9,7 @@ Hugging Face hub); the paper itself does not print them.
 Keys used in every table
 ------------------------
 ``family``  ``"llama"`` (Llama-3 series) or ``"qwen2"`` (Qwen-2.5 series), the same names as
-            ``p2law.models.toy_family`` so paper rows and our rows join on them.
+            ``p2law.lab.models.toy_family`` so paper rows and our rows join on them.
 ``method``  ``"depth"``, ``"width"`` or ``"2:4"`` (the checkpoint table's names).
 ``form``    ``"L1"`` … ``"L5"`` (Eqs. 10–12, 21–22; for 2:4 the ρ-free Eqs. 13–15).
 
@@ -93,7 +93,7 @@ class PaperModel:
 
     @property
     def n_params(self) -> int:
-        """All parameters, tied embeddings counted once (the rule of ``p2law.models.count_params``)."""
+        """All parameters, tied embeddings counted once (the rule of ``p2law.lab.models.count_params``)."""
         embeddings = self.vocab_size * self.hidden_size * (1 if self.tied_embeddings else 2)
         return embeddings + self.n_layers * self.layer_params + self.hidden_size  # + final norm
 
@@ -105,18 +105,48 @@ class PaperModel:
 
 
 _PAPER_MODELS = (
-    PaperModel("Llama-3.2-1B", "meta-llama/Llama-3.2-1B", "llama", 16, 2048, 8192, 32, 8, 64, 128256, True, False,
-               500_000_000),
-    PaperModel("Llama-3.2-3B", "meta-llama/Llama-3.2-3B", "llama", 28, 3072, 8192, 24, 8, 128, 128256, True, False,
-               1_000_000_000),
-    PaperModel("Llama-3.1-8B", "meta-llama/Llama-3.1-8B", "llama", 32, 4096, 14336, 32, 8, 128, 128256, False, False,
-               1_000_000_000),
-    PaperModel("Qwen-2.5-0.5B", "Qwen/Qwen2.5-0.5B", "qwen2", 24, 896, 4864, 14, 2, 64, 151936, True, True,
-               500_000_000),
-    PaperModel("Qwen-2.5-1.5B", "Qwen/Qwen2.5-1.5B", "qwen2", 28, 1536, 8960, 12, 2, 128, 151936, True, True,
-               500_000_000),
-    PaperModel("Qwen-2.5-3B", "Qwen/Qwen2.5-3B", "qwen2", 36, 2048, 11008, 16, 2, 128, 151936, True, True,
-               1_000_000_000),
+    PaperModel(
+        "Llama-3.2-1B", "meta-llama/Llama-3.2-1B", "llama", 16, 2048, 8192, 32, 8, 64, 128256, True, False, 500_000_000
+    ),
+    PaperModel(
+        "Llama-3.2-3B",
+        "meta-llama/Llama-3.2-3B",
+        "llama",
+        28,
+        3072,
+        8192,
+        24,
+        8,
+        128,
+        128256,
+        True,
+        False,
+        1_000_000_000,
+    ),
+    PaperModel(
+        "Llama-3.1-8B",
+        "meta-llama/Llama-3.1-8B",
+        "llama",
+        32,
+        4096,
+        14336,
+        32,
+        8,
+        128,
+        128256,
+        False,
+        False,
+        1_000_000_000,
+    ),
+    PaperModel(
+        "Qwen-2.5-0.5B", "Qwen/Qwen2.5-0.5B", "qwen2", 24, 896, 4864, 14, 2, 64, 151936, True, True, 500_000_000
+    ),
+    PaperModel(
+        "Qwen-2.5-1.5B", "Qwen/Qwen2.5-1.5B", "qwen2", 28, 1536, 8960, 12, 2, 128, 151936, True, True, 500_000_000
+    ),
+    PaperModel(
+        "Qwen-2.5-3B", "Qwen/Qwen2.5-3B", "qwen2", 36, 2048, 11008, 16, 2, 128, 151936, True, True, 1_000_000_000
+    ),
 )
 PAPER_MODELS = {m.name: m for m in _PAPER_MODELS}
 
@@ -171,8 +201,13 @@ def depth_layers_for_table1() -> pd.DataFrame:
         if len(matches) != 1:
             raise ValueError(f"{row.model}: {len(matches)} layer counts round to {row.rate:.0%}: {matches}")
         rows.append(
-            {"family": row.family, "model": row.model, "rate": row.rate, "n_layers_removed": matches[0],
-             "rate_exact": model.depth_rate(matches[0])}
+            {
+                "family": row.family,
+                "model": row.model,
+                "rate": row.rate,
+                "n_layers_removed": matches[0],
+                "rate_exact": model.depth_rate(matches[0]),
+            }
         )
     return pd.DataFrame(rows)
 
@@ -204,12 +239,18 @@ TABLE2 = _metric_table(_TABLE2_CELLS, "form")
 """Table 2: fit quality of L1, L2, L3 fitted on all checkpoints (one law per family and method)."""
 
 _TABLE3_CELLS = {
-    ("llama", "dataset_size"): ((0.9725, 0.000016, 0.001001), (0.9270, 0.000019, 0.000674),
-                                (0.8244, 0.000063, 0.002561)),
+    ("llama", "dataset_size"): (
+        (0.9725, 0.000016, 0.001001),
+        (0.9270, 0.000019, 0.000674),
+        (0.8244, 0.000063, 0.002561),
+    ),
     ("llama", "model_size"): ((-0.5441, 0.000745, 0.001321), None, None),
     ("llama", "pruning_rate"): ((0.9676, 0.000059, 0.000879), (0.9707, 0.000056, 0.001123), None),
-    ("qwen2", "dataset_size"): ((0.9780, 0.000012, 0.001026), (0.9896, 0.000010, 0.001116),
-                                (0.9940, 0.000000, 0.000299)),
+    ("qwen2", "dataset_size"): (
+        (0.9780, 0.000012, 0.001026),
+        (0.9896, 0.000010, 0.001116),
+        (0.9940, 0.000000, 0.000299),
+    ),
     ("qwen2", "model_size"): ((-0.8786, 0.000763, 0.001573), (0.8627, 0.000137, 0.001772), None),
     ("qwen2", "pruning_rate"): ((0.9660, 0.000043, 0.000920), (0.9704, 0.000095, 0.001003), None),
 }
@@ -239,29 +280,45 @@ law), all checkpoints, same metrics as Table 2. Its L1 rows are Table 2's L1 row
 # Table 5: fitted constants. Order within a tuple: N_C, D_C, E, alpha, beta, gamma, delta; None = "-"
 # (the constant is not part of that form). The 2:4 columns have no gamma (Eqs. 13–15 have no rho).
 _TABLE5_CELLS = {
-    ("llama", "L1"): ((0.02, 5.94, 0.14, -1.57, 0.23, 1.08, 0.29),
-                      (0.05, 5.86, -2.52, -1.68, 0.08, -0.97, 0.38),
-                      (38.26, 0.87, 2.49, 26.53, 0.37, None, 0.05)),
-    ("llama", "L2"): ((0.64, 7.99, 0.73, 2.45, 0.47, -1.08, None),
-                      (0.00, 3.53, 0.20, -21.89, 0.25, -0.97, None),
-                      (0.53, 0.89, 2.19, 0.92, 0.41, None, None)),
-    ("llama", "L3"): ((None, 5.93, 0.54, None, 0.30, -1.06, 0.15),
-                      (None, 3.87, 0.53, None, 0.34, -0.98, -0.05),
-                      (None, 0.80, 2.5, None, 0.22, None, 0.07)),
-    ("qwen2", "L1"): ((0.01, 4.32, 0.20, -3.73, 0.21, -1.17, 0.22),
-                      (-0.58, 7.01, -1.89, 0.38, 0.10, -1.28, 0.16),
-                      (1.85, 0.93, 0.32, -0.12, 0.10, None, 0.17)),
-    ("qwen2", "L2"): ((0.02, 4.78, 0.62, 4.08, 0.32, -1.17, None),
-                      (-0.01, 5.84, -0.65, -1.58, 0.18, -1.28, None),
-                      (1.52, 0.75, 0.92, 0.15, 0.18, None, None)),
-    ("qwen2", "L3"): ((None, 4.77, 0.87, None, 0.36, -1.15, 0.16),
-                      (None, 5.95, -0.91, None, 0.16, -1.28, 0.02),
-                      (None, 0.76, 2.41, None, 0.16, None, 0.09)),
+    ("llama", "L1"): (
+        (0.02, 5.94, 0.14, -1.57, 0.23, 1.08, 0.29),
+        (0.05, 5.86, -2.52, -1.68, 0.08, -0.97, 0.38),
+        (38.26, 0.87, 2.49, 26.53, 0.37, None, 0.05),
+    ),
+    ("llama", "L2"): (
+        (0.64, 7.99, 0.73, 2.45, 0.47, -1.08, None),
+        (0.00, 3.53, 0.20, -21.89, 0.25, -0.97, None),
+        (0.53, 0.89, 2.19, 0.92, 0.41, None, None),
+    ),
+    ("llama", "L3"): (
+        (None, 5.93, 0.54, None, 0.30, -1.06, 0.15),
+        (None, 3.87, 0.53, None, 0.34, -0.98, -0.05),
+        (None, 0.80, 2.5, None, 0.22, None, 0.07),
+    ),
+    ("qwen2", "L1"): (
+        (0.01, 4.32, 0.20, -3.73, 0.21, -1.17, 0.22),
+        (-0.58, 7.01, -1.89, 0.38, 0.10, -1.28, 0.16),
+        (1.85, 0.93, 0.32, -0.12, 0.10, None, 0.17),
+    ),
+    ("qwen2", "L2"): (
+        (0.02, 4.78, 0.62, 4.08, 0.32, -1.17, None),
+        (-0.01, 5.84, -0.65, -1.58, 0.18, -1.28, None),
+        (1.52, 0.75, 0.92, 0.15, 0.18, None, None),
+    ),
+    ("qwen2", "L3"): (
+        (None, 4.77, 0.87, None, 0.36, -1.15, 0.16),
+        (None, 5.95, -0.91, None, 0.16, -1.28, 0.02),
+        (None, 0.76, 2.41, None, 0.16, None, 0.09),
+    ),
 }
 TABLE5 = pd.DataFrame(
     [
-        {"family": family, "form": form, "method": method,
-         **{name: (np.nan if value is None else value) for name, value in zip(CONSTANTS, values)}}
+        {
+            "family": family,
+            "form": form,
+            "method": method,
+            **{name: (np.nan if value is None else value) for name, value in zip(CONSTANTS, values)},
+        }
         for (family, form), per_method in _TABLE5_CELLS.items()
         for method, values in zip(METHODS, per_method)
     ]
@@ -300,11 +357,11 @@ def law_constants(family: str, method: str, form: str) -> dict[str, float]:
 
 
 def law(family: str, method: str, form: str, constants: dict | None = None):
-    """Table 5's fitted law for (family, method, form) as a ``p2law.fit.FitResult`` in the paper's units
+    """Table 5's fitted law for (family, method, form) as a ``p2law.analysis.fit.FitResult`` in the paper's units
     (N0 in billions, D in millions of tokens), so it predicts, plans and scores like one of our fits.
     ``constants`` replaces Table 5's (e.g. a refit in the same units). For 2:4 the law predicts L itself
     (Eqs. 13-15), for depth and width ΔL on top of the ``l0`` it is given."""
-    from .fit import FitResult  # numpy/scipy only; imported here so the published numbers load without it
+    from .analysis.fit import FitResult  # numpy/scipy only; imported here so the published numbers load without it
 
     constants = law_constants(family, method, form) if constants is None else constants
     return FitResult.from_constants(form, constants, n_unit=N_UNIT, d_unit=D_UNIT, pruning_method=method)

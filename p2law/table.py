@@ -20,8 +20,19 @@ import numpy as np
 import pandas as pd
 
 COLUMNS = (
-    "family", "model", "n0", "l0", "method", "rate", "n", "tokens", "step",
-    "train_loss", "eval_loss", "seed", "run_id",
+    "family",
+    "model",
+    "n0",
+    "l0",
+    "method",
+    "rate",
+    "n",
+    "tokens",
+    "step",
+    "train_loss",
+    "eval_loss",
+    "seed",
+    "run_id",
 )
 METHODS = ("depth", "width", "2:4", "none")
 NUMERIC = ("n0", "l0", "rate", "n", "tokens", "step", "eval_loss")
@@ -36,8 +47,9 @@ def read(path) -> pd.DataFrame:
     return validate(df, source=str(path))
 
 
-def validate(df: pd.DataFrame, required=COLUMNS, extra_ok: bool = True, source: str = "table",
-             finite=NUMERIC) -> pd.DataFrame:
+def validate(
+    df: pd.DataFrame, required=COLUMNS, extra_ok: bool = True, source: str = "table", finite=NUMERIC
+) -> pd.DataFrame:
     """Check columns and values; return the table unchanged. Raises ValueError naming the problem.
 
     ``finite``: the columns whose values must be finite numbers (default: the numeric columns of the
@@ -61,8 +73,10 @@ def validate(df: pd.DataFrame, required=COLUMNS, extra_ok: bool = True, source: 
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
-            raise ValueError(f"{source}: column {col!r} has {int(bad.sum())} NaN/inf/non-numeric values "
-                             f"(first at row {int(np.argmax(bad))})")
+            raise ValueError(
+                f"{source}: column {col!r} has {int(bad.sum())} NaN/inf/non-numeric values "
+                f"(first at row {int(np.argmax(bad))})"
+            )
     if "method" in df.columns:
         unknown = sorted(set(df["method"].astype(str)) - set(METHODS))
         if unknown:
@@ -71,12 +85,16 @@ def validate(df: pd.DataFrame, required=COLUMNS, extra_ok: bool = True, source: 
         if "rate" in df.columns:
             r = df.loc[pruned, "rate"].astype(float)
             if ((r <= 0) | (r >= 1)).any():
-                raise ValueError(f"{source}: pruning rate rho must be in (0, 1) for pruned rows; "
-                                 f"found {sorted(r[(r <= 0) | (r >= 1)].unique())[:5]}")
+                raise ValueError(
+                    f"{source}: pruning rate rho must be in (0, 1) for pruned rows; "
+                    f"found {sorted(r[(r <= 0) | (r >= 1)].unique())[:5]}"
+                )
             control = df.loc[~pruned, "rate"].astype(float)
             if (control != 0).any():
-                raise ValueError(f"{source}: rows of method 'none' are the rho = 0 control and need rate 0; "
-                                 f"found {sorted(control[control != 0].unique())[:5]}")
+                raise ValueError(
+                    f"{source}: rows of method 'none' are the rho = 0 control and need rate 0; "
+                    f"found {sorted(control[control != 0].unique())[:5]}"
+                )
     if "tokens" in df.columns and (df["tokens"].astype(float) < 0).any():
         raise ValueError(f"{source}: tokens (D) must be >= 0")
     if "n0" in df.columns and (df["n0"].astype(float) <= 0).any():
@@ -107,11 +125,15 @@ def fit_rows(df: pd.DataFrame, method: str | None = None, family: str | None = N
     if out.empty:
         raise ValueError(f"no trained rows for method={method!r}, family={family!r}")
     # the control belongs to no pruning method: count the family's control rows as left out
-    excluded = {"control": int((in_family & control.to_numpy()).sum()),
-                "untrained": int((chosen & untrained.to_numpy()).sum())}
+    excluded = {
+        "control": int((in_family & control.to_numpy()).sum()),
+        "untrained": int((chosen & untrained.to_numpy()).sum()),
+    }
     out.attrs["excluded"] = excluded
-    out.attrs["note"] = (f"fitting {len(out)} rows; left out {excluded['control']} rows of the rho = 0 "
-                         f"control (method 'none') and {excluded['untrained']} rows at D = 0")
+    out.attrs["note"] = (
+        f"fitting {len(out)} rows; left out {excluded['control']} rows of the rho = 0 "
+        f"control (method 'none') and {excluded['untrained']} rows at D = 0"
+    )
     return out
 
 

@@ -77,6 +77,7 @@ class NotebookJob:
 
 # --- the table of contents ------------------------------------------------------------------------------
 
+
 def toc_files(toc_path: Path) -> list[str]:
     """All ``file:`` entries of a jupyter-book toc (root first), in reading order."""
     toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
@@ -122,8 +123,9 @@ def notebook_jobs(root: Path) -> list[NotebookJob]:
         earlier = {job.name for job in jobs}
         if not set(needs) <= earlier:
             # Reading order must stay a valid execution order (BOOK_JOBS=1 runs the toc order as it is).
-            raise BookBuildError(f"{source} needs {sorted(set(needs) - earlier)}, which the toc does not list "
-                                 f"before it")
+            raise BookBuildError(
+                f"{source} needs {sorted(set(needs) - earlier)}, which the toc does not list before it"
+            )
         jobs.append(NotebookJob(path.name, source, EXECUTED / f"{path.name}.ipynb", needs))
     listed = {job.source for job in jobs}
     for orphan in sorted(set((root / NOTEBOOKS).glob("*.py")) - {root / s for s in listed}):
@@ -132,6 +134,7 @@ def notebook_jobs(root: Path) -> list[NotebookJob]:
 
 
 # --- execution ------------------------------------------------------------------------------------------
+
 
 def results_dir_for(profile: str, root: Path) -> str:
     """Where the notebooks read (toy: committed results) or write (smoke: a fresh scratch folder)."""
@@ -156,12 +159,15 @@ def notebook_parameters(jobs: list[NotebookJob], text: str | None, profile: str 
     except json.JSONDecodeError as exc:
         raise BookBuildError(f"BOOK_PARAMS is not valid JSON: {exc}") from None
     if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
-        raise BookBuildError('BOOK_PARAMS must map notebook names to parameter objects, '
-                             'e.g. {"generalization": {"n_bootstrap": 100}}')
+        raise BookBuildError(
+            'BOOK_PARAMS must map notebook names to parameter objects, e.g. {"generalization": {"n_bootstrap": 100}}'
+        )
     unknown = sorted(set(params) - {job.name for job in jobs})
     if unknown:
-        raise BookBuildError(f"BOOK_PARAMS names notebooks the book does not have: {unknown}; "
-                             f"the book's notebooks: {[job.name for job in jobs]}")
+        raise BookBuildError(
+            f"BOOK_PARAMS names notebooks the book does not have: {unknown}; "
+            f"the book's notebooks: {[job.name for job in jobs]}"
+        )
     reserved = sorted({key for v in params.values() for key in v} & {"profile", "results_dir"})
     if reserved:
         raise BookBuildError(f"BOOK_PARAMS may not set {reserved}: use PROFILE and RESULTS_DIR")
@@ -174,8 +180,11 @@ def write_kernelspec(folder: Path) -> None:
     """A kernelspec named p2law that runs this very interpreter (the venv's), whatever is on PATH."""
     spec_dir = folder / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": "Python 3 (p2law)", "language": "python"}
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (p2law)",
+        "language": "python",
+    }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
 
 
@@ -198,15 +207,31 @@ def execute(job: NotebookJob, root: Path, parameters: dict) -> float:
         parameters_file.write_text(yaml.safe_dump(parameters), encoding="utf-8")
         # A process per notebook (not papermill's API on threads): pages run side by side, each on a core.
         result = CHILDREN.run(
-            [sys.executable, "-m", "papermill", str(unexecuted), str(executed), "-f", str(parameters_file),
-             "-k", KERNEL_NAME, "--cwd", str(root), "--no-progress-bar", "--no-log-output"])
+            [
+                sys.executable,
+                "-m",
+                "papermill",
+                str(unexecuted),
+                str(executed),
+                "-f",
+                str(parameters_file),
+                "-k",
+                KERNEL_NAME,
+                "--cwd",
+                str(root),
+                "--no-progress-bar",
+                "--no-log-output",
+            ]
+        )
     if result.returncode != 0:
         error = first_error(executed)
         if error is None:
-            raise BookBuildError(f"papermill could not execute {job.source} (exit {result.returncode}):\n"
-                                 f"{result.stderr[-3000:]}")
-        raise BookBuildError(f"{job.source} raised {error[0]}: {error[1]}\n"
-                             f"(executed copy with the traceback: {job.executed})")
+            raise BookBuildError(
+                f"papermill could not execute {job.source} (exit {result.returncode}):\n{result.stderr[-3000:]}"
+            )
+        raise BookBuildError(
+            f"{job.source} raised {error[0]}: {error[1]}\n(executed copy with the traceback: {job.executed})"
+        )
     hide_parameter_cells(executed)
     return time.perf_counter() - started
 
@@ -226,7 +251,7 @@ class Children:
     """The papermill processes under way, each the leader of its own process group, so that a build that is
     stopped (SIGTERM from a timeout, Ctrl-C) takes all of them down with it: papermill, its kernel (which
     exits when its parent does) and the kernel's fit workers (which exit when the kernel does, see
-    ``p2law.book_support.die_with_parent``). On Linux a papermill also gets SIGKILL if the build itself is
+    ``p2law.analysis.grids.die_with_parent``). On Linux a papermill also gets SIGKILL if the build itself is
     killed outright (``PR_SET_PDEATHSIG``)."""
 
     def __init__(self):
@@ -236,8 +261,15 @@ class Children:
     def run(self, command: list[str], capture: bool = True, **popen) -> subprocess.CompletedProcess:
         pipe = subprocess.PIPE if capture else None
         with self.lock:
-            process = subprocess.Popen(command, stdout=pipe, stderr=pipe, text=True, start_new_session=True,
-                                       preexec_fn=_die_with_parent, **popen)
+            process = subprocess.Popen(
+                command,
+                stdout=pipe,
+                stderr=pipe,
+                text=True,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+                **popen,
+            )
             self.running.add(process)
         try:
             stdout, stderr = process.communicate()
@@ -323,7 +355,7 @@ def book_jobs() -> int:
     """How many notebooks run at once: BOOK_JOBS, or one per CPU this process may use."""
     text = os.environ.get("BOOK_JOBS", "")
     if not text:
-        from p2law.book_support import available_cpus
+        from p2law.analysis.grids import available_cpus
 
         return available_cpus()
     try:
@@ -333,6 +365,7 @@ def book_jobs() -> int:
 
 
 # --- checks of the built book ---------------------------------------------------------------------------
+
 
 class _Images(HTMLParser):
     def __init__(self):
@@ -373,6 +406,7 @@ def check_built_book(root: Path, html: Path, jobs: list[NotebookJob]) -> list[st
 
 # --- the whole build ------------------------------------------------------------------------------------
 
+
 def build(root: Path = ROOT, profile: str | None = None, execute_notebooks: bool = True) -> dict:
     profile = profile or os.environ.get("PROFILE", "toy")
     if not re.fullmatch(r"[A-Za-z0-9_-]+", profile):
@@ -392,8 +426,7 @@ def build(root: Path = ROOT, profile: str | None = None, execute_notebooks: bool
                 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
                 workers = book_jobs()
                 print(f"executing {len(jobs)} notebooks (profile={profile}), {workers} at a time", flush=True)
-                timings |= run_jobs(jobs, lambda job: execute(job, root, parameters | extra.get(job.name, {})),
-                                    workers)
+                timings |= run_jobs(jobs, lambda job: execute(job, root, parameters | extra.get(job.name, {})), workers)
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -407,8 +440,15 @@ def build(root: Path = ROOT, profile: str | None = None, execute_notebooks: bool
 
     started = time.perf_counter()
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jupyter_book) if jupyter_book.exists() else "jupyter-book",
-               "build", str(root), "--nitpick", "--warningiserror", "--keep-going", "--all"]
+    command = [
+        str(jupyter_book) if jupyter_book.exists() else "jupyter-book",
+        "build",
+        str(root),
+        "--nitpick",
+        "--warningiserror",
+        "--keep-going",
+        "--all",
+    ]
     print("running", " ".join(command), flush=True)
     result = CHILDREN.run(command, capture=False, cwd=root)
     timings["jupyter-book build"] = time.perf_counter() - started

@@ -24,15 +24,26 @@ from pathlib import Path
 
 # Flags the machine's closed network needs: without the background-networking ones Chromium keeps trying
 # to reach Google's hosts at start-up.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--virtual-time-budget=5000"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=5000",
+]
 
 # page -> what its DOM must contain (regexes)
 CHECKS = {
     # index.html redirects to the first page (book/intro.html): the DOM is the intro's, links relative to it
-    "index.html": [r"P² Law|P<sup>2</sup>|P2 Law", r'href="_executed/fitting\.html"',
-                   r'href="_executed/verdict\.html"'],
+    "index.html": [
+        r"P² Law|P<sup>2</sup>|P2 Law",
+        r'href="_executed/fitting\.html"',
+        r'href="_executed/verdict\.html"',
+    ],
     "book/_executed/fitting.html": [r"<table", r"Table 2", r"<img[^>]+predicted_vs_actual|<img[^>]+\.png"],
     "book/_executed/verdict.html": [r"<table", r"confirmed"],
     # equations typeset by the bundled MathJax (its output elements), none left as raw TeX
@@ -42,7 +53,7 @@ FORBIDDEN = [r"Traceback \(most recent call last\)", r"&lt;Figure size", r"404 N
 
 
 def find_browser(explicit: str | None) -> str:
-    for name in ([explicit] if explicit else ["chromium", "chromium-browser", "google-chrome"]):
+    for name in [explicit] if explicit else ["chromium", "chromium-browser", "google-chrome"]:
         path = shutil.which(name) if name else None
         if path:
             return path
@@ -51,8 +62,12 @@ def find_browser(explicit: str | None) -> str:
 
 def dump_dom(browser: str, url: str, timeout: float = 90) -> str:
     with tempfile.TemporaryDirectory() as profile:
-        result = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
-                                capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     if result.returncode != 0:
         raise RuntimeError(f"chromium exited {result.returncode} on {url}: {result.stderr[-800:]}")
     return result.stdout

@@ -15,7 +15,7 @@ What it writes under ``--out`` (default ``results/smollm/prune/``), one JSON fil
 * 2:4 by SparseGPT and by plain magnitude (keep the 2 largest |w| of every 4 inputs) on the same matrices
   and the same calibration blocks: ρ, loss, per-matrix sparsity.
 
-Calibration and evaluation blocks come from disjoint documents (``p2law.data.prepare``: documents split
+Calibration and evaluation blocks come from disjoint documents (``p2law.lab.data.prepare``: documents split
 by a seed, then no 128-token block shared). The corpus is the Python documentation's English sources
 (Debian's ``python3-doc``) when they are installed, else the standard library's sources (p2law's
 ``stdlib`` corpus), or any p2law corpus spec given with ``--corpus``. Nothing is downloaded.
@@ -27,7 +27,6 @@ import argparse
 import copy
 import glob
 import gzip
-import json
 import os
 import sys
 import time
@@ -42,14 +41,14 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from p2law import hub  # noqa: E402
-from p2law.data import calibration_batches, prepare, write_json_atomic  # noqa: E402
-from p2law.models import count_params  # noqa: E402
-from p2law.prune import prune_2of4, prune_depth, prune_width  # noqa: E402
-from p2law.prune.common import ATTN_PROJ, MLP_PROJ  # noqa: E402
-from p2law.prune.depth import layer_param_count, layers_for_rate  # noqa: E402
-from p2law.prune.width import channels_for_rate  # noqa: E402
-from p2law.train import evaluate  # noqa: E402
+from p2law.lab import hub  # noqa: E402
+from p2law.lab.data import calibration_batches, prepare, write_json_atomic  # noqa: E402
+from p2law.lab.models import count_params  # noqa: E402
+from p2law.lab.prune import prune_2of4, prune_depth, prune_width  # noqa: E402
+from p2law.lab.prune.common import ATTN_PROJ, MLP_PROJ  # noqa: E402
+from p2law.lab.prune.depth import layer_param_count, layers_for_rate  # noqa: E402
+from p2law.lab.prune.width import channels_for_rate  # noqa: E402
+from p2law.lab.train import evaluate  # noqa: E402
 
 DOC_SOURCES = "/usr/share/doc/python3*/html/_sources"
 
@@ -112,7 +111,9 @@ def histogram(values: np.ndarray, bins: int, log: bool = False) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--source", default="smollm2-135m", help="short name, .gguf path, folder or cached hub id")
-    ap.add_argument("--corpus", default="auto", help="'auto' (python3-doc if installed, else stdlib) or a p2law corpus spec")
+    ap.add_argument(
+        "--corpus", default="auto", help="'auto' (python3-doc if installed, else stdlib) or a p2law corpus spec"
+    )
     ap.add_argument("--out", default=str(ROOT / "results" / "smollm" / "prune"))
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--n-calibration", type=int, default=64, help="calibration blocks")
@@ -141,25 +142,59 @@ def main(argv=None) -> int:
     if spec == "auto":
         spec = python_doc_corpus(cache) or "stdlib"
     t = time.perf_counter()
-    bundle = prepare(spec, args.seq_len, None, args.seed, args.n_eval, args.n_calibration, max_train_blocks=1,
-                     tokenizer=tokenizer)
+    bundle = prepare(
+        spec, args.seq_len, None, args.seed, args.n_eval, args.n_calibration, max_train_blocks=1, tokenizer=tokenizer
+    )
     calibration = calibration_batches(bundle.calibration, args.n_calibration, args.batch, args.seed)
     eval_blocks = bundle.post_train_data.eval
     n0, l0 = count_params(base), evaluate(base, eval_blocks, args.batch)
     data_seconds = time.perf_counter() - t
-    print(f"{args.source}: N0={n0:,}, L0={l0:.4f} on {len(eval_blocks)} x {args.seq_len} eval tokens "
-          f"(load {load_seconds:.0f}s, data {data_seconds:.0f}s)", flush=True)
-    common = {"source": args.source, "corpus_spec": spec, "seq_len": args.seq_len, "n_calibration": args.n_calibration,
-              "n_eval": int(len(eval_blocks)), "seed": args.seed, "n0": n0, "l0": l0}
+    print(
+        f"{args.source}: N0={n0:,}, L0={l0:.4f} on {len(eval_blocks)} x {args.seq_len} eval tokens "
+        f"(load {load_seconds:.0f}s, data {data_seconds:.0f}s)",
+        flush=True,
+    )
+    common = {
+        "source": args.source,
+        "corpus_spec": spec,
+        "seq_len": args.seq_len,
+        "n_calibration": args.n_calibration,
+        "n_eval": int(len(eval_blocks)),
+        "seed": args.seed,
+        "n0": n0,
+        "l0": l0,
+    }
     summary = {**common, "corpus": bundle.corpus, "load_seconds": load_seconds, "models": []}
-    base_info = {**common, "architecture": {k: getattr(base.config, k) for k in (
-        "model_type", "num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads",
-        "head_dim", "intermediate_size", "vocab_size", "tie_word_embeddings")}}
+    base_info = {
+        **common,
+        "architecture": {
+            k: getattr(base.config, k)
+            for k in (
+                "model_type",
+                "num_hidden_layers",
+                "hidden_size",
+                "num_attention_heads",
+                "num_key_value_heads",
+                "head_dim",
+                "intermediate_size",
+                "vocab_size",
+                "tie_word_embeddings",
+            )
+        },
+    }
 
     def record(name: str, model, report, seconds: float, extra: dict | None = None) -> dict:
         loss = evaluate(model, eval_blocks, args.batch)
-        row = {"name": name, "method": report.method, "rate": report.rate,
-               "n": report.n, "loss": loss, "delta_loss": loss - l0, "seconds": seconds, **(extra or {})}
+        row = {
+            "name": name,
+            "method": report.method,
+            "rate": report.rate,
+            "n": report.n,
+            "loss": loss,
+            "delta_loss": loss - l0,
+            "seconds": seconds,
+            **(extra or {}),
+        }
         write_json_atomic(out / f"{name}.json", {**common, **row, "report": report.to_dict()})
         summary["models"].append(row)
         print(f"  {name:<14} rho={report.rate:.4f} loss={loss:.4f} (+{loss - l0:.3f}) {seconds:.0f}s", flush=True)
@@ -170,8 +205,13 @@ def main(argv=None) -> int:
         k = layers_for_rate(n0, per_layer, len(base.model.layers), rate)
         model, t = copy.deepcopy(base), time.perf_counter()
         model, report = prune_depth(model, calibration, n_layers=k, progress=False)
-        record(f"depth-{round(rate * 100)}", model, report, time.perf_counter() - t,
-               {"target_rate": rate, "layers_removed": report.removed})
+        record(
+            f"depth-{round(rate * 100)}",
+            model,
+            report,
+            time.perf_counter() - t,
+            {"target_rate": rate, "layers_removed": report.removed},
+        )
         if "layer_similarity" not in base_info:
             scores = np.asarray(report.scores)
             base_info["layer_similarity"] = scores.tolist()
@@ -182,18 +222,30 @@ def main(argv=None) -> int:
         k = channels_for_rate(base, rate)
         model, t = copy.deepcopy(base), time.perf_counter()
         model, report = prune_width(model, calibration, n_channels=k, progress=False)
-        record(f"width-{round(rate * 100)}", model, report, time.perf_counter() - t,
-               {"target_rate": rate, "channels_removed": report.removed, "hidden_after": model.config.hidden_size,
-                "tied": model.lm_head.weight is model.model.embed_tokens.weight})
+        record(
+            f"width-{round(rate * 100)}",
+            model,
+            report,
+            time.perf_counter() - t,
+            {
+                "target_rate": rate,
+                "channels_removed": report.removed,
+                "hidden_after": model.config.hidden_size,
+                "tied": model.lm_head.weight is model.model.embed_tokens.weight,
+            },
+        )
         if "channel_importance" not in base_info:
             scores = np.asarray(report.scores)
             order = np.argsort(-scores, kind="stable")
             base_info["channel_importance"] = {
-                "scores": scores.tolist(), "histogram": histogram(scores, args.bins),
+                "scores": scores.tolist(),
+                "histogram": histogram(scores, args.bins),
                 "histogram_log": histogram(scores, args.bins, log=True),
-                "top_channels": order[:20].tolist(), "top_scores": scores[order[:20]].tolist(),
+                "top_channels": order[:20].tolist(),
+                "top_scores": scores[order[:20]].tolist(),
                 "quantiles": {str(q): float(np.quantile(scores, q)) for q in (0, 0.01, 0.1, 0.5, 0.9, 0.99, 1)},
-                "norms": report.details.get("norms")}
+                "norms": report.details.get("norms"),
+            }
         del model
 
     if not args.no_2of4:
@@ -204,15 +256,20 @@ def main(argv=None) -> int:
         del model
         model, t = copy.deepcopy(base), time.perf_counter()
         masks = magnitude_2of4(model)
-        from p2law.prune import PruneReport
+        from p2law.lab.prune import PruneReport
 
         n_zero = sum(int((~m).sum()) for m in masks.values())
         sparsity = {k: float(1 - m.float().mean()) for k, m in masks.items()}
-        magnitude = PruneReport("2:4", list(sparsity.values()), sparsity, n0, n0 - n_zero,
-                                details={"matrices": "q,k,v,o,gate,up,down of every block", "rule": "magnitude"})
+        magnitude = PruneReport(
+            "2:4",
+            list(sparsity.values()),
+            sparsity,
+            n0,
+            n0 - n_zero,
+            details={"matrices": "q,k,v,o,gate,up,down of every block", "rule": "magnitude"},
+        )
         agree = sum(int((masks[k] == sgpt_masks[k]).sum()) for k in masks) / sum(m.numel() for m in masks.values())
-        record("2of4-magnitude", model, magnitude, time.perf_counter() - t,
-               {"mask_agreement_with_sparsegpt": agree})
+        record("2of4-magnitude", model, magnitude, time.perf_counter() - t, {"mask_agreement_with_sparsegpt": agree})
         del model
 
     base_info["seconds_total"] = summary["seconds_total"] = time.perf_counter() - started

@@ -13,10 +13,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 @pytest.fixture(scope="session")
 def smoke_results(tmp_path_factory) -> Path:
     """A folder with the smoke profile's checkpoints.csv, manifest.json, prune reports and caches."""
-    from p2law.experiment import run
+    from p2law.lab.experiment import run
 
     out = tmp_path_factory.mktemp("smoke") / "results"
     run("smoke", out, progress=False)
@@ -42,10 +43,21 @@ def smoke_book(smoke_results, tmp_path_factory) -> Path:
     # Agg as in CI: the build must still put figures on the pages as images.
     # BOOK_PARAMS: the smoke profile's own cheap settings (scripts/build_book.py's PROFILE_PARAMS) plus one
     # more, which the end-to-end test looks for in the executed notebook.
-    env = {**os.environ, "PROFILE": "smoke", "RESULTS_DIR": str(smoke_results), "MPLBACKEND": "Agg",
-           "BOOK_PARAMS": json.dumps({"fitting_method": {"n_points": 10}})}
-    result = subprocess.run([sys.executable, str(copy / "scripts" / "build_book.py")], cwd=copy, env=env,
-                            capture_output=True, text=True, timeout=1800)
+    env = {
+        **os.environ,
+        "PROFILE": "smoke",
+        "RESULTS_DIR": str(smoke_results),
+        "MPLBACKEND": "Agg",
+        "BOOK_PARAMS": json.dumps({"fitting_method": {"n_points": 10}}),
+    }
+    result = subprocess.run(
+        [sys.executable, str(copy / "scripts" / "build_book.py")],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # CI builds the smoke book only here and opens this build in a browser afterwards (.ci/run).
     keep = os.environ.get("P2LAW_KEEP_SMOKE_BOOK_HTML")

@@ -8,9 +8,16 @@ VOCAB = 96
 
 def tiny_model(family="llama", tied=True, hidden=64, layers=4, heads=4, kv_heads=2, intermediate=96, seed=0):
     torch.manual_seed(seed)
-    common = dict(vocab_size=VOCAB, hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
-                  num_attention_heads=heads, num_key_value_heads=kv_heads, tie_word_embeddings=tied,
-                  max_position_embeddings=64)
+    common = dict(
+        vocab_size=VOCAB,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        tie_word_embeddings=tied,
+        max_position_embeddings=64,
+    )
     if family == "llama":
         return LlamaForCausalLM(LlamaConfig(**common)).eval()
     return Qwen2ForCausalLM(Qwen2Config(**common)).eval()

@@ -68,19 +68,31 @@ results_dir = "results/toy"
 def test_toc_files_walks_parts_chapters_sections_in_reading_order(tmp_path):
     (tmp_path / "_toc.yml").write_text(TOC, encoding="utf-8")
     assert build_book.toc_files(tmp_path / "_toc.yml") == [
-        "book/intro", "book/_executed/first", "book/other", "book/_executed/second"]
+        "book/intro",
+        "book/_executed/first",
+        "book/other",
+        "book/_executed/second",
+    ]
     (tmp_path / "bad.yml").write_text("chapters: []\n", encoding="utf-8")
     with pytest.raises(build_book.BookBuildError, match="no 'root'"):
         build_book.toc_files(tmp_path / "bad.yml")
 
 
 def test_notebook_jobs_come_from_the_toc_and_need_a_source(tmp_path, capsys):
-    _write_book(tmp_path, TOC, {"first": NOTEBOOK.format(body="x = 1"), "second": NOTEBOOK.format(body="x = 2"),
-                                "draft": NOTEBOOK.format(body="x = 3")})
+    _write_book(
+        tmp_path,
+        TOC,
+        {
+            "first": NOTEBOOK.format(body="x = 1"),
+            "second": NOTEBOOK.format(body="x = 2"),
+            "draft": NOTEBOOK.format(body="x = 3"),
+        },
+    )
     jobs = build_book.notebook_jobs(tmp_path)
     assert [(j.name, str(j.source), str(j.executed)) for j in jobs] == [
         ("first", "notebooks/first.py", "book/_executed/first.ipynb"),
-        ("second", "notebooks/second.py", "book/_executed/second.ipynb")]
+        ("second", "notebooks/second.py", "book/_executed/second.ipynb"),
+    ]
     assert "notebooks/draft.py is not in _toc.yml" in capsys.readouterr().err
     (tmp_path / "notebooks" / "second.py").unlink()
     with pytest.raises(build_book.BookBuildError, match="notebooks/second.py does not exist"):
@@ -91,12 +103,21 @@ NEEDS_HEADER = "# ---\n# jupyter:\n#   p2law:\n#     needs: {needs}\n# ---\n\n"
 
 
 def test_a_notebook_header_says_which_earlier_pages_it_needs(tmp_path):
-    _write_book(tmp_path, TOC, {"first": NOTEBOOK.format(body="x = 1"),
-                                "second": NEEDS_HEADER.format(needs="[first]") + NOTEBOOK.format(body="x = 2")})
+    _write_book(
+        tmp_path,
+        TOC,
+        {
+            "first": NOTEBOOK.format(body="x = 1"),
+            "second": NEEDS_HEADER.format(needs="[first]") + NOTEBOOK.format(body="x = 2"),
+        },
+    )
     assert [(j.name, j.needs) for j in build_book.notebook_jobs(tmp_path)] == [("first", ()), ("second", ("first",))]
     # The real book: the verdict page reads the tables the fitting, generalization and planning pages saved.
-    assert {j.name: j.needs for j in build_book.notebook_jobs(ROOT)}["verdict"] == ("fitting", "generalization",
-                                                                                  "planning")
+    assert {j.name: j.needs for j in build_book.notebook_jobs(ROOT)}["verdict"] == (
+        "fitting",
+        "generalization",
+        "planning",
+    )
     # A need that the toc lists later (or not at all) would make reading order a wrong execution order.
     (tmp_path / "notebooks" / "first.py").write_text(NEEDS_HEADER.format(needs="[second]") + NOTEBOOK.format(body=""))
     with pytest.raises(build_book.BookBuildError, match=r"notebooks/first.py needs \['second'\], which the toc"):
@@ -107,8 +128,10 @@ def test_a_notebook_header_says_which_earlier_pages_it_needs(tmp_path):
 
 
 def _jobs(*specs):
-    return [build_book.NotebookJob(name, Path(f"notebooks/{name}.py"), Path(f"book/_executed/{name}.ipynb"),
-                                   tuple(needs)) for name, needs in specs]
+    return [
+        build_book.NotebookJob(name, Path(f"notebooks/{name}.py"), Path(f"book/_executed/{name}.ipynb"), tuple(needs))
+        for name, needs in specs
+    ]
 
 
 def test_run_jobs_runs_side_by_side_and_waits_for_what_a_job_needs():
@@ -174,8 +197,9 @@ def test_book_params_reach_only_the_notebooks_they_name(tmp_path):
     assert build_book.notebook_parameters(jobs, '{"second": {"n_bootstrap": 5}}') == {"second": {"n_bootstrap": 5}}
     # the smoke profile's own settings apply to the notebooks the book has, and BOOK_PARAMS updates them
     real = build_book.notebook_jobs(ROOT)
-    smoke = build_book.notebook_parameters(real, '{"generalization": {"n_bootstrap": 7}, "pruning": {"seed": 1}}',
-                                           "smoke")
+    smoke = build_book.notebook_parameters(
+        real, '{"generalization": {"n_bootstrap": 7}, "pruning": {"seed": 1}}', "smoke"
+    )
     assert smoke["generalization"] == {"huber_start": "lm", "n_bootstrap": 7}
     assert smoke["pruning"] == {"seed": 1} and smoke["fitting"] == {"huber_start": "lm"}
     assert build_book.notebook_parameters(real, None, "toy") == {}
@@ -260,7 +284,7 @@ here = pathlib.Path.cwd()
 (here / "sleeper.py").write_text(SLEEPER)
 sys.path.insert(0, str(here))
 import sleeper
-from p2law.book_support import parallel_map
+from p2law.analysis.grids import parallel_map
 
 open(here / "pids" / f"kernel-{os.getpid()}", "w").close()
 parallel_map(sleeper.record_and_sleep, [(str(here / "pids"), 600)] * 2, workers=2)
@@ -286,12 +310,23 @@ def test_a_killed_build_leaves_no_process_behind(tmp_path, signum):
     body = f"SLEEPER = {SLEEPER!r}\n{SLEEPING_PAGE}"
     _write_book(tmp_path, toc, {"sleeping": NOTEBOOK.format(body=body)})
     (tmp_path / "pids").mkdir()
-    env = {**os.environ, "PROFILE": "toy", "RESULTS_DIR": str(tmp_path / "results"), "BOOK_JOBS": "1",
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PROFILE": "toy",
+        "RESULTS_DIR": str(tmp_path / "results"),
+        "BOOK_JOBS": "1",
+        "PYTHONPATH": str(ROOT),
+    }
     (tmp_path / "scripts").mkdir()
     shutil.copy2(SCRIPT, tmp_path / "scripts")  # the script builds the book it lies in
-    build = subprocess.Popen([sys.executable, str(tmp_path / "scripts" / SCRIPT.name)], cwd=tmp_path, env=env,
-                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=tmp_path.joinpath("err").open("w"))
+    build = subprocess.Popen(
+        [sys.executable, str(tmp_path / "scripts" / SCRIPT.name)],
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=tmp_path.joinpath("err").open("w"),
+    )
     pids: list[int] = []
     try:
         deadline = time.monotonic() + 180
@@ -332,9 +367,11 @@ def test_the_book_builds_at_smoke_profile(smoke_book):
 
     executed = json.loads((copy / "book" / "_executed" / "paper_numbers.ipynb").read_text(encoding="utf-8"))
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
-    assert len(injected) == 1 and "profile = \"smoke\"" in "".join(injected[0]["source"])
+    assert len(injected) == 1 and 'profile = "smoke"' in "".join(injected[0]["source"])
     # neither parameters cell reaches the reader; the page shows no pandas row numbers for plain tables
-    for cell in [c for c in executed["cells"] if {"parameters", "injected-parameters"} & set(c["metadata"].get("tags", []))]:
+    for cell in [
+        c for c in executed["cells"] if {"parameters", "injected-parameters"} & set(c["metadata"].get("tags", []))
+    ]:
         assert "remove-cell" in cell["metadata"]["tags"]
     fitting = (html / "book" / "_executed" / "fitting.html").read_text(encoding="utf-8")
     assert 'results_dir = "' not in page and 'results_dir = "' not in fitting and "p2law-table" in fitting
@@ -342,6 +379,7 @@ def test_the_book_builds_at_smoke_profile(smoke_book):
     method = (html / "book" / "method.html").read_text(encoding="utf-8")
     assert "_static/mathjax/tex-chtml.js" in method and "cdn.jsdelivr" not in method
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists()
+
     # the smoke profile's cheap settings and BOOK_PARAMS reached the notebooks they name, and only those
     def injected_source(name):
         nb = json.loads((copy / "book" / "_executed" / f"{name}.ipynb").read_text(encoding="utf-8"))

@@ -3,8 +3,8 @@ import subprocess
 import sys
 
 import pandas as pd
-
 from law_fixtures import synthetic_table
+
 from p2law.cli import main
 
 
@@ -21,8 +21,12 @@ def test_fit_and_plan_commands(tmp_path, capsys):
     assert main(["plan", str(path), "--threshold", "0.01"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 9 and all(r["tokens"] > 0 for r in rows)
-    assert main(["plan", str(path), "--threshold", "0.01", "--n0", "2e9", "--rho", "0.3", "--l0", "2.2",
-                 "--bootstrap", "5"]) == 0
+    assert (
+        main(
+            ["plan", str(path), "--threshold", "0.01", "--n0", "2e9", "--rho", "0.3", "--l0", "2.2", "--bootstrap", "5"]
+        )
+        == 0
+    )
     (one,) = json.loads(capsys.readouterr().out)
     assert one["n0"] == 2e9 and one["rate"] == 0.3 and one["tokens_interval"][0] <= one["tokens_interval"][1]
     assert main(["plan", str(path), "--threshold", "0.01", "--n0", "2e9"]) == 2
@@ -60,11 +64,27 @@ def test_only_is_validated_and_applies_to_the_dry_run(capsys):
 def test_paper_dry_run_prints_micro_batch_memory_and_gpu_hours(capsys):
     assert main(["run", "--profile", "paper", "--dry-run", "--only", "Llama-3.2-1B", "--gpus", "4"]) == 0
     out = capsys.readouterr().out
-    assert ("gpu Llama-3.2-1B   on 4 x 80 GB: micro-batch 8 (largest fitting 90% of 80 GB), 4 accumulation steps; "
-            "per GPU DDP 64 GB (weights 4.9, grads 9.9, optimizer 9.9, activations 39.3); FSDP2 45 GB") in out
+    assert (
+        "gpu Llama-3.2-1B   on 4 x 80 GB: micro-batch 8 (largest fitting 90% of 80 GB), 4 accumulation steps; "
+        "per GPU DDP 64 GB (weights 4.9, grads 9.9, optimizer 9.9, activations 39.3); FSDP2 45 GB"
+    ) in out
     assert "67 GPU-hours" in out and "16 B/param" in out
-    assert main(["run", "--profile", "paper", "--dry-run", "--only", "Llama-3.1-8B", "--micro-batch", "2",
-                 "--gradient-checkpointing"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--profile",
+                "paper",
+                "--dry-run",
+                "--only",
+                "Llama-3.1-8B",
+                "--micro-batch",
+                "2",
+                "--gradient-checkpointing",
+            ]
+        )
+        == 0
+    )
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  gpu Llama-3.1-8B"))
     assert "micro-batch 2 (--micro-batch), 16 accumulation steps, activation checkpointing" in line
     assert "DDP" in line and "DOES NOT FIT" in line  # 8B under DDP: 20 B/param = 160 GB
@@ -75,14 +95,32 @@ def test_paper_dry_run_prints_micro_batch_memory_and_gpu_hours(capsys):
 
 
 def test_micro_batch_reaches_every_run_config(monkeypatch):
-    from p2law import experiment
-    from p2law.profiles import get_profile
+    from p2law.lab import experiment
+    from p2law.lab.profiles import get_profile
 
     seen = {}
-    monkeypatch.setattr(experiment, "run", lambda *a, **k: seen.update(
-        cfg=experiment._post_train_config(get_profile("smoke"), 10_000), gpus=k["gpus"]))
-    assert main(["run", "--profile", "smoke", "--out", "/tmp/p2law-cli-mb", "--micro-batch", "2",
-                 "--gradient-checkpointing", "--gpus", "8"]) == 0
+    monkeypatch.setattr(
+        experiment,
+        "run",
+        lambda *a, **k: seen.update(cfg=experiment._post_train_config(get_profile("smoke"), 10_000), gpus=k["gpus"]),
+    )
+    assert (
+        main(
+            [
+                "run",
+                "--profile",
+                "smoke",
+                "--out",
+                "/tmp/p2law-cli-mb",
+                "--micro-batch",
+                "2",
+                "--gradient-checkpointing",
+                "--gpus",
+                "8",
+            ]
+        )
+        == 0
+    )
     assert seen["cfg"].micro_batch_size == 2 and seen["cfg"].gradient_checkpointing and seen["gpus"] == 8
     assert experiment.TRAIN_OVERRIDES == {}  # restored after the command
     assert experiment._post_train_config(get_profile("smoke"), 10_000).micro_batch_size is None

@@ -5,7 +5,7 @@ import json
 import pytest
 import zstandard
 
-from p2law.data import load_corpus
+from p2law.lab.data import load_corpus
 
 DOCS = [f"document {i}: " + "text " * (i % 7 + 1) for i in range(40)]
 
@@ -30,8 +30,8 @@ def test_mixed_formats_are_named(tmp_path):
 
 
 def test_run_corpus_option_replaces_the_profiles_corpus(tmp_path, monkeypatch, capsys):
-    from p2law import experiment
     from p2law.cli import main
+    from p2law.lab import experiment
 
     (tmp_path / "chunk_0.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(b'{"text": "x"}\n'))
     seen = []

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from p2law import data
+from p2law.lab import data
 
 
 def test_stdlib_corpus_is_deterministic_and_fingerprinted():
@@ -18,7 +18,7 @@ def test_splits_are_disjoint_seeded_and_cover_everything():
     parts = [s.pretrain, s.post_train, s.calibration, s.eval]
     assert sorted(sum(parts, [])) == sorted(docs)
     for i, a in enumerate(parts):
-        for b in parts[i + 1:]:
+        for b in parts[i + 1 :]:
             assert not set(a) & set(b)
     assert len(s.post_train) == 20 and len(s.calibration) == len(s.eval) == 4
     assert data.split_documents(docs, seed=1) == s and data.split_documents(docs, seed=2) != s
@@ -44,7 +44,7 @@ def test_pretraining_and_post_training_streams_share_no_document_or_block(tmp_pa
     splits = data.split_documents(docs, 0)
     names = ("pretrain", "post_train", "calibration", "eval")
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             assert not set(splits.indices[a]) & set(splits.indices[b]), (a, b)
     info = bundle.corpus["splits"]
     assert set(info) == set(names)
@@ -52,10 +52,12 @@ def test_pretraining_and_post_training_streams_share_no_document_or_block(tmp_pa
     assert all(v["n_documents"] > 0 and len(v["sha256"]) == 64 for v in info.values())
     # The same holds for a loaded model's data path: no pretraining split is packed, the other three
     # stay disjoint.
-    own = data.prepare("stdlib:150", 32, None, seed=0, n_eval_blocks=16, n_calibration=16,
-                       tokenizer=bundle.tokenizer)
-    assert own.pretrain_data is None and "pretrain" not in own.corpus["splits"] or \
-        "tokens" not in own.corpus["splits"]["pretrain"]
+    own = data.prepare("stdlib:150", 32, None, seed=0, n_eval_blocks=16, n_calibration=16, tokenizer=bundle.tokenizer)
+    assert (
+        own.pretrain_data is None
+        and "pretrain" not in own.corpus["splits"]
+        or "tokens" not in own.corpus["splits"]["pretrain"]
+    )
     o_post, o_ev, o_cal = own.post_train_data.train, own.post_train_data.eval, own.calibration
     assert not rows(o_post) & rows(o_ev) and not rows(o_cal) & (rows(o_post) | rows(o_ev))
     assert bundle.corpus["splits"]["post_train"]["blocks_dropped_as_seen"] >= 0

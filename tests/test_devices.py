@@ -1,11 +1,11 @@
 """One device per rank, and resume states loaded wherever they were saved (CPU-only checks)."""
 
 import torch
-
-from p2law import experiment
-from p2law.train import TrainConfig, post_train
 from prune_fixtures import tiny_model
 from train_fixtures import pattern_data
+
+from p2law.lab import experiment
+from p2law.lab.train import TrainConfig, post_train
 
 
 def test_device_is_this_ranks_partial_state_device(monkeypatch):
@@ -22,8 +22,15 @@ def test_device_is_this_ranks_partial_state_device(monkeypatch):
 
 def test_resume_state_is_loaded_onto_the_cpu(tmp_path, monkeypatch):
     cfg = TrainConfig(total_tokens=32 * 16 * 12, lr=3e-3, batch_size=16, n_checkpoints=4, seed=1)
-    post_train(tiny_model(), pattern_data(), cfg, rows_meta={"run_id": "r"}, state_dir=tmp_path / "s",
-               stop_after_checkpoints=1, progress=False)
+    post_train(
+        tiny_model(),
+        pattern_data(),
+        cfg,
+        rows_meta={"run_id": "r"},
+        state_dir=tmp_path / "s",
+        stop_after_checkpoints=1,
+        progress=False,
+    )
     calls, load = [], torch.load
     monkeypatch.setattr(torch, "load", lambda *a, **k: (calls.append(k), load(*a, **k))[1])
     post_train(tiny_model(), pattern_data(), cfg, rows_meta={"run_id": "r"}, state_dir=tmp_path / "s", progress=False)

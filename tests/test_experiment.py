@@ -15,8 +15,8 @@ import pytest
 
 from p2law import paper, table
 from p2law.cli import main as cli_main
-from p2law.experiment import achieved_flops_per_second, plan_runs, plan_sweep, run
-from p2law.profiles import get_profile
+from p2law.lab.experiment import achieved_flops_per_second, plan_runs, plan_sweep, run
+from p2law.lab.profiles import get_profile
 
 SMOKE = get_profile("smoke")
 
@@ -81,7 +81,19 @@ def test_killed_sweep_resumes_to_the_same_table(smoke_results, tmp_path):
     for tok in (smoke_results / "_cache").glob("tokenizer-*.json"):
         shutil.copy(tok, out / "_cache" / tok.name)
     model = "smoke-qwen2-l"
-    cmd = [sys.executable, "-m", "p2law.cli", "run", "--profile", "smoke", "--out", str(out), "--only", model, "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "p2law.cli",
+        "run",
+        "--profile",
+        "smoke",
+        "--out",
+        str(out),
+        "--only",
+        model,
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     table_path = out / "checkpoints.csv"
     deadline = time.time() + 300
@@ -113,9 +125,28 @@ def test_a_sweep_under_torchrun_writes_what_one_process_writes(smoke_results, tm
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     from train_fixtures import run_group  # a timeout kills torchrun's workers too
 
-    done = run_group([str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "p2law.cli",
-                      "run", "--profile", "smoke", "--out", str(out), "--only", run_id, "--quiet"],
-                     env=env, text=True, timeout=300)
+    done = run_group(
+        [
+            str(torchrun),
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29533",
+            "-m",
+            "p2law.cli",
+            "run",
+            "--profile",
+            "smoke",
+            "--out",
+            str(out),
+            "--only",
+            run_id,
+            "--quiet",
+        ],
+        env=env,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     two = pd.read_csv(out / "checkpoints.csv")
     one = pd.read_csv(smoke_results / "checkpoints.csv")
@@ -155,10 +186,16 @@ def test_paper_profile_dry_run_plans_without_download(capsys):
     assert first["steps"] == 500_000_000 // (128 * 2048)
 
 
-@pytest.mark.parametrize("typo, message", [
-    ({"hidden_size": 4096}, r"Llama-3.2-1B: its published architecture gives 2\.\d\dB parameters, 2\.\d\dx the 1B"),
-    ({"qkv_bias": True}, r"Llama-3.2-1B: a model built from p2law.paper's architecture has 1,235,814,400 parameters"),
-])
+@pytest.mark.parametrize(
+    "typo, message",
+    [
+        ({"hidden_size": 4096}, r"Llama-3.2-1B: its published architecture gives 2\.\d\dB parameters, 2\.\d\dx the 1B"),
+        (
+            {"qkv_bias": True},
+            r"Llama-3.2-1B: a model built from p2law.paper's architecture has 1,235,814,400 parameters",
+        ),
+    ],
+)
 def test_paper_dry_run_rejects_a_mistyped_architecture(monkeypatch, typo, message):
     """A wrong width moves the count far from the name's 1B; a wrong bias flag splits the config from the formula."""
     wrong = dataclasses.replace(paper.PAPER_MODELS[PAPER_MODEL], **typo)
@@ -188,10 +225,14 @@ def test_a_finished_sweep_calibrates_the_plan():
     counts FLOPs, and only from entries at the same thread count."""
     toy = get_profile("toy")
     ev = toy.n_eval_blocks * toy.seq_len * (toy.n_checkpoints + 1)
-    manifest = {"profile": {"name": "toy"},
-                "pretrain": {"a": {"n_params": 1000, "tokens": 6000, "seconds": 2.0, "threads": 2}},
-                "runs": {"a-depth": {"n0": 1000, "tokens": 500, "seconds": 3.0, "threads": 2},
-                         "b-depth": {"n0": 10**6, "tokens": 10**6, "seconds": 1.0, "threads": 1}}}
+    manifest = {
+        "profile": {"name": "toy"},
+        "pretrain": {"a": {"n_params": 1000, "tokens": 6000, "seconds": 2.0, "threads": 2}},
+        "runs": {
+            "a-depth": {"n0": 1000, "tokens": 500, "seconds": 3.0, "threads": 2},
+            "b-depth": {"n0": 10**6, "tokens": 10**6, "seconds": 1.0, "threads": 1},
+        },
+    }
     got = achieved_flops_per_second(manifest, toy, threads=2)
     flops = 6 * 1000 * 6000 + 6 * 1000 * 500 + 2 * 1000 * ev
     assert got == {"flops_per_second": pytest.approx(flops / 5.0), "entries": 2, "seconds": 5.0}
@@ -210,7 +251,8 @@ def test_the_dry_run_reads_the_calibration_from_the_out_folder(tmp_path, capsys)
     plan = run("toy", tmp_path, dry_run=True)
     assert "1 measured pretrainings and runs of an earlier sweep" in capsys.readouterr().out
     assert plan["assumed_flops_per_second"] == pytest.approx(
-        (6e12 + 2e6 * toy.n_eval_blocks * toy.seq_len * (toy.n_checkpoints + 1)) / 60.0)
+        (6e12 + 2e6 * toy.n_eval_blocks * toy.seq_len * (toy.n_checkpoints + 1)) / 60.0
+    )
     assert not (tmp_path / "checkpoints.csv").exists()  # a dry run writes nothing
 
 
@@ -236,8 +278,8 @@ def local_llama(tmp_path_factory):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from p2law.data import load_corpus, prepare, train_tokenizer
-    from p2law.train import TrainConfig, post_train
+    from p2law.lab.data import load_corpus, prepare, train_tokenizer
+    from p2law.lab.train import TrainConfig, post_train
 
     root = tmp_path_factory.mktemp("local_llama")
     docs = [d[:4000] for d in load_corpus("stdlib:80").documents]
@@ -247,31 +289,52 @@ def local_llama(tmp_path_factory):
     folder = root / PAPER_MODEL
     tokenizer.save_pretrained(folder)
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                                         num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                                         tie_word_embeddings=True, max_position_embeddings=128))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            tie_word_embeddings=True,
+            max_position_embeddings=128,
+        )
+    )
     data = prepare(str(corpus), 32, None, 0, 16, 16, tokenizer=tokenizer).train_data
-    post_train(model, data, TrainConfig(total_tokens=600 * 16 * 32, lr=5e-3, batch_size=16, n_checkpoints=1),
-               progress=False)
+    post_train(
+        model, data, TrainConfig(total_tokens=600 * 16 * 32, lr=5e-3, batch_size=16, n_checkpoints=1), progress=False
+    )
     model.save_pretrained(folder)
     return folder, corpus
 
 
 def tiny_paper_profile(folder, corpus):
     """The paper profile with its model pointed at ``folder`` and everything else shrunk to seconds."""
-    return dataclasses.replace(get_profile("paper"), corpus=str(corpus), seq_len=32, n_calibration=16,
-                               calibration_batch=8, n_eval_blocks=32, eval_batch_size=16, batch_size=8,
-                               post_tokens={PAPER_MODEL: 16 * 8 * 32}, n_checkpoints=4, n_rates=2, lr=3e-4,
-                               model_paths={PAPER_MODEL: str(folder)})
+    return dataclasses.replace(
+        get_profile("paper"),
+        corpus=str(corpus),
+        seq_len=32,
+        n_calibration=16,
+        calibration_batch=8,
+        n_eval_blocks=32,
+        eval_batch_size=16,
+        batch_size=8,
+        post_tokens={PAPER_MODEL: 16 * 8 * 32},
+        n_checkpoints=4,
+        n_rates=2,
+        lr=3e-4,
+        model_paths={PAPER_MODEL: str(folder)},
+    )
 
 
 def test_paper_profile_runs_end_to_end_on_a_local_model(local_llama, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from p2law.data import prepare
-    from p2law.models import count_params
-    from p2law.train import evaluate
+    from p2law.lab.data import prepare
+    from p2law.lab.models import count_params
+    from p2law.lab.train import evaluate
 
     folder, corpus = local_llama
     profile = tiny_paper_profile(folder, corpus)
@@ -288,8 +351,17 @@ def test_paper_profile_runs_end_to_end_on_a_local_model(local_llama, tmp_path):
     # L0 and N0 are the local model's own: its weights, its tokenizer, the held-out blocks of the token store
     tokenizer = AutoTokenizer.from_pretrained(folder)
     budget = 16 * 8  # steps x batch size: the blocks a run reads, each once
-    bundle = prepare(str(corpus), profile.seq_len, None, profile.seed, profile.n_eval_blocks, profile.n_calibration,
-                     tokenizer=tokenizer, cache_dir=out / "_cache", train_blocks=budget)
+    bundle = prepare(
+        str(corpus),
+        profile.seq_len,
+        None,
+        profile.seed,
+        profile.n_eval_blocks,
+        profile.n_calibration,
+        tokenizer=tokenizer,
+        cache_dir=out / "_cache",
+        train_blocks=budget,
+    )
     unpruned = AutoModelForCausalLM.from_pretrained(folder)
     l0 = evaluate(unpruned, bundle.train_data.eval, profile.eval_batch_size)
     assert df.l0.to_numpy() == pytest.approx(l0, abs=1e-6)
@@ -334,7 +406,7 @@ def test_paper_profile_runs_end_to_end_on_a_local_model(local_llama, tmp_path):
 def test_paper_budget_beyond_the_corpus_fails_instead_of_repeating(local_llama, tmp_path):
     from transformers import AutoTokenizer
 
-    from p2law.token_store import CorpusTooSmallError
+    from p2law.lab.token_store import CorpusTooSmallError
 
     folder, corpus = local_llama
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -345,8 +417,11 @@ def test_paper_budget_beyond_the_corpus_fails_instead_of_repeating(local_llama, 
     profile = dataclasses.replace(profile, post_tokens={PAPER_MODEL: steps * 8 * 32})
     control = next(r.run_id for r in plan_runs(profile) if r.model == PAPER_MODEL and r.method == "none")
     out = tmp_path / "paper"
-    with pytest.raises(CorpusTooSmallError, match=rf"post_train: [\d,]+ of {steps * 8:,} blocks .*Nothing is "
-                                                  "repeated"):
+    with pytest.raises(
+        CorpusTooSmallError,
+        match=rf"post_train: [\d,]+ of {steps * 8:,} blocks .*Nothing is "
+        "repeated",
+    ):
         run(profile, out, only=[control], progress=False)
     assert not (out / "checkpoints.csv").exists()
 
@@ -377,7 +452,7 @@ def test_paper_bad_input_model_path_is_named_before_writing(tmp_path, capsys):
 
 def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path, capsys):
     """Two sweeps writing one folder would interleave their rows; the second is stopped before it writes."""
-    from p2law.experiment import SweepBusyError, sweep_lock
+    from p2law.lab.experiment import SweepBusyError, sweep_lock
 
     out = tmp_path / "out"
     with sweep_lock(out):  # what a sweep under way holds
@@ -392,12 +467,16 @@ def test_a_preempted_sweep_exits_with_the_signal_status_and_one_line(tmp_path, c
     """``p2law run`` turns post_train's Preempted (state saved, see test_train.py) into 128 + the signal."""
     import signal
 
-    from p2law import experiment
-    from p2law.train import Preempted
+    from p2law.lab import experiment
+    from p2law.lab.train import Preempted
 
     def preempted_run(*args, **kwargs):
-        raise Preempted("r: stopped by SIGTERM at step 5 of 12 (2 checkpoint rows written); its state is saved "
-                        "in s; run it again to resume", signal.SIGTERM, 5)
+        raise Preempted(
+            "r: stopped by SIGTERM at step 5 of 12 (2 checkpoint rows written); its state is saved "
+            "in s; run it again to resume",
+            signal.SIGTERM,
+            5,
+        )
 
     monkeypatch.setattr(experiment, "run", preempted_run)
     assert cli_main(["run", "--profile", "smoke", "--out", str(tmp_path), "--quiet"]) == 143
@@ -406,7 +485,7 @@ def test_a_preempted_sweep_exits_with_the_signal_status_and_one_line(tmp_path, c
 
 
 def test_the_plan_refuses_or_moves_duplicate_rates_and_matches_rates_across_sizes():
-    from p2law.experiment import RatePlanError
+    from p2law.lab.experiment import RatePlanError
 
     toy = get_profile("toy")
     runs = plan_runs(toy)

@@ -3,10 +3,11 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-
 from law_fixtures import TRUE_L1, synthetic_table
-from p2law import fit, protocols, table
-from p2law import law as law_mod
+
+from p2law import table
+from p2law.analysis import fit, protocols
+from p2law.analysis import law as law_mod
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def test_fit_recovers_held_out_predictions(l1_table, fitter):
 
 
 def test_max_starts_polishes_only_the_best_screened_starts(l1_table):
-    from p2law.fit import _inputs, _objective, _screen, _starting_grid
+    from p2law.analysis.fit import _inputs, _objective, _screen, _starting_grid
 
     form = law_mod.get_form("L1")
     x = _inputs(l1_table, form, 1e9, 1e6, "eval_loss")
@@ -49,9 +50,13 @@ def test_max_starts_polishes_only_the_best_screened_starts(l1_table):
 
 
 def test_fit_2of4_uses_rho_free_form():
-    df = synthetic_table(form="L1", method="2:4",
-                         params={"N_C": 1.0, "D_C": 0.9, "E": 0.3, "alpha": 0.1, "beta": 0.2, "delta": 0.15},
-                         noise=0.001, sizes=(0.5e9, 1.5e9, 3e9))
+    df = synthetic_table(
+        form="L1",
+        method="2:4",
+        params={"N_C": 1.0, "D_C": 0.9, "E": 0.3, "alpha": 0.1, "beta": 0.2, "delta": 0.15},
+        noise=0.001,
+        sizes=(0.5e9, 1.5e9, 3e9),
+    )
     res = fit.fit(df, "L1", "lm")
     assert res.form.name == "L1_24" and "gamma" not in res.params
     assert res.r2 > 0.98

@@ -1,6 +1,6 @@
 import pytest
 
-from p2law.gpu_plan import GB, choose_micro_batch, gpu_hours, memory_per_gpu
+from p2law.lab.gpu_plan import GB, choose_micro_batch, gpu_hours, memory_per_gpu
 
 # Llama-3.2-1B: 1,235,814,400 parameters, 16 layers, hidden 2048, vocabulary 128,256; the paper's 2,048 tokens
 LLAMA_1B = dict(n_params=1_235_814_400, n_layers=16, hidden=2048, vocab=128_256, seq_len=2048)

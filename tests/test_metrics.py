@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from p2law import paper
-from p2law.law import PARAMETERIZATIONS
-from p2law.metrics import Domain, asd, asd_curve, check_conditions, huber, r2
+from p2law.analysis.law import PARAMETERIZATIONS
+from p2law.analysis.metrics import Domain, asd, asd_curve, check_conditions, huber, r2
 
 
 def test_r2_hand_computed():
@@ -71,11 +71,14 @@ def test_good_l1_satisfies_all_conditions():
     assert all(c.analytic and c.numeric for c in checks)
 
 
-@pytest.mark.parametrize("violation, condition", [
-    ({"D_C": -0.8}, 1),            # loss grows with tokens
-    ({"delta": -0.3}, 2),           # larger models' curves fall faster
-    ({"gamma": 0.9}, 3),            # ΔL blows up at ρ -> 0
-])
+@pytest.mark.parametrize(
+    "violation, condition",
+    [
+        ({"D_C": -0.8}, 1),  # loss grows with tokens
+        ({"delta": -0.3}, 2),  # larger models' curves fall faster
+        ({"gamma": 0.9}, 3),  # ΔL blows up at ρ -> 0
+    ],
+)
 def test_conditions_reject_each_violation(violation, condition):
     checks = {c.condition: c for c in check_conditions("L1", _l1(**violation))}
     assert checks[condition].analytic is False
@@ -127,8 +130,8 @@ def test_table2_huber_is_in_the_quadratic_branch():
         lin = cell.huber / np.sqrt(1 - cell.r2)
         spreads.append((quad.max() / quad.min(), lin.max() / lin.min()))
     assert len(spreads) == 6
-    assert all(q < l for q, l in spreads)
-    assert max(q for q, _ in spreads) < 1.85 and min(l for _, l in spreads) > 1.4
+    assert all(quad < lin for quad, lin in spreads)
+    assert max(quad for quad, _ in spreads) < 1.85 and min(lin for _, lin in spreads) > 1.4
     # Llama depth L1: Huber 1.6e-5 as half the mean square means an RMS residual of 0.0057 nats.
     row = t[(t.family == "llama") & (t.form == "L1") & (t.method == "depth")].iloc[0]
     assert np.sqrt(2 * row.huber) == pytest.approx(0.0057, abs=1e-4)
@@ -139,7 +142,8 @@ def test_table2_huber_is_in_the_quadratic_branch():
 
 def test_fitted_law_checked_over_its_own_data():
     from law_fixtures import synthetic_table
-    from p2law import fit
+
+    from p2law.analysis import fit
 
     df = synthetic_table(noise=0.001, seed=4)
     res = fit.fit(df, "L1", "lm")

@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from p2law.models import FAMILIES, build_model, count_params, load_model, toy_family
+from p2law.lab.models import FAMILIES, build_model, count_params, load_model, toy_family
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_toy_family_shapes_and_ratios(family):
     """Three sizes spanning at least 5x in N0 (the paper's: 6.5x Llama, 6.2x Qwen) at the toy vocabulary;
     eight layers and a head size of 8 in every model, so depth and width rates can match across sizes."""
-    from p2law.profiles import get_profile
+    from p2law.lab.profiles import get_profile
 
     vocab = get_profile("toy").vocab_size
     specs = toy_family(family)

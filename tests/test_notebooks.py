@@ -16,31 +16,74 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ["reproduction", "pruning", "post_training", "fitting", "generalization", "planning", "fitting_method", "verdict"]
+NOTEBOOKS = [
+    "reproduction",
+    "pruning",
+    "post_training",
+    "fitting",
+    "generalization",
+    "planning",
+    "fitting_method",
+    "verdict",
+]
 # page -> {table: columns it must have}
 TABLES = {
-    "reproduction": {"models": ["our model", "stands in for", "our N0", "paper N0", "size ratio", "our L0"],
-                     "recipe": ["paper", "ours (smoke)"],
-                     "splits": ["split", "documents", "tokens", "sha256 of its blocks"],
-                     "control_drift": ["model", "seed", "L0", "final − L0", "max |L − L0|", "flat"],
-                     "rate_matching": ["family", "method", "rank", "rates", "spread", "matched"]},
-    "pruning": {"prune_summary": ["run_id", "model", "method", "achieved rate ρ"], "coverage": ["family", "method", "curves"],
-                "sparsity": ["model", "min sparsity", "max sparsity"]},
-    "post_training": {"trend1": ["family", "method", "model", "relative drop"], "trend2_gamma": ["family", "method", "slope k", "γ (paper's sign)"]},
-    "fitting": {"table2_ours": ["family", "method", "form", "fitter", "r2", "huber", "asd"],
-                "table4_ours": ["family", "method", "form", "fitter", "r2"], "table5_ours": ["family", "form", "method"],
-                "table6_ours": ["family", "form", "method", "ours"]},
+    "reproduction": {
+        "models": ["our model", "stands in for", "our N0", "paper N0", "size ratio", "our L0"],
+        "recipe": ["paper", "ours (smoke)"],
+        "splits": ["split", "documents", "tokens", "sha256 of its blocks"],
+        "control_drift": ["model", "seed", "L0", "final − L0", "max |L − L0|", "flat"],
+        "rate_matching": ["family", "method", "rank", "rates", "spread", "matched"],
+    },
+    "pruning": {
+        "prune_summary": ["run_id", "model", "method", "achieved rate ρ"],
+        "coverage": ["family", "method", "curves"],
+        "sparsity": ["model", "min sparsity", "max sparsity"],
+    },
+    "post_training": {
+        "trend1": ["family", "method", "model", "relative drop"],
+        "trend2_gamma": ["family", "method", "slope k", "γ (paper's sign)"],
+    },
+    "fitting": {
+        "table2_ours": ["family", "method", "form", "fitter", "r2", "huber", "asd"],
+        "table4_ours": ["family", "method", "form", "fitter", "r2"],
+        "table5_ours": ["family", "form", "method"],
+        "table6_ours": ["family", "form", "method", "ours"],
+    },
     "generalization": {"table3_ours": ["family", "protocol", "method", "fitter", "r2", "r2 low", "r2 high"]},
-    "planning": {"budget_ours": ["family", "method", "model", "budget tokens", "low", "high", "measured flattening"],
-                 "budget_paper": ["model", "method", "rate ρ", "budget tokens"]},
-    "fitting_method": {"lesson1": ["candidate", "R²", "ASD"], "lesson2": ["start", "R²", "objective"],
-                       "lesson3": ["alpha (fixed)", "SSE"]},
-    "verdict": {"verdicts": ["claim", "source", "paper", "ours", "verdict", "rule", "baseline", "baseline_value",
-                             "noise_floor"],
-                "trend2_baselines": ["family", "method", "k vs control", "γ (ours) vs control", "γ (paper L1)",
-                                     "k vs L0", "γ (ours) vs L0"],
-                "control_share": ["run_id", "control share", "loss above control at the end"],
-                "pretraining": ["model", "pretraining tokens", "tokens per parameter", "loss reached (L0)"]},
+    "planning": {
+        "budget_ours": ["family", "method", "model", "budget tokens", "low", "high", "measured flattening"],
+        "budget_paper": ["model", "method", "rate ρ", "budget tokens"],
+    },
+    "fitting_method": {
+        "lesson1": ["candidate", "R²", "ASD"],
+        "lesson2": ["start", "R²", "objective"],
+        "lesson3": ["alpha (fixed)", "SSE"],
+    },
+    "verdict": {
+        "verdicts": [
+            "claim",
+            "source",
+            "paper",
+            "ours",
+            "verdict",
+            "rule",
+            "baseline",
+            "baseline_value",
+            "noise_floor",
+        ],
+        "trend2_baselines": [
+            "family",
+            "method",
+            "k vs control",
+            "γ (ours) vs control",
+            "γ (paper L1)",
+            "k vs L0",
+            "γ (ours) vs L0",
+        ],
+        "control_share": ["run_id", "control share", "loss above control at the end"],
+        "pretraining": ["model", "pretraining tokens", "tokens per parameter", "loss reached (L0)"],
+    },
 }
 FIGURES = {
     "reproduction": ["pretraining", "control_drift"],
@@ -57,8 +100,10 @@ FIGURES = {
 @pytest.fixture(scope="module")
 def executed(smoke_book):
     """{name: executed notebook JSON}, from the session's one build of the book."""
-    return {name: json.loads((smoke_book / "book" / "_executed" / f"{name}.ipynb").read_text(encoding="utf-8"))
-            for name in NOTEBOOKS}
+    return {
+        name: json.loads((smoke_book / "book" / "_executed" / f"{name}.ipynb").read_text(encoding="utf-8"))
+        for name in NOTEBOOKS
+    }
 
 
 def test_every_notebook_is_in_the_toc():
@@ -97,7 +142,8 @@ def test_notebook_outputs(executed, smoke_results, name):
 
 
 def test_fitting_tables_cover_what_the_results_hold(executed, smoke_results):
-    from p2law.book_support import coverage, load_checkpoints
+    from p2law.analysis.grids import coverage
+    from p2law.book import load_checkpoints
 
     cov = coverage(load_checkpoints(smoke_results))
     t2 = pd.read_csv(Path(smoke_results) / "book" / "fitting" / "table2_ours.csv")
@@ -111,7 +157,7 @@ def test_fitting_tables_cover_what_the_results_hold(executed, smoke_results):
 
 
 def test_verdict_page_judges_every_claim_from_the_saved_tables(executed, smoke_results):
-    from p2law import verdict as v
+    from p2law.analysis import verdict as v
 
     folder = Path(smoke_results) / "book"
     table = pd.read_csv(folder / "verdict" / "verdicts.csv")
@@ -124,7 +170,7 @@ def test_verdict_page_judges_every_claim_from_the_saved_tables(executed, smoke_r
 
 
 def test_ensure_results_refuses_expensive_profiles(tmp_path):
-    from p2law.book_support import MissingResultsError, ensure_results
+    from p2law.book import MissingResultsError, ensure_results
 
     with pytest.raises(MissingResultsError, match="toy"):
         ensure_results("toy", tmp_path / "nothing")
@@ -137,8 +183,8 @@ def test_ensure_results_runs_one_sweep_for_notebooks_that_start_together(tmp_pat
     import threading
     import time
 
-    import p2law.experiment as experiment
-    from p2law.book_support import ensure_results
+    import p2law.lab.experiment as experiment
+    from p2law.book import ensure_results
 
     sweeps = []
 
@@ -172,7 +218,7 @@ def test_a_smoke_sweep_stopped_mid_run_is_resumed_not_rendered(smoke_results, tm
     """A sweep killed half-way leaves a partial table; the book's next build finishes it first."""
     import shutil
 
-    from p2law.book_support import ensure_results, unfinished_runs
+    from p2law.book import ensure_results, unfinished_runs
 
     out = tmp_path / "results"
     shutil.copytree(smoke_results, out, ignore=shutil.ignore_patterns("book", "state"))
@@ -181,7 +227,7 @@ def test_a_smoke_sweep_stopped_mid_run_is_resumed_not_rendered(smoke_results, tm
     last = list(manifest["runs"])[-1]
     del manifest["runs"][last]  # killed during its run: the manifest never recorded it
     (out / "manifest.json").write_text(json.dumps(manifest))
-    cut = whole[whole.run_id == last].index[len(whole[whole.run_id == last]) // 2:]
+    cut = whole[whole.run_id == last].index[len(whole[whole.run_id == last]) // 2 :]
     whole.drop(cut).to_csv(out / "checkpoints.csv", index=False)
     assert unfinished_runs("smoke", out) == ([last], [last])
     ensure_results("smoke", out)
@@ -192,8 +238,8 @@ def test_a_smoke_sweep_stopped_mid_run_is_resumed_not_rendered(smoke_results, tm
 
 
 def test_a_half_written_run_stops_the_book_of_an_expensive_profile(tmp_path):
-    from p2law.book_support import MissingResultsError, ensure_results
-    from p2law.experiment import get_profile, plan_runs
+    from p2law.book import MissingResultsError, ensure_results
+    from p2law.lab.experiment import get_profile, plan_runs
 
     out = tmp_path / "toy"
     out.mkdir()
@@ -214,7 +260,7 @@ def test_fit_grid_in_two_processes_equals_one_after_another():
     sys.path.insert(0, str(Path(__file__).parent))
     from law_fixtures import synthetic_table
 
-    from p2law.book_support import fit_grid, parallel_map
+    from p2law.analysis.grids import fit_grid, parallel_map
 
     df = pd.concat([synthetic_table(seed=1), synthetic_table(method="2:4", seed=2)], ignore_index=True)
     kw = dict(forms=["L1", "L3"], n_unit=1e9, d_unit=1e6, huber_start="lm")
@@ -236,8 +282,8 @@ def test_held_out_scores_fits_scores_and_bootstraps_one_cell():
     sys.path.insert(0, str(Path(__file__).parent))
     from law_fixtures import synthetic_table
 
-    from p2law.book_support import held_out_scores
-    from p2law.protocols import SPLITS
+    from p2law.analysis.grids import held_out_scores
+    from p2law.analysis.protocols import SPLITS
 
     df = synthetic_table(seed=3)
     options = dict(n_unit=1e9, d_unit=1e6, huber_start="lm", token_fraction=0.8, n_bootstrap=3, seed=0, level=0.9)
@@ -251,7 +297,7 @@ def test_held_out_scores_fits_scores_and_bootstraps_one_cell():
     assert rows[0]["resamples"] + rows[0]["failed refits"] == options["n_bootstrap"]  # every refit accounted for
     # A fit whose held-out prediction is not finite (the law overflows beyond the fitted range) is a noted
     # row without a score, not an exception that stops the page.
-    from p2law.fit import FitResult
+    from p2law.analysis.fit import FitResult
 
     def overflow(self, table):
         raise ValueError("y and y_hat must be finite (found NaN or inf)")

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from p2law import law, paper
+from p2law import paper
+from p2law.analysis import law
 
 PAPER_DIR = Path(os.environ.get("P2LAW_PAPER_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "paper"))
 LATER = PAPER_DIR / "003_cb860279e8709f6b.txt"
@@ -21,6 +22,7 @@ MODEL_NAMES = list(paper.PAPER_MODELS)
 
 
 # --- reading the tables straight out of the paper's text, independently of the hand transcription ------
+
 
 def _caption_line(lines: list[str], number: int) -> int:
     hits = [i for i, line in enumerate(lines) if line.startswith(f"Table {number}:")]
@@ -67,7 +69,7 @@ def _metric_frame(block, row_key) -> pd.DataFrame:
     for family, label, cells in _data_rows(block):
         assert len(cells) == 9
         for k, method in enumerate(paper.METHODS):
-            r2, huber, asd = (_number(c) for c in cells[3 * k:3 * k + 3])
+            r2, huber, asd = (_number(c) for c in cells[3 * k : 3 * k + 3])
             rows.append({"family": family, row_key: label, "method": method, "r2": r2, "huber": huber, "asd": asd})
     return pd.DataFrame(rows)
 
@@ -95,8 +97,9 @@ def test_table1_matches_both_paper_versions(later_text):
 
 
 @needs_paper
-@pytest.mark.parametrize("number,table,row_key", [(2, "TABLE2", "form"), (3, "TABLE3", "protocol"),
-                                                  (4, "TABLE4", "form")])
+@pytest.mark.parametrize(
+    "number,table,row_key", [(2, "TABLE2", "form"), (3, "TABLE3", "protocol"), (4, "TABLE4", "form")]
+)
 def test_metric_tables_match_paper_text(later_text, number, table, row_key):
     parsed = _metric_frame(_table_block(later_text, number), row_key)
     ours = getattr(paper, table)
@@ -111,8 +114,14 @@ def test_table5_matches_paper_text(later_text):
         assert len(cells) == 20  # 7 + 7 + 6 (no gamma for 2:4)
         per_method = (cells[0:7], cells[7:14], cells[14:17] + cells[17:19] + ["-"] + cells[19:20])
         for method, values in zip(paper.METHODS, per_method):
-            rows.append({"family": family, "form": form, "method": method,
-                         **{name: _number(v) for name, v in zip(paper.CONSTANTS, values)}})
+            rows.append(
+                {
+                    "family": family,
+                    "form": form,
+                    "method": method,
+                    **{name: _number(v) for name, v in zip(paper.CONSTANTS, values)},
+                }
+            )
     pd.testing.assert_frame_equal(pd.DataFrame(rows), paper.TABLE5, check_dtype=False)
 
 
@@ -127,6 +136,7 @@ def test_table6_matches_paper_text(later_text):
 
 
 # --- internal consistency of the transcription --------------------------------------------------------
+
 
 def test_shapes_and_keys():
     assert paper.TABLE1.shape == (36, 4)
@@ -161,8 +171,10 @@ def test_table3_dashes_are_the_splits_the_paper_did_not_run():
     missing = paper.TABLE3[paper.TABLE3["r2"].isna()]
     assert set(zip(missing["family"], missing["protocol"], missing["method"])) == {
         ("llama", "model_size", "width"),  # Llama-3.1-8B width excluded (Sec. 4.3.1)
-        ("llama", "model_size", "2:4"), ("qwen2", "model_size", "2:4"),
-        ("llama", "pruning_rate", "2:4"), ("qwen2", "pruning_rate", "2:4"),  # 2:4 has no rate
+        ("llama", "model_size", "2:4"),
+        ("qwen2", "model_size", "2:4"),
+        ("llama", "pruning_rate", "2:4"),
+        ("qwen2", "pruning_rate", "2:4"),  # 2:4 has no rate
     }
     assert not paper.TABLE3.drop(missing.index).isna().any().any()
 
@@ -187,16 +199,24 @@ def test_bold_row_l1_is_best_in_every_column(table):
 def test_table5_missing_constants_follow_the_forms():
     for row in paper.TABLE5.itertuples():
         present = {name for name in paper.CONSTANTS if not np.isnan(getattr(row, name))}
-        expected = {"L1": set(paper.CONSTANTS), "L2": set(paper.CONSTANTS) - {"delta"},
-                    "L3": set(paper.CONSTANTS) - {"N_C", "alpha"}}[row.form]
+        expected = {
+            "L1": set(paper.CONSTANTS),
+            "L2": set(paper.CONSTANTS) - {"delta"},
+            "L3": set(paper.CONSTANTS) - {"N_C", "alpha"},
+        }[row.form]
         if row.method == "2:4":
             expected = expected - {"gamma"}  # Eqs. 13–15 have no pruning rate
         assert present == expected, (row.family, row.form, row.method)
 
 
 def test_law_constants_returns_only_the_forms_constants():
-    assert paper.law_constants("qwen2", "width", "L3") == {"D_C": 5.95, "E": -0.91, "beta": 0.16, "gamma": -1.28,
-                                                           "delta": 0.02}
+    assert paper.law_constants("qwen2", "width", "L3") == {
+        "D_C": 5.95,
+        "E": -0.91,
+        "beta": 0.16,
+        "gamma": -1.28,
+        "delta": 0.02,
+    }
     assert "gamma" not in paper.law_constants("llama", "2:4", "L1")
     with pytest.raises(ValueError, match="unknown family 'gpt'"):
         paper.law_constants("gpt", "depth", "L1")
@@ -207,6 +227,7 @@ def test_law_constants_returns_only_the_forms_constants():
 
 
 # --- Table 6 follows from Table 5 -----------------------------------------------------------------------
+
 
 def _delta_l(form: str, c: dict, n0, d, rho):
     """Delta L (or L itself for 2:4, where rho is None) of the paper's Eqs. 10–15, paper units."""
@@ -220,9 +241,12 @@ def _condition2_numeric(form, c, rho, family) -> bool:
     sizes = paper.MODELS.loc[paper.MODELS["family"] == family, "n_params_billions"]
     n0, d = np.meshgrid(np.geomspace(sizes.min(), sizes.max(), 25), np.geomspace(1.0, 1000.0, 25))
     h = 1e-3
-    mixed = (_delta_l(form, c, n0 * np.exp(h), d * np.exp(h), rho) - _delta_l(form, c, n0 * np.exp(h), d * np.exp(-h), rho)
-             - _delta_l(form, c, n0 * np.exp(-h), d * np.exp(h), rho)
-             + _delta_l(form, c, n0 * np.exp(-h), d * np.exp(-h), rho)) / (4 * h * h)
+    mixed = (
+        _delta_l(form, c, n0 * np.exp(h), d * np.exp(h), rho)
+        - _delta_l(form, c, n0 * np.exp(h), d * np.exp(-h), rho)
+        - _delta_l(form, c, n0 * np.exp(-h), d * np.exp(h), rho)
+        + _delta_l(form, c, n0 * np.exp(-h), d * np.exp(-h), rho)
+    ) / (4 * h * h)
     # mixed is N0·D·d²L/dN0dD, same sign. A zero mixed derivative (L2) is not "> 0": compare to a tolerance.
     return bool(np.all(mixed > 1e-9))
 
@@ -239,8 +263,13 @@ def test_table6_follows_from_table5_numerically():
     merged = paper.TABLE5.merge(paper.TABLE6, on=["family", "form", "method"], validate="one_to_one")
     for row in merged.itertuples():
         c = paper.law_constants(row.family, row.method, row.form)
-        for rho in ([None] if row.method == "2:4" else [0.15, 0.35]):
-            assert _condition2_numeric(row.form, c, rho, row.family) == row.condition2, (row.family, row.form, row.method, rho)
+        for rho in [None] if row.method == "2:4" else [0.15, 0.35]:
+            assert _condition2_numeric(row.form, c, rho, row.family) == row.condition2, (
+                row.family,
+                row.form,
+                row.method,
+                rho,
+            )
 
 
 def test_condition1_holds_for_every_published_law():
@@ -259,18 +288,24 @@ def test_the_one_positive_gamma_is_llama_depth_l1():
 
 # --- the six models -------------------------------------------------------------------------------------
 
+
 def test_model_sizes_equal_transformers_parameter_count():
     """Architecture arithmetic == transformers' own modules (built on the meta device, no weights)."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    from p2law.models import count_params
+    from p2law.lab.models import count_params
 
     for spec in paper.PAPER_MODELS.values():
         config_class = transformers.LlamaConfig if spec.family == "llama" else transformers.Qwen2Config
         config = config_class(
-            vocab_size=spec.vocab_size, hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
-            num_hidden_layers=spec.n_layers, num_attention_heads=spec.n_heads, num_key_value_heads=spec.n_kv_heads,
-            head_dim=spec.head_dim, tie_word_embeddings=spec.tied_embeddings,
+            vocab_size=spec.vocab_size,
+            hidden_size=spec.hidden_size,
+            intermediate_size=spec.intermediate_size,
+            num_hidden_layers=spec.n_layers,
+            num_attention_heads=spec.n_heads,
+            num_key_value_heads=spec.n_kv_heads,
+            head_dim=spec.head_dim,
+            tie_word_embeddings=spec.tied_embeddings,
         )
         with torch.device("meta"):
             model = transformers.AutoModelForCausalLM.from_config(config)
@@ -324,8 +359,8 @@ def test_units_billions_and_millions_give_sensible_2of4_losses():
 
 def test_paper_law_is_table5_as_a_fit_in_the_papers_units():
     """One function turns Table 5 into a law; it predicts what the form gives with the printed constants."""
-    from p2law import law as forms
     from p2law import paper
+    from p2law.analysis import law as forms
 
     fitted = paper.law("qwen2", "width", "L1")
     c = paper.law_constants("qwen2", "width", "L1")

@@ -4,9 +4,9 @@ import json
 
 import torch
 
-from p2law import pretrain
-from p2law.models import toy_family
-from p2law.train import TrainData
+from p2law.lab import pretrain
+from p2law.lab.models import toy_family
+from p2law.lab.train import TrainData
 
 
 def blocks(seed):
@@ -17,13 +17,19 @@ def blocks(seed):
 def test_a_kept_base_is_reused_on_the_same_blocks_and_retrained_on_others(tmp_path, monkeypatch):
     spec = toy_family("llama", "smoke")[0]
     kw = dict(vocab_size=64, tokens_per_param=0.05, lr=1e-3, batch_size=8, progress=False, n_checkpoints=2)
-    model, info = pretrain.pretrain_base(spec, blocks(0), cache_dir=tmp_path / "cache1", keep_dir=tmp_path / "kept", **kw)
+    model, info = pretrain.pretrain_base(
+        spec, blocks(0), cache_dir=tmp_path / "cache1", keep_dir=tmp_path / "kept", **kw
+    )
     assert (tmp_path / "kept" / spec.name / "pretrain.json").exists() and info["tokens"] > 0
     calls = []
     real = pretrain.post_train
     monkeypatch.setattr(pretrain, "post_train", lambda *a, **k: calls.append(1) or real(*a, **k))
-    again, info2 = pretrain.pretrain_base(spec, blocks(0), cache_dir=tmp_path / "fresh", keep_dir=tmp_path / "kept", **kw)
-    assert not calls and info2 == json.loads(json.dumps(info))  # loaded, not trained: a fresh checkout with the kept bases
+    again, info2 = pretrain.pretrain_base(
+        spec, blocks(0), cache_dir=tmp_path / "fresh", keep_dir=tmp_path / "kept", **kw
+    )
+    assert not calls and info2 == json.loads(
+        json.dumps(info)
+    )  # loaded, not trained: a fresh checkout with the kept bases
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
     pretrain.pretrain_base(spec, blocks(1), cache_dir=tmp_path / "fresh", keep_dir=tmp_path / "kept", **kw)
@@ -34,15 +40,18 @@ def test_a_kept_base_is_retrained_under_another_recipe(tmp_path, monkeypatch):
     """A base annealed to another final rate (or trained longer, or from another seed) is another base."""
     spec = toy_family("llama", "smoke")[0]
     kw = dict(vocab_size=64, tokens_per_param=0.05, lr=1e-3, batch_size=8, progress=False, n_checkpoints=2)
-    _, info = pretrain.pretrain_base(spec, blocks(0), cache_dir=tmp_path / "c", keep_dir=tmp_path / "kept",
-                                     min_lr_ratio=0.1, **kw)
+    _, info = pretrain.pretrain_base(
+        spec, blocks(0), cache_dir=tmp_path / "c", keep_dir=tmp_path / "kept", min_lr_ratio=0.1, **kw
+    )
     assert info["recipe"]["min_lr_ratio"] == 0.1
     calls = []
     real = pretrain.post_train
     monkeypatch.setattr(pretrain, "post_train", lambda *a, **k: calls.append(1) or real(*a, **k))
-    _, again = pretrain.pretrain_base(spec, blocks(0), cache_dir=tmp_path / "c2", keep_dir=tmp_path / "kept",
-                                      min_lr_ratio=0.005, **kw)
+    _, again = pretrain.pretrain_base(
+        spec, blocks(0), cache_dir=tmp_path / "c2", keep_dir=tmp_path / "kept", min_lr_ratio=0.005, **kw
+    )
     assert calls and again["recipe"]["min_lr_ratio"] == 0.005
-    pretrain.pretrain_base(spec, blocks(0), cache_dir=tmp_path / "c3", keep_dir=tmp_path / "kept",
-                           min_lr_ratio=0.005, **kw)
+    pretrain.pretrain_base(
+        spec, blocks(0), cache_dir=tmp_path / "c3", keep_dir=tmp_path / "kept", min_lr_ratio=0.005, **kw
+    )
     assert len(calls) == 1  # the same recipe again: reused

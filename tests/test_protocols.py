@@ -1,7 +1,7 @@
 import pytest
-
 from law_fixtures import synthetic_table
-from p2law import protocols
+
+from p2law.analysis import protocols
 
 
 def test_split_by_tokens_first_80_percent_of_each_curve():

@@ -2,11 +2,11 @@ import copy
 
 import pytest
 import torch
+from prune_fixtures import calibration, probe, same_state, state_snapshot, tiny_model
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
-from p2law.models import count_params
-from p2law.prune import prune_2of4, prune_linear_2of4, sparsegpt
-from prune_fixtures import calibration, probe, same_state, state_snapshot, tiny_model
+from p2law.lab.models import count_params
+from p2law.lab.prune import prune_2of4, prune_linear_2of4, sparsegpt
 
 
 def assert_2of4(weight):
@@ -18,7 +18,8 @@ def correlated_inputs(n=512, dim=64, seed=0):
     g = torch.Generator().manual_seed(seed)
     basis = torch.randn(8, dim, generator=g, dtype=torch.float64)
     return torch.randn(n, 8, generator=g, dtype=torch.float64) @ basis + 0.05 * torch.randn(
-        n, dim, generator=g, dtype=torch.float64)
+        n, dim, generator=g, dtype=torch.float64
+    )
 
 
 def magnitude_2of4(w):
@@ -103,7 +104,8 @@ def _q_proj_hessian_of_layer_1(model, batches):
     """2 XᵀX / n for what layer 1's q_proj reads when ``model`` runs on ``batches``."""
     seen = []
     handle = model.model.layers[1].self_attn.q_proj.register_forward_pre_hook(
-        lambda module, args: seen.append(args[0].double().reshape(-1, args[0].shape[-1])))
+        lambda module, args: seen.append(args[0].double().reshape(-1, args[0].shape[-1]))
+    )
     with torch.no_grad():
         for ids in batches:
             model(ids, use_cache=False)
@@ -145,8 +147,15 @@ def test_prune_2of4_shows_progress_over_calibration_batches_and_layers(capsys):
     assert capsys.readouterr().err == ""
 
 
-PROJECTIONS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-               "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
+PROJECTIONS = (
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+)
 
 
 def padded_calibration():
@@ -175,6 +184,7 @@ def per_projection_2of4(model, batches, blocksize):
                 x = args[0].double().reshape(-1, args[0].shape[-1])[real["tokens"]]
                 sums[name] = sums.get(name, 0) + x.T @ x
                 counts[name] = counts.get(name, 0) + len(x)
+
             return fn
 
         for name in PROJECTIONS:
@@ -226,8 +236,7 @@ def test_prune_2of4_sums_one_hessian_per_distinct_input(monkeypatch):
     hooked = []  # per decoder-layer call: its submodules' hooks, i.e. the Hessians being summed
 
     def count_hooks(layer, args, kwargs):
-        hooked.append(sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in layer.modules()
-                          if m is not layer))
+        hooked.append(sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in layer.modules() if m is not layer))
 
     for layer in model.model.layers:
         layer.register_forward_pre_hook(count_hooks, with_kwargs=True)
@@ -235,7 +244,7 @@ def test_prune_2of4_sums_one_hessian_per_distinct_input(monkeypatch):
     assert max(hooked) == 4  # qkv, o, gate/up, down; 7 when each projection had its own
     assert len(given) == 2 * 7
     for li in range(2):
-        q, k, v, o, gate, up, down = given[7 * li:7 * li + 7]
+        q, k, v, o, gate, up, down = given[7 * li : 7 * li + 7]
         assert q is k is v and gate is up
         assert len({id(h) for h in (q, o, gate, down)}) == 4
 
@@ -271,13 +280,21 @@ def test_prune_2of4_float32_hessians_bfloat16_offloaded_inputs(monkeypatch):
     hessian_dtypes.clear()
     model = tiny_model(layers=2)
     for layer in model.model.layers:
-        layer.register_forward_pre_hook(lambda layer, args, kwargs: layer_inputs.append(args[0].clone()),
-                                        with_kwargs=True)
-    model, report = prune_2of4(model, batches, blocksize=32, progress=False, hessian_dtype=torch.float32,
-                               activation_dtype=torch.bfloat16, offload_inputs=True)
+        layer.register_forward_pre_hook(
+            lambda layer, args, kwargs: layer_inputs.append(args[0].clone()), with_kwargs=True
+        )
+    model, report = prune_2of4(
+        model,
+        batches,
+        blocksize=32,
+        progress=False,
+        hessian_dtype=torch.float32,
+        activation_dtype=torch.bfloat16,
+        offload_inputs=True,
+    )
     assert hessian_dtypes == {torch.float32}
     # Stored in bfloat16, the inputs reach the (float32) layers cast back: float32 values bfloat16 can hold.
-    for x in layer_inputs[len(batches):]:  # past the capture of layer 0's inputs, which stores them
+    for x in layer_inputs[len(batches) :]:  # past the capture of layer 0's inputs, which stores them
         assert x.dtype == torch.float32 and torch.equal(x, x.bfloat16().float())
     params = dict(model.named_parameters())
     for name, keep in report.masks.items():

@@ -2,13 +2,13 @@ import copy
 
 import pytest
 import torch
+from prune_fixtures import calibration, probe, same_state, state_snapshot, tiny_model
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, Qwen2Config
 
 from p2law import paper
-from p2law.models import count_params
-from p2law.prune import drop_layers, layer_similarity, layers_for_rate, prune_depth
-from p2law.prune.depth import layer_param_count
-from prune_fixtures import calibration, probe, same_state, state_snapshot, tiny_model
+from p2law.lab.models import count_params
+from p2law.lab.prune import drop_layers, layer_similarity, layers_for_rate, prune_depth
+from p2law.lab.prune.depth import layer_param_count
 
 
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
@@ -78,9 +78,16 @@ def test_reloaded_depth_pruned_model_gives_same_logits(tmp_path):
 
 def _paper_config(m):
     cls = LlamaConfig if m.family == "llama" else Qwen2Config
-    return cls(vocab_size=m.vocab_size, hidden_size=m.hidden_size, intermediate_size=m.intermediate_size,
-               num_hidden_layers=m.n_layers, num_attention_heads=m.n_heads, num_key_value_heads=m.n_kv_heads,
-               head_dim=m.head_dim, tie_word_embeddings=m.tied_embeddings)
+    return cls(
+        vocab_size=m.vocab_size,
+        hidden_size=m.hidden_size,
+        intermediate_size=m.intermediate_size,
+        num_hidden_layers=m.n_layers,
+        num_attention_heads=m.n_heads,
+        num_key_value_heads=m.n_kv_heads,
+        head_dim=m.head_dim,
+        tie_word_embeddings=m.tied_embeddings,
+    )
 
 
 @pytest.mark.parametrize("model_name", list(paper.PAPER_MODELS))

@@ -1,11 +1,11 @@
 import pytest
 import torch
+from prune_fixtures import calibration, probe, same_state, state_snapshot, tiny_model
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
-from p2law.models import count_params
-from p2law.prune import channel_importance, keep_hidden_channels, prune_width
-from p2law.prune.width import params_per_channel
-from prune_fixtures import calibration, probe, same_state, state_snapshot, tiny_model
+from p2law.lab.models import count_params
+from p2law.lab.prune import channel_importance, keep_hidden_channels, prune_width
+from p2law.lab.prune.width import params_per_channel
 
 
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
@@ -42,9 +42,14 @@ def test_channel_importance_is_eq17_summed_over_norms():
     model = tiny_model(layers=1)
     ids = calibration(1)[0]
     seen = []
-    handles = [n.register_forward_hook(lambda m, a, o: seen.append(o.detach().double().abs()))
-               for n in (model.model.layers[0].input_layernorm, model.model.layers[0].post_attention_layernorm,
-                         model.model.norm)]
+    handles = [
+        n.register_forward_hook(lambda m, a, o: seen.append(o.detach().double().abs()))
+        for n in (
+            model.model.layers[0].input_layernorm,
+            model.model.layers[0].post_attention_layernorm,
+            model.model.norm,
+        )
+    ]
     with torch.no_grad():
         model(ids)
     for h in handles:
@@ -72,8 +77,11 @@ def test_reloaded_width_pruned_model_gives_same_logits(tmp_path, family):
 def test_width_bad_input_leaves_model_untouched():
     model = tiny_model()
     snap = state_snapshot(model)
-    for rate, message in ((0.0, r"rate must be in \(0, 1\)"), (1.0, r"rate must be in \(0, 1\)"),
-                          (0.99, "remove all 64 hidden channels")):
+    for rate, message in (
+        (0.0, r"rate must be in \(0, 1\)"),
+        (1.0, r"rate must be in \(0, 1\)"),
+        (0.99, "remove all 64 hidden channels"),
+    ):
         with pytest.raises(ValueError, match=message):
             prune_width(model, calibration(), rate=rate, progress=False)
     with pytest.raises(ValueError, match="calibration data is empty"):

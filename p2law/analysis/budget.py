@@ -41,10 +41,15 @@ class Budget:
 
     def describe(self) -> str:
         """The budget in words, with its censoring and interval."""
+
         def tok(d):
             return BEYOND if not np.isfinite(d) else f"{d:.3g}"
-        head = {"": f"{tok(self.tokens)} tokens", BEYOND: f"{BEYOND} (never flattens)",
-                BELOW: f"≤ {self.tokens:.3g} tokens (already flat at the range's floor)"}[self.censored]
+
+        head = {
+            "": f"{tok(self.tokens)} tokens",
+            BEYOND: f"{BEYOND} (never flattens)",
+            BELOW: f"≤ {self.tokens:.3g} tokens (already flat at the range's floor)",
+        }[self.censored]
         if self.tokens_interval is None:
             return head
         lo, hi = self.tokens_interval
@@ -98,11 +103,19 @@ def _percentile_interval(ds: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def token_budget(law, n0: float, rho: float, l0: float, threshold: float, per: str = "decade",
-                 d_range=(1e3, 1e15), level: float = 0.95) -> Budget:
+def token_budget(
+    law,
+    n0: float,
+    rho: float,
+    l0: float,
+    threshold: float,
+    per: str = "decade",
+    d_range=(1e3, 1e15),
+    level: float = 0.95,
+) -> Budget:
     """Tokens and compute at which the predicted curve's slope falls under ``threshold``.
 
-    ``law`` is a ``p2law.fit.FitResult`` (its units are applied); n0 and the returned tokens are raw
+    ``law`` is a ``p2law.analysis.fit.FitResult`` (its units are applied); n0 and the returned tokens are raw
     counts. ``tokens`` is inf when the slope never falls under the threshold within ``d_range``
     (``censored == BEYOND``); when the slope is already under it at ``d_range[0]``, ``tokens`` is that floor
     and ``censored == BELOW``: an upper bound, not a budget. The interval comes from
@@ -128,6 +141,16 @@ def token_budget(law, n0: float, rho: float, l0: float, threshold: float, per: s
         n_refits, n_beyond, n_below = len(found), sum(f[1] == BEYOND for f in found), sum(f[1] == BELOW for f in found)
         lo, hi = _percentile_interval(ds, level)
         t_int, c_int = (lo, hi), (6 * n * lo, 6 * n * hi)
-    return Budget(tokens=d, compute=6 * n * d, threshold=threshold, per=per, loss_at_budget=loss,
-                  tokens_interval=t_int, compute_interval=c_int, censored=censored, n_refits=n_refits,
-                  n_refits_beyond=n_beyond, n_refits_below=n_below)
+    return Budget(
+        tokens=d,
+        compute=6 * n * d,
+        threshold=threshold,
+        per=per,
+        loss_at_budget=loss,
+        tokens_interval=t_int,
+        compute_interval=c_int,
+        censored=censored,
+        n_refits=n_refits,
+        n_refits_beyond=n_beyond,
+        n_refits_below=n_below,
+    )

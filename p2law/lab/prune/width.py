@@ -85,8 +85,9 @@ def channels_for_rate(model, rate: float) -> int:
 
 
 def _select(param: torch.nn.Parameter, dim: int, keep: torch.Tensor) -> torch.nn.Parameter:
-    return torch.nn.Parameter(param.data.index_select(dim, keep.to(param.device)).clone(),
-                              requires_grad=param.requires_grad)
+    return torch.nn.Parameter(
+        param.data.index_select(dim, keep.to(param.device)).clone(), requires_grad=param.requires_grad
+    )
 
 
 @torch.no_grad()
@@ -105,8 +106,13 @@ def keep_hidden_channels(model, keep) -> None:
     inner.embed_tokens.weight = _select(inner.embed_tokens.weight, 1, keep)
     inner.embed_tokens.embedding_dim = keep.numel()
     for layer in inner.layers:
-        for lin in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj,
-                    layer.mlp.gate_proj, layer.mlp.up_proj):
+        for lin in (
+            layer.self_attn.q_proj,
+            layer.self_attn.k_proj,
+            layer.self_attn.v_proj,
+            layer.mlp.gate_proj,
+            layer.mlp.up_proj,
+        ):
             lin.weight = _select(lin.weight, 1, keep)
             lin.in_features = keep.numel()
         for lin in (layer.self_attn.o_proj, layer.mlp.down_proj):
@@ -137,8 +143,10 @@ def prune_width(model, calibration, rate: float | None = None, progress: bool = 
         raise ValueError("give exactly one of rate or n_channels")
     step = model.config.num_attention_heads
     if n_channels is not None and (n_channels % step or not 0 < n_channels < model.config.hidden_size):
-        raise ValueError(f"n_channels must be a positive multiple of the {step} heads below the hidden size "
-                         f"{model.config.hidden_size}, got {n_channels}")
+        raise ValueError(
+            f"n_channels must be a positive multiple of the {step} heads below the hidden size "
+            f"{model.config.hidden_size}, got {n_channels}"
+        )
     n_remove = n_channels if n_channels is not None else channels_for_rate(model, rate)
     n0 = count_params(model)
     scores = channel_importance(model, calibration, progress)
@@ -146,7 +154,17 @@ def prune_width(model, calibration, rate: float | None = None, progress: bool = 
     removed = sorted(int(i) for i in order[:n_remove])
     hidden = model.config.hidden_size
     keep_hidden_channels(model, [i for i in range(hidden) if i not in set(removed)])
-    report = PruneReport("width", scores.tolist(), removed, n0, count_params(model),
-                         details={"hidden_before": hidden, "hidden_after": hidden - n_remove,
-                                  "target_rate": rate, "norms": "input, post-attention (every layer) and final RMSNorm, summed"})
+    report = PruneReport(
+        "width",
+        scores.tolist(),
+        removed,
+        n0,
+        count_params(model),
+        details={
+            "hidden_before": hidden,
+            "hidden_after": hidden - n_remove,
+            "target_rate": rate,
+            "norms": "input, post-attention (every layer) and final RMSNorm, summed",
+        },
+    )
     return model, report

@@ -20,9 +20,21 @@ from .models import ToySpec, build_model, count_params, load_model
 from .train import TrainConfig, TrainData, evaluate, is_main_process, post_train
 
 
-def pretrain_base(spec: ToySpec, data: TrainData, vocab_size: int, tokens_per_param: float, lr: float,
-                  batch_size: int, cache_dir, seed: int = 0, progress: bool = True, warmup_steps: int = 0,
-                  min_lr_ratio: float = 0.1, n_checkpoints: int = 20, keep_dir=None):
+def pretrain_base(
+    spec: ToySpec,
+    data: TrainData,
+    vocab_size: int,
+    tokens_per_param: float,
+    lr: float,
+    batch_size: int,
+    cache_dir,
+    seed: int = 0,
+    progress: bool = True,
+    warmup_steps: int = 0,
+    min_lr_ratio: float = 0.1,
+    n_checkpoints: int = 20,
+    keep_dir=None,
+):
     """Return ``(model, info)`` for a pretrained base, training it only if it is not cached.
 
     ``keep_dir`` (a sweep's ``bases/`` folder, small enough to commit) holds a copy of every finished base:
@@ -47,19 +59,39 @@ def pretrain_base(spec: ToySpec, data: TrainData, vocab_size: int, tokens_per_pa
         # trained again rather than reused.
     model = build_model(spec, vocab_size, seed)
     n = count_params(model)
-    cfg = TrainConfig(total_tokens=int(tokens_per_param * n), lr=lr, batch_size=batch_size,
-                      n_checkpoints=n_checkpoints, warmup_fraction=0.02, warmup_steps=warmup_steps or None,
-                      schedule="cosine", min_lr_ratio=min_lr_ratio, weight_decay=0.1, seed=seed)
+    cfg = TrainConfig(
+        total_tokens=int(tokens_per_param * n),
+        lr=lr,
+        batch_size=batch_size,
+        n_checkpoints=n_checkpoints,
+        warmup_fraction=0.02,
+        warmup_steps=warmup_steps or None,
+        schedule="cosine",
+        min_lr_ratio=min_lr_ratio,
+        weight_decay=0.1,
+        seed=seed,
+    )
     t0 = time.perf_counter()
     rows = post_train(model, data, cfg, rows_meta={"run_id": f"pretrain-{spec.name}"}, progress=progress)
     seconds = time.perf_counter() - t0
-    info = {"model": spec.name, "n_params": n, "tokens": rows[-1]["tokens"],
-            "tokens_per_param": rows[-1]["tokens"] / n, "eval_loss": evaluate(model, data.eval, 32),
-            "curve": [(r["tokens"], r["eval_loss"]) for r in rows], "seconds": seconds, "lr": lr,
-            "min_lr_ratio": min_lr_ratio, "warmup_steps": cfg.warmup(cfg.steps(data.train.shape[1])),
-            "epochs": rows[-1]["tokens"] / data.train.numel(),  # passes over the pretraining split
-            "batch_size": batch_size, "tokens_per_second": rows[-1]["tokens"] / seconds,
-            "threads": torch.get_num_threads(), "data_sha256": data_key, "recipe": recipe}  # wall times are only comparable at equal thread counts
+    info = {
+        "model": spec.name,
+        "n_params": n,
+        "tokens": rows[-1]["tokens"],
+        "tokens_per_param": rows[-1]["tokens"] / n,
+        "eval_loss": evaluate(model, data.eval, 32),
+        "curve": [(r["tokens"], r["eval_loss"]) for r in rows],
+        "seconds": seconds,
+        "lr": lr,
+        "min_lr_ratio": min_lr_ratio,
+        "warmup_steps": cfg.warmup(cfg.steps(data.train.shape[1])),
+        "epochs": rows[-1]["tokens"] / data.train.numel(),  # passes over the pretraining split
+        "batch_size": batch_size,
+        "tokens_per_second": rows[-1]["tokens"] / seconds,
+        "threads": torch.get_num_threads(),
+        "data_sha256": data_key,
+        "recipe": recipe,
+    }  # wall times are only comparable at equal thread counts
     if not is_main_process():  # every process trained the same weights; one of them saves them
         return model.eval(), info
     for place in [folder] + ([Path(keep_dir) / spec.name] if keep_dir else []):
@@ -67,11 +99,18 @@ def pretrain_base(spec: ToySpec, data: TrainData, vocab_size: int, tokens_per_pa
     return model.eval(), info
 
 
-def base_recipe(tokens_per_param: float, lr: float, batch_size: int, warmup_steps: int, min_lr_ratio: float,
-                seed: int) -> dict:
+def base_recipe(
+    tokens_per_param: float, lr: float, batch_size: int, warmup_steps: int, min_lr_ratio: float, seed: int
+) -> dict:
     """The settings that make a base what it is; a cached base is reused only under the same ones."""
-    return {"tokens_per_param": float(tokens_per_param), "lr": float(lr), "batch_size": int(batch_size),
-            "warmup_steps": int(warmup_steps), "min_lr_ratio": float(min_lr_ratio), "seed": int(seed)}
+    return {
+        "tokens_per_param": float(tokens_per_param),
+        "lr": float(lr),
+        "batch_size": int(batch_size),
+        "warmup_steps": int(warmup_steps),
+        "min_lr_ratio": float(min_lr_ratio),
+        "seed": int(seed),
+    }
 
 
 def save_base(model, info: dict, folder) -> None:

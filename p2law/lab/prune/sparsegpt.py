@@ -51,15 +51,19 @@ def _inverse_hessian_cholesky(hessian: torch.Tensor, percdamp: float, max_tries:
         upper = upper if upper is not None else factor(torch.float64)
         if upper is not None:
             return upper
-        warnings.warn(f"Hessian did not factor with damping {float(damp):.3g}; retrying with 10x more",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"Hessian did not factor with damping {float(damp):.3g}; retrying with 10x more",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         damp = torch.maximum(damp * 10, 1e-6 * scale)  # grows even from percdamp = 0
     raise RuntimeError(f"Hessian did not factor even with damping {float(damp):.3g}")
 
 
 @torch.no_grad()
-def prune_linear_2of4(weight: torch.Tensor, hessian: torch.Tensor, blocksize: int = 128,
-                      percdamp: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+def prune_linear_2of4(
+    weight: torch.Tensor, hessian: torch.Tensor, blocksize: int = 128, percdamp: float = 0.01
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Prune one weight matrix [out, in] to 2:4 along its inputs; return (new weight, keep mask).
 
     ``hessian`` is the [in, in] matrix X Xᵀ (any positive scale) of the layer's calibration inputs.
@@ -87,9 +91,9 @@ def prune_linear_2of4(weight: torch.Tensor, hessian: torch.Tensor, blocksize: in
         hinv_block = hinv[start:end, start:end]
         for i in range(end - start):
             if i % 4 == 0:
-                cost = block[:, i:i + 4] ** 2 / torch.diag(hinv_block)[i:i + 4].reshape(1, -1) ** 2
+                cost = block[:, i : i + 4] ** 2 / torch.diag(hinv_block)[i : i + 4].reshape(1, -1) ** 2
                 drop = torch.topk(cost, 2, dim=1, largest=False).indices
-                pruned[:, start + i:start + i + 4].scatter_(1, drop, True)
+                pruned[:, start + i : start + i + 4].scatter_(1, drop, True)
             col = block[:, i]
             q = torch.where(pruned[:, start + i], torch.zeros_like(col), col)
             err = (col - q) / hinv_block[i, i]
@@ -105,8 +109,12 @@ def prune_linear_2of4(weight: torch.Tensor, hessian: torch.Tensor, blocksize: in
 
 # Projections that read the same input share one Hessian: q, k and v all read the attention norm's output,
 # gate and up the MLP norm's; o and down read inputs of their own. Listed in pruning order.
-_GROUPS = (("self_attn", ("q_proj", "k_proj", "v_proj")), ("self_attn", ("o_proj",)),
-           ("mlp", ("gate_proj", "up_proj")), ("mlp", ("down_proj",)))
+_GROUPS = (
+    ("self_attn", ("q_proj", "k_proj", "v_proj")),
+    ("self_attn", ("o_proj",)),
+    ("mlp", ("gate_proj", "up_proj")),
+    ("mlp", ("down_proj",)),
+)
 
 
 def _linears(layer):
@@ -149,11 +157,13 @@ def _layer_inputs(model, batches, progress, dtype, device):
 
 
 @torch.no_grad()
-def _prune_layers(model, batches, blocksize, percdamp, progress, masks, sparsity, hessian_dtype,
-                  activation_dtype, offload_inputs) -> None:
+def _prune_layers(
+    model, batches, blocksize, percdamp, progress, masks, sparsity, hessian_dtype, activation_dtype, offload_inputs
+) -> None:
     """SparseGPT over the decoder layers in order; fills ``masks`` and ``sparsity`` as it goes."""
-    hidden, rest, dtype, device = _layer_inputs(model, batches, progress, activation_dtype,
-                                                torch.device("cpu") if offload_inputs else None)
+    hidden, rest, dtype, device = _layer_inputs(
+        model, batches, progress, activation_dtype, torch.device("cpu") if offload_inputs else None
+    )
     real_tokens = [mask.reshape(-1) > 0 for _, mask in batches]  # padding says nothing about the layer
     for li, layer in enumerate(tqdm(model.model.layers, desc="2:4: SparseGPT layers", disable=not progress)):
         hessians, counts, handles, current = {}, {}, [], {}
@@ -164,12 +174,14 @@ def _prune_layers(model, batches, blocksize, percdamp, progress, masks, sparsity
                 x = x.to(hessian_dtype)
                 hessians[group] += x.T @ x
                 counts[group] += x.shape[0]
+
             return fn
 
         for group, (owner, names) in enumerate(_GROUPS):
             first = getattr(getattr(layer, owner), names[0])
-            hessians[group] = torch.zeros(first.in_features, first.in_features, dtype=hessian_dtype,
-                                          device=first.weight.device)
+            hessians[group] = torch.zeros(
+                first.in_features, first.in_features, dtype=hessian_dtype, device=first.weight.device
+            )
             counts[group] = 0
             handles.append(first.register_forward_pre_hook(collect(group)))
         try:
@@ -196,9 +208,16 @@ def _prune_layers(model, batches, blocksize, percdamp, progress, masks, sparsity
             x.copy_(out[0] if isinstance(out, tuple) else out)
 
 
-def prune_2of4(model, calibration, blocksize: int = 128, percdamp: float = 0.01, progress: bool = True,
-               hessian_dtype: torch.dtype | None = None, activation_dtype: torch.dtype | None = None,
-               offload_inputs: bool = False):
+def prune_2of4(
+    model,
+    calibration,
+    blocksize: int = 128,
+    percdamp: float = 0.01,
+    progress: bool = True,
+    hessian_dtype: torch.dtype | None = None,
+    activation_dtype: torch.dtype | None = None,
+    offload_inputs: bool = False,
+):
     """SparseGPT 2:4 on every linear layer of every decoder block, layer by layer in order.
 
     Returns ``(model, PruneReport)``; ``report.masks`` maps parameter names to keep-masks (True = the
@@ -230,12 +249,28 @@ def prune_2of4(model, calibration, blocksize: int = 128, percdamp: float = 0.01,
     model.eval()
     masks, sparsity = {}, {}
     try:
-        _prune_layers(model, batches, blocksize, percdamp, progress, masks, sparsity, hessian_dtype,
-                      activation_dtype, offload_inputs)
+        _prune_layers(
+            model,
+            batches,
+            blocksize,
+            percdamp,
+            progress,
+            masks,
+            sparsity,
+            hessian_dtype,
+            activation_dtype,
+            offload_inputs,
+        )
     finally:
         model.train(was_training)
     n_zero = sum(int((~m).sum()) for m in masks.values())
-    report = PruneReport("2:4", list(sparsity.values()), sparsity, n0, n0 - n_zero,
-                         details={"matrices": "q,k,v,o,gate,up,down of every block", "blocksize": blocksize,
-                                  "percdamp": percdamp}, masks=masks)
+    report = PruneReport(
+        "2:4",
+        list(sparsity.values()),
+        sparsity,
+        n0,
+        n0 - n_zero,
+        details={"matrices": "q,k,v,o,gate,up,down of every block", "blocksize": blocksize, "percdamp": percdamp},
+        masks=masks,
+    )
     return model, report

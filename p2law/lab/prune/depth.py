@@ -38,6 +38,7 @@ def layer_similarity(model, calibration, progress: bool = True) -> np.ndarray:
             m = current_mask["m"]
             per_sample = (cos * m).sum(1) / m.sum(1).clamp_min(1)
             sums[index] += per_sample.sum().cpu()
+
         return fn
 
     handles = [layer.register_forward_hook(hook(i), with_kwargs=True) for i, layer in enumerate(layers)]
@@ -76,9 +77,11 @@ def layers_for_rate(n0: int, per_layer: int, n_layers: int, rate: float) -> int:
     k = int(candidates[np.argmin(gaps)])  # argmin takes the first minimum: ties go to fewer layers
     if k == n_layers:
         highest = (n_layers - 1) * per_layer / n0
-        raise ValueError(f"rate {rate} would remove all {n_layers} layers (removing them all gives "
-                         f"rho={n_layers * per_layer / n0:.4f}); the nearest allowed rate is {highest:.4f}, "
-                         f"removing {n_layers - 1} layers and keeping one")
+        raise ValueError(
+            f"rate {rate} would remove all {n_layers} layers (removing them all gives "
+            f"rho={n_layers * per_layer / n0:.4f}); the nearest allowed rate is {highest:.4f}, "
+            f"removing {n_layers - 1} layers and keeping one"
+        )
     return k
 
 
@@ -106,8 +109,7 @@ def drop_layers(model, indices) -> None:
         cfg.max_window_layers = min(cfg.max_window_layers, len(keep))
 
 
-def prune_depth(model, calibration, n_layers: int | None = None, rate: float | None = None,
-                progress: bool = True):
+def prune_depth(model, calibration, n_layers: int | None = None, rate: float | None = None, progress: bool = True):
     """Remove the ``n_layers`` most redundant layers (or as many as best match ``rate``).
 
     Returns ``(model, PruneReport)``; the model is changed in place. Validation happens before any
@@ -127,7 +129,12 @@ def prune_depth(model, calibration, n_layers: int | None = None, rate: float | N
     order = np.argsort(-scores, kind="stable")
     removed = sorted(int(i) for i in order[: int(n_layers)])
     drop_layers(model, removed)
-    report = PruneReport("depth", scores.tolist(), removed, n0, count_params(model),
-                         details={"layers_before": total, "layers_after": total - len(removed),
-                                  "target_rate": rate})
+    report = PruneReport(
+        "depth",
+        scores.tolist(),
+        removed,
+        n0,
+        count_params(model),
+        details={"layers_before": total, "layers_after": total - len(removed), "target_rate": rate},
+    )
     return model, report

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from ..table import curve_ids, validate
 from . import metrics
 from .law import Form, get_form
-from .table import curve_ids, validate
 
 try:  # BLAS threads spin on these tiny problems: on a busy 2-core machine L-BFGS-B ran 25x slower.
     from threadpoolctl import threadpool_limits
@@ -61,19 +61,30 @@ class Inputs:
 def _inputs(table: pd.DataFrame, form: Form, n_unit: float, d_unit: float, loss_col: str | None) -> Inputs:
     """The arrays a law needs from ``table``; ``loss_col=None`` for rows to predict (no loss to read)."""
     losses = () if loss_col is None else (loss_col,)
-    validate(table, required=("n0", "tokens", "rate", "l0", *losses, "method"),
-             finite=("n0", "tokens", "rate", "l0", *losses))
+    validate(
+        table,
+        required=("n0", "tokens", "rate", "l0", *losses, "method"),
+        finite=("n0", "tokens", "rate", "l0", *losses),
+    )
     d = table["tokens"].to_numpy(float) / d_unit
     if np.any(d <= 0):
-        raise ValueError("tokens (D) must be > 0 to fit a law (D^-beta diverges at 0); "
-                         "select trained rows with p2law.table.fit_rows")
+        raise ValueError(
+            "tokens (D) must be > 0 to fit a law (D^-beta diverges at 0); select trained rows with p2law.table.fit_rows"
+        )
     rho = table["rate"].to_numpy(float)
     if form.uses_rho and np.any((rho <= 0) | (rho >= 1)):
-        raise ValueError(f"{form.name} needs a pruning rate rho in (0, 1) on every row; "
-                         "leave the rho = 0 control out (p2law.table.fit_rows)")
+        raise ValueError(
+            f"{form.name} needs a pruning rate rho in (0, 1) on every row; "
+            "leave the rho = 0 control out (p2law.table.fit_rows)"
+        )
     return Inputs(
-        n0=table["n0"].to_numpy(float) / n_unit, d=d, rho=rho, l0=table["l0"].to_numpy(float),
-        y=table[loss_col].to_numpy(float) if loss_col else np.full(len(table), np.nan), tokens=table["tokens"].to_numpy(float), curves=curve_ids(table),
+        n0=table["n0"].to_numpy(float) / n_unit,
+        d=d,
+        rho=rho,
+        l0=table["l0"].to_numpy(float),
+        y=table[loss_col].to_numpy(float) if loss_col else np.full(len(table), np.nan),
+        tokens=table["tokens"].to_numpy(float),
+        curves=curve_ids(table),
     )
 
 
@@ -106,16 +117,36 @@ class FitResult:
     message: str = ""  # the optimiser's own stopping message for the best start
 
     @classmethod
-    def from_constants(cls, form, params: dict, n_unit: float = 1e9, d_unit: float = 1e6,
-                       pruning_method: str | None = None, loss_col: str = "eval_loss") -> "FitResult":
+    def from_constants(
+        cls,
+        form,
+        params: dict,
+        n_unit: float = 1e9,
+        d_unit: float = 1e6,
+        pruning_method: str | None = None,
+        loss_col: str = "eval_loss",
+    ) -> "FitResult":
         """A law given by its constants rather than fitted here (e.g. the paper's Table 5, whose units
-        are the defaults), so ``predict``, ``p2law.plan`` and the CLI treat it like a fit. Its scores
+        are the defaults), so ``predict``, ``p2law.analysis.budget`` and the CLI treat it like a fit. Its scores
         are NaN and ``fitter`` is ``"given"``."""
         form = get_form(form, pruning_method)
         vec = form.params_from_dict(params)
-        return cls(form=form, fitter="given", params=dict(zip(form.param_names, map(float, vec))),
-                   n_unit=n_unit, d_unit=d_unit, loss_col=loss_col, r2=np.nan, huber=np.nan, asd=np.nan,
-                   n_starts=0, n_reached_best=0, converged=True, objective=np.nan, n_points=0)
+        return cls(
+            form=form,
+            fitter="given",
+            params=dict(zip(form.param_names, map(float, vec))),
+            n_unit=n_unit,
+            d_unit=d_unit,
+            loss_col=loss_col,
+            r2=np.nan,
+            huber=np.nan,
+            asd=np.nan,
+            n_starts=0,
+            n_reached_best=0,
+            converged=True,
+            objective=np.nan,
+            n_points=0,
+        )
 
     @property
     def vector(self) -> np.ndarray:
@@ -124,8 +155,7 @@ class FitResult:
     def predict_arrays(self, n0, tokens, rho, l0, params=None) -> np.ndarray:
         """Loss at raw counts (n0 parameters, tokens), converting to the fit's units."""
         vec = self.vector if params is None else params
-        return self.form(np.asarray(n0, float) / self.n_unit, np.asarray(tokens, float) / self.d_unit,
-                         rho, l0, vec)
+        return self.form(np.asarray(n0, float) / self.n_unit, np.asarray(tokens, float) / self.d_unit, rho, l0, vec)
 
     def predict(self, table: pd.DataFrame) -> np.ndarray:
         """Loss on the rows of ``table`` (n0, tokens, rate, l0, method; no loss column needed)."""
@@ -136,8 +166,11 @@ class FitResult:
         """R², Huber and ASD of this law on (possibly held-out) rows."""
         x = _inputs(table, self.form, self.n_unit, self.d_unit, self.loss_col)
         pred = self.form(x.n0, x.d, x.rho, x.l0, self.vector)
-        return {"r2": metrics.r2(x.y, pred), "huber": metrics.huber(x.y, pred, huber_delta),
-                "asd": metrics.asd(x.tokens, x.y, pred, x.curves)}
+        return {
+            "r2": metrics.r2(x.y, pred),
+            "huber": metrics.huber(x.y, pred, huber_delta),
+            "asd": metrics.asd(x.tokens, x.y, pred, x.curves),
+        }
 
     def bootstrap(self, table: pd.DataFrame, n_resamples: int = 100, seed: int = 0) -> "FitResult":
         """Refit on tables resampled by whole curves (with replacement), started from this fit.
@@ -153,11 +186,11 @@ class FitResult:
         samples, failed = [], 0
         for _ in range(n_resamples):
             pick = rng.choice(unique, size=len(unique), replace=True)
-            resampled = pd.concat(
-                [groups[c].assign(run_id=f"{c}#{k}") for k, c in enumerate(pick)], ignore_index=True)
+            resampled = pd.concat([groups[c].assign(run_id=f"{c}#{k}") for k, c in enumerate(pick)], ignore_index=True)
             try:
-                res = fit(resampled, self.form, self.fitter, self.n_unit, self.d_unit, self.loss_col,
-                          starts=[self.vector])
+                res = fit(
+                    resampled, self.form, self.fitter, self.n_unit, self.d_unit, self.loss_col, starts=[self.vector]
+                )
             except (ValueError, np.linalg.LinAlgError, FloatingPointError):
                 failed += 1
                 continue
@@ -242,10 +275,12 @@ def _objective(fitter: str, form: Form, x: Inputs):
     stopped starts wherever the gradient was already below 1e-5, far from the best.
     """
     if fitter == "lm":
+
         def residuals(v):
             with np.errstate(all="ignore"):
                 r = form.func(x.n0, x.d, x.rho, x.l0, v) - x.y
             return np.where(np.isfinite(r), r, 1e3)
+
         return residuals, (lambda v: _jacobian(form, x, v))
     log_y = np.log(x.y)
     delta = HUBER_LOG_DELTA
@@ -261,6 +296,7 @@ def _objective(fitter: str, form: Form, x: Inputs):
         psi = np.where(ok, np.clip(r, -delta, delta), 0.0)
         grad = _jacobian(form, x, v).T @ (psi / np.where(ok, pred, 1.0))
         return value / delta**2, grad / delta**2
+
     return huber_log, None
 
 
@@ -288,6 +324,7 @@ def _screen(starts, k: int, fitter: str, form: Form, x: Inputs) -> list[np.ndarr
         v = objective(s)
         v = float(np.sum(np.square(v))) if fitter == "lm" else float(v[0])
         return v if np.isfinite(v) else np.inf
+
     return [starts[i] for i in np.argsort([value(s) for s in starts], kind="stable")[:k]]
 
 
@@ -295,9 +332,17 @@ def _one_blas_thread():
     return threadpool_limits(1, user_api="blas") if threadpool_limits else contextlib.nullcontext()
 
 
-def fit(table: pd.DataFrame, form, fitter: str = "lm", n_unit: float = 1e9, d_unit: float = 1e6,
-        loss_col: str = "eval_loss", starts=None, pruning_method: str | None = None,
-        max_starts: int | None = None) -> FitResult:
+def fit(
+    table: pd.DataFrame,
+    form,
+    fitter: str = "lm",
+    n_unit: float = 1e9,
+    d_unit: float = 1e6,
+    loss_col: str = "eval_loss",
+    starts=None,
+    pruning_method: str | None = None,
+    max_starts: int | None = None,
+) -> FitResult:
     """Fit ``form`` to the rows of ``table`` with ``fitter`` ("lm" or "huber-log").
 
     ``table`` holds the rows to fit (see ``p2law.table.fit_rows``): raw parameter and token counts,
@@ -313,10 +358,15 @@ def fit(table: pd.DataFrame, form, fitter: str = "lm", n_unit: float = 1e9, d_un
     for column in ("family", "method"):
         present = sorted(set(table[column].astype(str))) if column in table else []
         if len(present) > 1:
-            detail = (f"2:4 with {[m for m in present if m != '2:4']}" if column == "method" and "2:4" in present
-                      else f"{ {'family': 'families', 'method': 'methods'}[column]} {present}")
-            raise ValueError(f"the table mixes {detail}; fit one {column} at a time "
-                             f"(p2law.table.fit_rows(df, method=..., family=...))")
+            detail = (
+                f"2:4 with {[m for m in present if m != '2:4']}"
+                if column == "method" and "2:4" in present
+                else f"{ {'family': 'families', 'method': 'methods'}[column] } {present}"
+            )
+            raise ValueError(
+                f"the table mixes {detail}; fit one {column} at a time "
+                f"(p2law.table.fit_rows(df, method=..., family=...))"
+            )
         if column == "method" and pruning_method is None and len(present) == 1:
             pruning_method = present[0]
     form = get_form(form, pruning_method)
@@ -340,11 +390,22 @@ def fit(table: pd.DataFrame, form, fitter: str = "lm", n_unit: float = 1e9, d_un
     pred = form(x.n0, x.d, x.rho, x.l0, best[1])
     near = np.array([r[1] for r in finite if r[0] <= best[0] * (1 + NEAR_BEST) + 1e-15])
     return FitResult(
-        form=form, fitter=fitter, params=dict(zip(form.param_names, map(float, best[1]))),
-        n_unit=n_unit, d_unit=d_unit, loss_col=loss_col,
-        r2=metrics.r2(x.y, pred), huber=metrics.huber(x.y, pred), asd=metrics.asd(x.tokens, x.y, pred, x.curves),
-        n_starts=len(starts), n_reached_best=n_best, converged=best[2], objective=best[0], n_points=len(x.y),
-        near_best_params=near, message=best[3],
+        form=form,
+        fitter=fitter,
+        params=dict(zip(form.param_names, map(float, best[1]))),
+        n_unit=n_unit,
+        d_unit=d_unit,
+        loss_col=loss_col,
+        r2=metrics.r2(x.y, pred),
+        huber=metrics.huber(x.y, pred),
+        asd=metrics.asd(x.tokens, x.y, pred, x.curves),
+        n_starts=len(starts),
+        n_reached_best=n_best,
+        converged=best[2],
+        objective=best[0],
+        n_points=len(x.y),
+        near_best_params=near,
+        message=best[3],
     )
 
 
@@ -365,8 +426,9 @@ class Identifiability:
     reason: str
 
 
-def identifiability(res: FitResult, table: pd.DataFrame, max_condition: float = MAX_CONDITION,
-                    max_spread: float = 0.05) -> Identifiability:
+def identifiability(
+    res: FitResult, table: pd.DataFrame, max_condition: float = MAX_CONDITION, max_spread: float = 0.05
+) -> Identifiability:
     """Identifiability of ``res``'s constants by the rows of ``table`` it was fitted to."""
     x = _inputs(table, res.form, res.n_unit, res.d_unit, res.loss_col)
     v = res.vector
@@ -388,8 +450,9 @@ def identifiability(res: FitResult, table: pd.DataFrame, max_condition: float = 
 def score_range(res: FitResult, table: pd.DataFrame, metric: str = "r2") -> tuple[float, float]:
     """``metric`` on (held-out) rows over every equally good fit: for an unidentified law the one number
     of ``res.score`` is an accident of the optimiser, the range is what the data say."""
-    vectors = res.near_best_params if res.near_best_params is not None and len(res.near_best_params) \
-        else res.vector[None, :]
+    vectors = (
+        res.near_best_params if res.near_best_params is not None and len(res.near_best_params) else res.vector[None, :]
+    )
     values = []
     for vec in vectors:
         alt = FitResult(**{**res.__dict__, "params": dict(zip(res.form.param_names, map(float, vec)))})

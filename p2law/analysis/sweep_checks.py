@@ -33,9 +33,18 @@ def control_drift(df: pd.DataFrame, loss_col: str = "eval_loss", tolerance: floa
         c = c.sort_values("tokens")
         l0 = float(c["l0"].iloc[0])
         dist = (c[loss_col] - l0).to_numpy(float)
-        rows.append({"model": model, "seed": int(seed), "n0": int(c["n0"].iloc[0]), "L0": l0,
-                     "final": float(c[loss_col].iloc[-1]), "final − L0": float(dist[-1]),
-                     "max |L − L0|": float(np.abs(dist).max()), "flat": bool(np.abs(dist).max() <= tolerance)})
+        rows.append(
+            {
+                "model": model,
+                "seed": int(seed),
+                "n0": int(c["n0"].iloc[0]),
+                "L0": l0,
+                "final": float(c[loss_col].iloc[-1]),
+                "final − L0": float(dist[-1]),
+                "max |L − L0|": float(np.abs(dist).max()),
+                "flat": bool(np.abs(dist).max() <= tolerance),
+            }
+        )
     return pd.DataFrame(rows, columns=columns).sort_values(["n0", "seed"]).reset_index(drop=True)
 
 
@@ -46,8 +55,12 @@ def rate_matching(df: pd.DataFrame, tolerance: dict | None = None) -> pd.DataFra
     method, because rank numbering would pair the wrong curves.
     """
     tolerance = tolerance or RATE_TOLERANCE
-    runs = (df[df["method"].isin(list(tolerance))]
-            .groupby("run_id")[["family", "method", "model", "n0", "rate", "seed"]].first().reset_index())
+    runs = (
+        df[df["method"].isin(list(tolerance))]
+        .groupby("run_id")[["family", "method", "model", "n0", "rate", "seed"]]
+        .first()
+        .reset_index()
+    )
     runs = runs[runs["seed"] == runs.groupby("model")["seed"].transform("min")]
     out = []
     for (family, method), g in runs.groupby(["family", "method"]):
@@ -57,11 +70,18 @@ def rate_matching(df: pd.DataFrame, tolerance: dict | None = None) -> pd.DataFra
         for rank, r in g.groupby("rank"):
             r = r.sort_values("n0")
             spread = float(r["rate"].max() - r["rate"].min())
-            out.append({"family": family, "method": method, "rank": int(rank),
-                        "rates": ", ".join(f"{m.rsplit('-', 1)[-1]} {x:.3f}" for m, x in zip(r["model"], r["rate"])),
-                        "spread": spread, "limit": tolerance[method],
-                        "distinct": not bool(dup[r.index].any()),
-                        "matched": spread <= tolerance[method] + 1e-9 and not bool(dup[r.index].any())})
+            out.append(
+                {
+                    "family": family,
+                    "method": method,
+                    "rank": int(rank),
+                    "rates": ", ".join(f"{m.rsplit('-', 1)[-1]} {x:.3f}" for m, x in zip(r["model"], r["rate"])),
+                    "spread": spread,
+                    "limit": tolerance[method],
+                    "distinct": not bool(dup[r.index].any()),
+                    "matched": spread <= tolerance[method] + 1e-9 and not bool(dup[r.index].any()),
+                }
+            )
     return pd.DataFrame(out, columns=["family", "method", "rank", "rates", "spread", "limit", "distinct", "matched"])
 
 
@@ -69,10 +89,17 @@ def split_table(corpus_info: dict) -> pd.DataFrame:
     """The manifest's corpus splits as a table (documents, MB, blocks, tokens, fingerprint)."""
     rows = []
     for name, s in (corpus_info or {}).get("splits", {}).items():
-        rows.append({"split": name, "documents": s.get("n_documents"), "MB": s.get("n_bytes", 0) / 1e6,
-                     "blocks": s.get("blocks"), "tokens": s.get("tokens"),
-                     "blocks dropped (text seen in an earlier split)": s.get("blocks_dropped_as_seen"),
-                     "sha256 of its blocks": (s.get("sha256") or "")[:12]})
+        rows.append(
+            {
+                "split": name,
+                "documents": s.get("n_documents"),
+                "MB": s.get("n_bytes", 0) / 1e6,
+                "blocks": s.get("blocks"),
+                "tokens": s.get("tokens"),
+                "blocks dropped (text seen in an earlier split)": s.get("blocks_dropped_as_seen"),
+                "sha256 of its blocks": (s.get("sha256") or "")[:12],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -82,6 +109,12 @@ def pretrain_curves(pretrain: dict[str, dict]) -> pd.DataFrame:
     for model, info in pretrain.items():
         n = info.get("n_params")
         for tokens, loss in info.get("curve", []):
-            rows.append({"model": model, "tokens": tokens, "tokens per parameter": tokens / n if n else np.nan,
-                         "eval_loss": loss})
+            rows.append(
+                {
+                    "model": model,
+                    "tokens": tokens,
+                    "tokens per parameter": tokens / n if n else np.nan,
+                    "eval_loss": loss,
+                }
+            )
     return pd.DataFrame(rows, columns=["model", "tokens", "tokens per parameter", "eval_loss"])

@@ -146,8 +146,13 @@ class Domain:
         n0 = trained["n0"].astype(float) / n_unit
         d = trained["tokens"].astype(float) / d_unit
         rho = pruned["rate"].astype(float)
-        return cls(n0=(float(n0.min()), float(n0.max())), d=(float(d.min()), float(d.max())),
-                   rho=(float(rho.min()), float(rho.max())), l0=float(trained["l0"].median()), n_grid=n_grid)
+        return cls(
+            n0=(float(n0.min()), float(n0.max())),
+            d=(float(d.min()), float(d.max())),
+            rho=(float(rho.min()), float(rho.max())),
+            l0=float(trained["l0"].median()),
+            n_grid=n_grid,
+        )
 
     def grid(self):
         n0 = np.geomspace(*self.n0, self.n_grid)
@@ -179,8 +184,8 @@ def check_conditions(form, params=None, domain: Domain | None = None, rel_step: 
     """Check Conditions 1–3 (Eqs. 5–7) for a law with the given constants.
 
     ``form``: a form name (``"L1"``, ``"L1_24"``, ...) or ``Form``, with ``params`` a dict keyed by
-    constant name (``p2law.law.CONSTANT_NAMES``) or a vector in the form's order; or a fitted
-    ``p2law.fit.FitResult`` with ``params=None`` (pair it with ``Domain.from_table(rows, fit.n_unit,
+    constant name (``p2law.analysis.law.CONSTANT_NAMES``) or a vector in the form's order; or a fitted
+    ``p2law.analysis.fit.FitResult`` with ``params=None`` (pair it with ``Domain.from_table(rows, fit.n_unit,
     fit.d_unit)`` to check it over its own data). ``domain``: where the
     numeric check runs (defaults: N0 in [0.5, 8], D in [10, 1000], the paper's units). Condition 3 is not
     applicable to the ρ-free 2:4 forms and is omitted for them. Finite differences lose precision where
@@ -204,8 +209,10 @@ def check_conditions(form, params=None, domain: Domain | None = None, rel_step: 
     with np.errstate(all="ignore"):
         dl_dd = (law(n0, d + hd, rho) - law(n0, d - hd, rho)) / (2 * hd)
         mixed = (
-            law(n0 + hn, d + hd, rho) - law(n0 + hn, d - hd, rho)
-            - law(n0 - hn, d + hd, rho) + law(n0 - hn, d - hd, rho)
+            law(n0 + hn, d + hd, rho)
+            - law(n0 + hn, d - hd, rho)
+            - law(n0 - hn, d + hd, rho)
+            + law(n0 - hn, d - hd, rho)
         ) / (4 * hn * hd)
     analytic = _analytic_signs(form, p)
     checks = [
@@ -219,6 +226,13 @@ def check_conditions(form, params=None, domain: Domain | None = None, rel_step: 
             hr = rel_step * rho
             grows = (law(n0, d, rho + hr) - law(n0, d, rho - hr)) > 0
         ok = np.isfinite(delta_l) & (np.abs(at_zero) < 1e-12) & grows
-        checks.append(ConditionCheck(3, "dL ∝ (1/rho)^gamma, 0 at rho = 0, growing with rho",
-                                     analytic[3], bool(np.all(ok)), float(np.mean(ok))))
+        checks.append(
+            ConditionCheck(
+                3,
+                "dL ∝ (1/rho)^gamma, 0 at rho = 0, growing with rho",
+                analytic[3],
+                bool(np.all(ok)),
+                float(np.mean(ok)),
+            )
+        )
     return checks

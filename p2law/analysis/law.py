@@ -2,7 +2,7 @@
 
 Every law is ``f(n0, d, rho, l0, params)`` with arrays broadcast together and ``params`` a vector in
 the order of the form's ``param_names``. Units are the caller's: the paper's fits take N0 in billions
-and D in millions (``p2law.paper.N_UNIT``/``D_UNIT``); ``p2law.fit`` converts raw counts before calling.
+and D in millions (``p2law.paper.N_UNIT``/``D_UNIT``); ``p2law.analysis.fit`` converts raw counts before calling.
 
 Forms (equation numbers of the later paper version):
 
@@ -124,8 +124,9 @@ class Form:
 
     def params_from_dict(self, constants: dict) -> np.ndarray:
         """Vector of this form's constants from a dict keyed by name (extra keys ignored)."""
-        missing = [p for p in self.param_names if p not in constants or constants[p] is None
-                   or not np.isfinite(constants[p])]
+        missing = [
+            p for p in self.param_names if p not in constants or constants[p] is None or not np.isfinite(constants[p])
+        ]
         if missing:
             raise ValueError(f"{self.name} needs constants {missing}, which are missing or not finite")
         return np.array([float(constants[p]) for p in self.param_names])

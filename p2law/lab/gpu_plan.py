@@ -43,13 +43,29 @@ class MemoryEstimate:
         return self.weights + self.grads + self.optimizer + self.activations
 
     def gb(self) -> dict:
-        return {k: round(v / GB, 1) for k, v in
-                dict(weights=self.weights, grads=self.grads, optimizer=self.optimizer,
-                     activations=self.activations, total=self.total).items()}
+        return {
+            k: round(v / GB, 1)
+            for k, v in dict(
+                weights=self.weights,
+                grads=self.grads,
+                optimizer=self.optimizer,
+                activations=self.activations,
+                total=self.total,
+            ).items()
+        }
 
 
-def memory_per_gpu(n_params: int, n_layers: int, hidden: int, vocab: int, seq_len: int, micro_batch: int,
-                   n_gpus: int, strategy: str, checkpointing: bool = False) -> MemoryEstimate:
+def memory_per_gpu(
+    n_params: int,
+    n_layers: int,
+    hidden: int,
+    vocab: int,
+    seq_len: int,
+    micro_batch: int,
+    n_gpus: int,
+    strategy: str,
+    checkpointing: bool = False,
+) -> MemoryEstimate:
     """Estimated per-GPU memory of post-training with AdamW, fp32 master weights and bf16 autocast.
 
     With T = micro_batch · seq_len tokens per forward/backward and L layers of hidden size h::
@@ -74,11 +90,15 @@ def memory_per_gpu(n_params: int, n_layers: int, hidden: int, vocab: int, seq_le
         weights, grads, optimizer = 4 * n_params, (4 + DDP_BUCKET_BYTES_PER_PARAM) * n_params, 8 * n_params
     else:
         gathered = 2 * n_params / n_layers
-        weights, grads, optimizer = (4 * n_params / n_gpus + 4 * gathered, 4 * n_params / n_gpus + 4 * gathered,
-                                     8 * n_params / n_gpus)
+        weights, grads, optimizer = (
+            4 * n_params / n_gpus + 4 * gathered,
+            4 * n_params / n_gpus + 4 * gathered,
+            8 * n_params / n_gpus,
+        )
     if checkpointing:
-        per_layer = (n_layers * CHECKPOINTED_BYTES_PER_TOKEN_LAYER_PER_HIDDEN
-                     + ACTIVATION_BYTES_PER_TOKEN_LAYER_PER_HIDDEN) * hidden
+        per_layer = (
+            n_layers * CHECKPOINTED_BYTES_PER_TOKEN_LAYER_PER_HIDDEN + ACTIVATION_BYTES_PER_TOKEN_LAYER_PER_HIDDEN
+        ) * hidden
     else:
         per_layer = n_layers * ACTIVATION_BYTES_PER_TOKEN_LAYER_PER_HIDDEN * hidden
     activations = tokens * (per_layer + LOGIT_BYTES_PER_TOKEN_PER_VOCAB * vocab)

@@ -8,5 +8,16 @@ from .depth import drop_layers, layer_similarity, layers_for_rate, prune_depth
 from .sparsegpt import prune_2of4, prune_linear_2of4
 from .width import channel_importance, channels_for_rate, keep_hidden_channels, prune_width
 
-__all__ = ["PruneReport", "prune_depth", "prune_width", "prune_2of4", "prune_linear_2of4", "drop_layers",
-           "keep_hidden_channels", "layer_similarity", "channel_importance", "layers_for_rate", "channels_for_rate"]
+__all__ = [
+    "PruneReport",
+    "prune_depth",
+    "prune_width",
+    "prune_2of4",
+    "prune_linear_2of4",
+    "drop_layers",
+    "keep_hidden_channels",
+    "layer_similarity",
+    "channel_importance",
+    "layers_for_rate",
+    "channels_for_rate",
+]

@@ -43,10 +43,18 @@ class ToySpec:
         from transformers import LlamaConfig, Qwen2Config
 
         cls = LlamaConfig if self.family == "llama" else Qwen2Config
-        return cls(vocab_size=vocab_size, hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
-                   num_attention_heads=self.num_attention_heads, num_key_value_heads=self.num_key_value_heads,
-                   intermediate_size=self.intermediate_size, tie_word_embeddings=self.tie_word_embeddings,
-                   max_position_embeddings=max_position_embeddings, rope_theta=10000.0, **self.extra)
+        return cls(
+            vocab_size=vocab_size,
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_hidden_layers,
+            num_attention_heads=self.num_attention_heads,
+            num_key_value_heads=self.num_key_value_heads,
+            intermediate_size=self.intermediate_size,
+            tie_word_embeddings=self.tie_word_embeddings,
+            max_position_embeddings=max_position_embeddings,
+            rope_theta=10000.0,
+            **self.extra,
+        )
 
 
 # (hidden, layers, heads, kv_heads, intermediate, tied, mirrors)
@@ -56,16 +64,28 @@ _FAMILIES = {
     # head size of 8 (so width pruning, which keeps whole heads' worth of channels, removes multiples of
     # 1/8 of the hidden size at every size and width rates match exactly). N0 spans >= 5x in each family.
     "toy": {
-        "llama": [(24, 8, 3, 1, 64, True, "Llama-3.2-1B"), (40, 8, 5, 1, 112, True, "Llama-3.2-3B"),
-                  (56, 8, 7, 1, 152, False, "Llama-3.1-8B")],
-        "qwen2": [(24, 8, 3, 1, 64, True, "Qwen-2.5-0.5B"), (40, 8, 5, 1, 112, True, "Qwen-2.5-1.5B"),
-                  (56, 8, 7, 1, 168, True, "Qwen-2.5-3B")],
+        "llama": [
+            (24, 8, 3, 1, 64, True, "Llama-3.2-1B"),
+            (40, 8, 5, 1, 112, True, "Llama-3.2-3B"),
+            (56, 8, 7, 1, 152, False, "Llama-3.1-8B"),
+        ],
+        "qwen2": [
+            (24, 8, 3, 1, 64, True, "Qwen-2.5-0.5B"),
+            (40, 8, 5, 1, 112, True, "Qwen-2.5-1.5B"),
+            (56, 8, 7, 1, 168, True, "Qwen-2.5-3B"),
+        ],
     },
     "smoke": {
-        "llama": [(32, 3, 4, 2, 64, True, "Llama-3.2-1B"), (40, 4, 4, 2, 80, True, "Llama-3.2-3B"),
-                  (48, 5, 4, 2, 96, False, "Llama-3.1-8B")],
-        "qwen2": [(32, 3, 4, 2, 64, True, "Qwen-2.5-0.5B"), (40, 4, 4, 2, 80, True, "Qwen-2.5-1.5B"),
-                  (48, 5, 4, 2, 96, True, "Qwen-2.5-3B")],
+        "llama": [
+            (32, 3, 4, 2, 64, True, "Llama-3.2-1B"),
+            (40, 4, 4, 2, 80, True, "Llama-3.2-3B"),
+            (48, 5, 4, 2, 96, False, "Llama-3.1-8B"),
+        ],
+        "qwen2": [
+            (32, 3, 4, 2, 64, True, "Qwen-2.5-0.5B"),
+            (40, 4, 4, 2, 80, True, "Qwen-2.5-1.5B"),
+            (48, 5, 4, 2, 96, True, "Qwen-2.5-3B"),
+        ],
     },
 }
 FAMILIES = ("llama", "qwen2")
@@ -78,8 +98,10 @@ def toy_family(name: str, scale: str = "toy") -> list[ToySpec]:
     if scale not in _FAMILIES:
         raise ValueError(f"unknown scale {scale!r}; known: {sorted(_FAMILIES)}")
     sizes = ("s", "m", "l")
-    return [ToySpec(f"{scale}-{name}-{s}", name, h, L, nh, kv, inter, tied, mirrors)
-            for s, (h, L, nh, kv, inter, tied, mirrors) in zip(sizes, _FAMILIES[scale][name])]
+    return [
+        ToySpec(f"{scale}-{name}-{s}", name, h, L, nh, kv, inter, tied, mirrors)
+        for s, (h, L, nh, kv, inter, tied, mirrors) in zip(sizes, _FAMILIES[scale][name])
+    ]
 
 
 def build_model(spec: ToySpec, vocab_size: int, seed: int = 0):

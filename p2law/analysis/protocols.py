@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .table import curve_ids, validate
+from ..table import curve_ids, validate
 
 
 def split_by_tokens(df: pd.DataFrame, fraction: float = 0.8) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -34,8 +34,10 @@ def split_by_model_size(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     largest = df.groupby("family")["n0"].transform("max")
     sizes = df.groupby("family")["n0"].nunique()
     if (sizes < 2).any():
-        raise ValueError(f"model-size split needs at least two model sizes in every family; "
-                         f"{sorted(sizes[sizes < 2].index.astype(str))} have one")
+        raise ValueError(
+            f"model-size split needs at least two model sizes in every family; "
+            f"{sorted(sizes[sizes < 2].index.astype(str))} have one"
+        )
     held = df["n0"] == largest
     return df.loc[~held].reset_index(drop=True), df.loc[held].reset_index(drop=True)
 
@@ -50,8 +52,10 @@ def split_by_rate(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     rates = df.groupby(keys)["rate"].nunique()
     if (rates < 2).any():
         few = [f"{m}/{p}" for m, p in rates[rates < 2].index]
-        raise ValueError(f"rate split needs at least two pruning rates for every (model, method); {few[:5]} "
-                         "have one (2:4 has a single rate: the paper splits depth and width only)")
+        raise ValueError(
+            f"rate split needs at least two pruning rates for every (model, method); {few[:5]} "
+            "have one (2:4 has a single rate: the paper splits depth and width only)"
+        )
     highest = df.groupby(keys)["rate"].transform("max")
     held = np.isclose(df["rate"].astype(float), highest.astype(float))
     return df.loc[~held].reset_index(drop=True), df.loc[held].reset_index(drop=True)

@@ -9,7 +9,8 @@ see them and the clipping norm counts only trainable weights.
 
 Evaluation loss on a fixed held-out set is taken at checkpoints (the first at D = 0, the loss right
 after pruning), evenly spaced in tokens or, with ``checkpoint_spacing="log+linear"``, half of them
-log-spaced from the first steps (the early drop) and half evenly spaced (the second half, where ASD samples). Each checkpoint becomes one row of the checkpoint table, written
+log-spaced from the first steps (the early drop) and half evenly spaced (the second half, where ASD
+samples). Each checkpoint becomes one row of the checkpoint table, written
 atomically as it happens, and the training state is saved beside it, so a killed run resumes from its
 last checkpoint and produces the same rows as an uninterrupted one. Data order depends only on the
 seed and the step, which is what makes resuming exact.
@@ -52,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import table as checkpoint_table
+from .. import table as checkpoint_table
 
 
 def is_main_process() -> bool:
@@ -168,8 +169,10 @@ class TrainConfig:
         share = self.batch_size // world
         micro = self.micro_batch_size or share
         if share % micro:
-            raise ValueError(f"micro_batch_size {micro} does not divide each process's share of the batch "
-                             f"({self.batch_size} sequences / {world} processes = {share})")
+            raise ValueError(
+                f"micro_batch_size {micro} does not divide each process's share of the batch "
+                f"({self.batch_size} sequences / {world} processes = {share})"
+            )
         return share // micro
 
     def steps(self, seq_len: int) -> int:
@@ -236,7 +239,7 @@ def batch_indices(step: int, batch_size: int, n_blocks: int, seed: int) -> torch
     while len(out) < batch_size:
         epoch, offset = divmod(start + len(out), n_blocks)
         perm = torch.randperm(n_blocks, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        out.extend(perm[offset: offset + batch_size - len(out)].tolist())
+        out.extend(perm[offset : offset + batch_size - len(out)].tolist())
     return torch.tensor(out)
 
 
@@ -244,7 +247,9 @@ def lm_loss_sum(model, ids: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Summed next-token cross-entropy over a batch of blocks, and the number of predicted tokens."""
     logits = model(input_ids=ids, use_cache=False).logits[:, :-1]
     targets = ids[:, 1:]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="sum"), targets.numel()
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="sum"
+    ), targets.numel()
 
 
 @torch.no_grad()
@@ -257,7 +262,7 @@ def evaluate(model, eval_blocks: torch.Tensor, batch_size: int, accelerator=None
     total = torch.zeros(2, dtype=torch.float64, device=device)
     mine = eval_blocks[rank::world]
     for i in range(0, len(mine), batch_size):
-        s, n = lm_loss_sum(model, mine[i:i + batch_size].to(device))
+        s, n = lm_loss_sum(model, mine[i : i + batch_size].to(device))
         total += torch.tensor([s.item(), n], dtype=torch.float64, device=device)
     if accelerator is not None and world > 1:
         total = accelerator.reduce(total, reduction="sum")
@@ -301,16 +306,25 @@ def _global_mean(value: torch.Tensor, accelerator) -> torch.Tensor:
     return value[0]
 
 
-def _save_state(state_dir: Path, model, optimizer, step: int, rows: list[dict],
-                running: tuple[float, int] = (0.0, 0)) -> None:
+def _save_state(
+    state_dir: Path, model, optimizer, step: int, rows: list[dict], running: tuple[float, int] = (0.0, 0)
+) -> None:
     """Write the resumable state through a temporary folder and an atomic rename. ``running``: the summed
     training loss and step count since the last checkpoint (nonzero only when a preempted run saves
     between checkpoints), from which the next row's ``train_loss`` continues."""
     tmp = state_dir.with_name(state_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rows": rows,
-                "running": list(running)}, tmp / "state.pt")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "rows": rows,
+            "running": list(running),
+        },
+        tmp / "state.pt",
+    )
     old = state_dir.with_name(state_dir.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if state_dir.exists():
@@ -319,9 +333,18 @@ def _save_state(state_dir: Path, model, optimizer, step: int, rows: list[dict],
     shutil.rmtree(old, ignore_errors=True)
 
 
-def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.Tensor] | None = None,
-               rows_meta: dict | None = None, table_path=None, state_dir=None, progress: bool = True,
-               stop_after_checkpoints: int | None = None, accelerator=None) -> list[dict]:
+def post_train(
+    model,
+    data: TrainData,
+    cfg: TrainConfig,
+    masks: dict[str, torch.Tensor] | None = None,
+    rows_meta: dict | None = None,
+    table_path=None,
+    state_dir=None,
+    progress: bool = True,
+    stop_after_checkpoints: int | None = None,
+    accelerator=None,
+) -> list[dict]:
     """Post-train ``model`` on ``data``; return the checkpoint rows (and write them to ``table_path``).
 
     ``masks`` (parameter name -> bool, True = may train) are kept exactly. ``rows_meta`` fills the
@@ -336,9 +359,11 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
     meta = dict(rows_meta or {})
     meta.setdefault("run_id", "run")
     if accelerator is not None and str(accelerator.distributed_type).rsplit(".", 1)[-1] in ("FSDP", "DEEPSPEED"):
-        raise NotImplementedError(f"post_train under {accelerator.distributed_type}: not supported yet (the 2:4 mask "
-                                  "is not applied to sharded parameters and the resume state is saved unsharded by "
-                                  "rank 0); use DDP (configs/accelerate/ddp.yaml)")
+        raise NotImplementedError(
+            f"post_train under {accelerator.distributed_type}: not supported yet (the 2:4 mask "
+            "is not applied to sharded parameters and the resume state is saved unsharded by "
+            "rank 0); use DDP (configs/accelerate/ddp.yaml)"
+        )
     if accelerator is None:
         from accelerate import PartialState
 
@@ -346,19 +371,24 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
         accum = cfg.accumulation_steps(world)
         accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=accum)
         if accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):  # from accelerate launch's config
-            return post_train(model, data, cfg, masks, rows_meta, table_path, state_dir, progress,
-                              stop_after_checkpoints, accelerator)  # refused above, with the message
+            return post_train(
+                model, data, cfg, masks, rows_meta, table_path, state_dir, progress, stop_after_checkpoints, accelerator
+            )  # refused above, with the message
     else:
         world = accelerator.num_processes
         accum = cfg.accumulation_steps(world)
         if accelerator.gradient_accumulation_steps != accum:
-            raise ValueError(f"the Accelerator passed in accumulates over {accelerator.gradient_accumulation_steps} "
-                             f"micro-batches, but this config needs {accum} (batch_size {cfg.batch_size} / "
-                             f"{world} processes / micro_batch_size {cfg.micro_batch_size}); create it with "
-                             f"Accelerator(gradient_accumulation_steps={accum})")
+            raise ValueError(
+                f"the Accelerator passed in accumulates over {accelerator.gradient_accumulation_steps} "
+                f"micro-batches, but this config needs {accum} (batch_size {cfg.batch_size} / "
+                f"{world} processes / micro_batch_size {cfg.micro_batch_size}); create it with "
+                f"Accelerator(gradient_accumulation_steps={accum})"
+            )
         if accelerator.step % accum:
-            raise ValueError(f"the Accelerator passed in is {accelerator.step % accum} micro-batches into an "
-                             "accumulation cycle; pass a fresh one (or one whose last run finished its step)")
+            raise ValueError(
+                f"the Accelerator passed in is {accelerator.step % accum} micro-batches into an "
+                "accumulation cycle; pass a fresh one (or one whose last run finished its step)"
+            )
     masks = {k: v.bool() for k, v in (masks or {}).items()}
     params = dict(model.named_parameters())
     unknown = sorted(set(masks) - set(params))
@@ -372,8 +402,11 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
     torch.manual_seed(cfg.seed)
     decay = [p for n, p in params.items() if p.dim() >= 2]
     no_decay = [p for n, p in params.items() if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=cfg.betas,
+    )
     total = cfg.steps(seq_len)
     checkpoints = cfg.checkpoint_steps(seq_len)
     rows: list[dict] = []
@@ -395,13 +428,23 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
     micro = per_process // accum
     tokens_per_step = cfg.batch_size * seq_len
     device = accelerator.device
-    bar = tqdm(total=total, initial=step, desc=f"post-train {meta['run_id']}",
-               disable=not (progress and accelerator.is_main_process), leave=False)
+    bar = tqdm(
+        total=total,
+        initial=step,
+        desc=f"post-train {meta['run_id']}",
+        disable=not (progress and accelerator.is_main_process),
+        leave=False,
+    )
     t0, tokens_done = time.perf_counter(), 0
 
     def checkpoint(at_step: int, train_loss: float) -> None:
-        row = {**meta, "tokens": at_step * tokens_per_step, "step": at_step, "train_loss": train_loss,
-               "eval_loss": evaluate(model, data.eval, cfg.eval_batch_size, accelerator)}
+        row = {
+            **meta,
+            "tokens": at_step * tokens_per_step,
+            "step": at_step,
+            "train_loss": train_loss,
+            "eval_loss": evaluate(model, data.eval, cfg.eval_batch_size, accelerator),
+        }
         rows.append(row)
         if accelerator.is_main_process and is_main_process():  # accelerate's rank and the launcher's agree
             if table_path is not None:
@@ -412,7 +455,7 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
 
     def my_share(at_step: int) -> torch.Tensor:
         idx = batch_indices(at_step, cfg.batch_size, len(data.train), cfg.seed)
-        return data.train[idx[accelerator.process_index * per_process:(accelerator.process_index + 1) * per_process]]
+        return data.train[idx[accelerator.process_index * per_process : (accelerator.process_index + 1) * per_process]]
 
     caught, restore_handlers = _catch_preemption()
 
@@ -430,18 +473,24 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
             _save_state(state_dir, raw, optimizer, at_step, rows, (running, n_running))
         accelerator.wait_for_everyone()
         signum = caught[0] if caught else signal.SIGTERM  # a rank not signalled itself stops with the rest
-        saved = (f"its state is saved in {state_dir}; run it again to resume" if state_dir is not None
-                 else "no state_dir was given, so nothing was saved to resume from")
-        return Preempted(f"{meta['run_id']}: stopped by {signal.Signals(signum).name} at step {at_step} of "
-                         f"{total} ({len(rows)} checkpoint rows written); {saved}", signum, at_step)
+        saved = (
+            f"its state is saved in {state_dir}; run it again to resume"
+            if state_dir is not None
+            else "no state_dir was given, so nothing was saved to resume from"
+        )
+        return Preempted(
+            f"{meta['run_id']}: stopped by {signal.Signals(signum).name} at step {at_step} of "
+            f"{total} ({len(rows)} checkpoint rows written); {saved}",
+            signum,
+            at_step,
+        )
 
     try:
         model.train()
         if step == 0 and not rows:
             with torch.no_grad():
                 ids = my_share(0)
-                s = sum(lm_loss_sum(model, ids[i:i + micro].to(device))[0]
-                        for i in range(0, per_process, micro))
+                s = sum(lm_loss_sum(model, ids[i : i + micro].to(device))[0] for i in range(0, per_process, micro))
             checkpoint(0, float(_global_mean(s / (ids.shape[0] * (seq_len - 1)), accelerator)))
         n_done = sum(1 for r in rows if r["step"] > 0)
         while step < total:
@@ -453,18 +502,19 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
             local = torch.zeros((), dtype=torch.float64, device=device)
             for k in range(accum):
                 with accelerator.accumulate(model):
-                    s, n = lm_loss_sum(model, ids[k * micro:(k + 1) * micro].to(device))
+                    s, n = lm_loss_sum(model, ids[k * micro : (k + 1) * micro].to(device))
                     loss = s / n
                     local += loss.detach().double() / accum  # equal token counts: the share's mean token loss
                     if k == accum - 1:
                         if not accelerator.sync_gradients:
-                            raise RuntimeError("accelerate did not mark the last micro-batch of a step as a "
-                                               "sync step")
+                            raise RuntimeError("accelerate did not mark the last micro-batch of a step as a sync step")
                         logged = _global_mean(local, accelerator)  # every process: the global batch's loss
                         if not torch.isfinite(logged):
-                            raise NonFiniteLossError(f"{meta['run_id']}: training loss became "
-                                                     f"{logged.item()} at step {step}; {len(rows)} "
-                                                     "checkpoint rows were kept")
+                            raise NonFiniteLossError(
+                                f"{meta['run_id']}: training loss became "
+                                f"{logged.item()} at step {step}; {len(rows)} "
+                                "checkpoint rows were kept"
+                            )
                     accelerator.backward(loss)  # divided by accum by accelerate
                     if accelerator.sync_gradients:
                         _apply_masks(params, masks, grads=True)
@@ -478,8 +528,7 @@ def post_train(model, data: TrainData, cfg: TrainConfig, masks: dict[str, torch.
             n_running += 1
             tokens_done += tokens_per_step
             bar.update(1)
-            bar.set_postfix(loss=f"{logged.item():.3f}",
-                            tok_s=f"{tokens_done / (time.perf_counter() - t0):.0f}")
+            bar.set_postfix(loss=f"{logged.item():.3f}", tok_s=f"{tokens_done / (time.perf_counter() - t0):.0f}")
             if step in checkpoints:
                 checkpoint(step, running / n_running)
                 running, n_running = 0.0, 0

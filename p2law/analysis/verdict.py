@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from . import metrics, paper
+from .. import paper
+from . import metrics
 
 CONFIRMED = "confirmed"
 NOT_CONFIRMED = "not confirmed"
@@ -53,8 +54,10 @@ def _require(df: pd.DataFrame, columns, what: str) -> None:
 
 # --- Trend 1 ---------------------------------------------------------------------------------------------
 
-def relative_drops(df: pd.DataFrame, loss_col: str = "eval_loss", fraction: float = 0.5,
-                   baseline: str = "none") -> pd.DataFrame:
+
+def relative_drops(
+    df: pd.DataFrame, loss_col: str = "eval_loss", fraction: float = 0.5, baseline: str = "none"
+) -> pd.DataFrame:
     """Per pruned curve: the loss drop from D = 0 to a token count D* shared by the curves it is compared
     with, relative to the loss at D = 0.
 
@@ -72,12 +75,34 @@ def relative_drops(df: pd.DataFrame, loss_col: str = "eval_loss", fraction: floa
     _require(df, ["run_id", "family", "method", "model", "n0", "rate", "tokens", loss_col], "checkpoint table")
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    columns = ["run_id", "family", "method", "model", "n0", "rate", "rate rank", "tokens compared",
-               "loss at D=0", "loss at D*", "relative drop"]
+    columns = [
+        "run_id",
+        "family",
+        "method",
+        "model",
+        "n0",
+        "rate",
+        "rate rank",
+        "tokens compared",
+        "loss at D=0",
+        "loss at D*",
+        "relative drop",
+    ]
     curves = {run_id: c.sort_values("tokens") for run_id, c in df[df["method"] != "none"].groupby("run_id")}
-    runs = pd.DataFrame([{"run_id": k, "family": c["family"].iloc[0], "method": c["method"].iloc[0],
-                          "model": c["model"].iloc[0], "n0": int(c["n0"].iloc[0]), "rate": float(c["rate"].iloc[0]),
-                          "max tokens": float(c["tokens"].max())} for k, c in curves.items()])
+    runs = pd.DataFrame(
+        [
+            {
+                "run_id": k,
+                "family": c["family"].iloc[0],
+                "method": c["method"].iloc[0],
+                "model": c["model"].iloc[0],
+                "n0": int(c["n0"].iloc[0]),
+                "rate": float(c["rate"].iloc[0]),
+                "max tokens": float(c["tokens"].max()),
+            }
+            for k, c in curves.items()
+        ]
+    )
     if runs.empty:
         return pd.DataFrame(columns=columns)
     runs["rate rank"] = runs.groupby(["family", "method", "model"])["rate"].rank(method="first").astype(int) - 1
@@ -98,8 +123,14 @@ def relative_drops(df: pd.DataFrame, loss_col: str = "eval_loss", fraction: floa
     return runs[columns]
 
 
-def trend1(df: pd.DataFrame, loss_col: str = "eval_loss", fraction: float = 0.5, agree: float = 2 / 3,
-           min_pairs: int = 3, baseline: str = "none") -> tuple[Verdict, pd.DataFrame]:
+def trend1(
+    df: pd.DataFrame,
+    loss_col: str = "eval_loss",
+    fraction: float = 0.5,
+    agree: float = 2 / 3,
+    min_pairs: int = 3,
+    baseline: str = "none",
+) -> tuple[Verdict, pd.DataFrame]:
     """Trend 1: smaller models' loss falls faster at the same pruning rate.
 
     Every pair of models of one family and method at the same rate rank is compared over the same tokens
@@ -115,30 +146,48 @@ def trend1(df: pd.DataFrame, loss_col: str = "eval_loss", fraction: float = 0.5,
             for j in range(i + 1, len(g)):
                 if g.loc[i, "n0"] == g.loc[j, "n0"]:
                     continue
-                pairs.append({"family": fam, "method": method, "rate rank": rank, "smaller": g.loc[i, "model"],
-                              "larger": g.loc[j, "model"], "drop smaller": g.loc[i, "relative drop"],
-                              "drop larger": g.loc[j, "relative drop"],
-                              "agrees": bool(g.loc[i, "relative drop"] > g.loc[j, "relative drop"])})
-    pairs = pd.DataFrame(pairs, columns=["family", "method", "rate rank", "smaller", "larger", "drop smaller",
-                                         "drop larger", "agrees"])
+                pairs.append(
+                    {
+                        "family": fam,
+                        "method": method,
+                        "rate rank": rank,
+                        "smaller": g.loc[i, "model"],
+                        "larger": g.loc[j, "model"],
+                        "drop smaller": g.loc[i, "relative drop"],
+                        "drop larger": g.loc[j, "relative drop"],
+                        "agrees": bool(g.loc[i, "relative drop"] > g.loc[j, "relative drop"]),
+                    }
+                )
+    pairs = pd.DataFrame(
+        pairs, columns=["family", "method", "rate rank", "smaller", "larger", "drop smaller", "drop larger", "agrees"]
+    )
     n, k = len(pairs), int(pairs["agrees"].sum()) if len(pairs) else 0
     if n < min_pairs:
         verdict = NOT_TESTABLE
     else:
         verdict = CONFIRMED if k / n >= agree else NOT_CONFIRMED
-    ours = (f"{k} of {n} model pairs: the smaller model's loss fell more over the same tokens ({fraction:.0%} "
-            "of the shorter budget)")
+    ours = (
+        f"{k} of {n} model pairs: the smaller model's loss fell more over the same tokens ({fraction:.0%} "
+        "of the shorter budget)"
+    )
     if baseline == "control":
-        ours = ours.replace("the smaller model's loss fell more", "the smaller model repaired a larger share of "
-                            "its loss above the ρ = 0 control")
+        ours = ours.replace(
+            "the smaller model's loss fell more",
+            "the smaller model repaired a larger share of its loss above the ρ = 0 control",
+        )
     what = "loss" if baseline == "none" else "loss above the ρ = 0 control"
-    return Verdict(f"Trend 1: smaller models' {what} falls faster after pruning", "§3.2, Figs. 2, 3, 10",
-                   "8B curves visibly flatter than 1B/3B at similar rates", ours, verdict,
-                   f"confirmed if ≥ {agree:.0%} of same-rate-rank pairs agree; not testable below {min_pairs} pairs"
-                   ), pairs
+    return Verdict(
+        f"Trend 1: smaller models' {what} falls faster after pruning",
+        "§3.2, Figs. 2, 3, 10",
+        "8B curves visibly flatter than 1B/3B at similar rates",
+        ours,
+        verdict,
+        f"confirmed if ≥ {agree:.0%} of same-rate-rank pairs agree; not testable below {min_pairs} pairs",
+    ), pairs
 
 
 # --- Trend 2 ---------------------------------------------------------------------------------------------
+
 
 def _gamma_fit(g: pd.DataFrame) -> tuple[float, float]:
     """Slope of log ΔL on log ρ with one intercept per model (N0 shifts ΔL, the slope is shared); and R²."""
@@ -154,8 +203,15 @@ def _gamma_fit(g: pd.DataFrame) -> tuple[float, float]:
     return float(coef[0]), r2
 
 
-def trend2(df: pd.DataFrame, loss_col: str = "eval_loss", baseline: str = "l0", n_resamples: int = 200,
-           seed: int = 0, level: float = 0.9, min_r2: float = 0.8) -> tuple[Verdict, pd.DataFrame]:
+def trend2(
+    df: pd.DataFrame,
+    loss_col: str = "eval_loss",
+    baseline: str = "l0",
+    n_resamples: int = 200,
+    seed: int = 0,
+    level: float = 0.9,
+    min_r2: float = 0.8,
+) -> tuple[Verdict, pd.DataFrame]:
     """Trend 2: ΔL at the end of post-training grows as a power of ρ (ΔL ∝ ρ^slope; the paper's γ = −slope).
 
     ΔL is the last checkpoint's loss minus ``baseline``: ``"l0"`` (the base model before post-training, as in
@@ -179,8 +235,16 @@ def trend2(df: pd.DataFrame, loss_col: str = "eval_loss", baseline: str = "l0", 
     rng = np.random.default_rng(seed)
     rows = []
     for (fam, method), g in pruned.groupby(["family", "method"]):
-        rec = {"family": fam, "method": method, "curves": len(g), "slope": np.nan, "low": np.nan,
-               "high": np.nan, "log-log R²": np.nan, "note": ""}
+        rec = {
+            "family": fam,
+            "method": method,
+            "curves": len(g),
+            "slope": np.nan,
+            "low": np.nan,
+            "high": np.nan,
+            "log-log R²": np.nan,
+            "note": "",
+        }
         enough = g.groupby("model")["rate"].nunique().max() >= 2 if len(g) else False
         if not enough:
             rec["note"] = "fewer than 2 rates per model"
@@ -203,15 +267,25 @@ def trend2(df: pd.DataFrame, loss_col: str = "eval_loss", baseline: str = "l0", 
     else:
         good = (tested["low"] > 0) & (tested["log-log R²"] >= min_r2)
         verdict = CONFIRMED if good.all() else NOT_CONFIRMED
-    ours = "; ".join(f"{r['family']} {r['method']}: slope {r['slope']:.2f} [{r['low']:.2f}, {r['high']:.2f}], "
-                     f"R² {r['log-log R²']:.2f}" for _, r in tested.iterrows()) or "no cell with two rates and ΔL > 0"
+    ours = (
+        "; ".join(
+            f"{r['family']} {r['method']}: slope {r['slope']:.2f} [{r['low']:.2f}, {r['high']:.2f}], "
+            f"R² {r['log-log R²']:.2f}"
+            for _, r in tested.iterrows()
+        )
+        or "no cell with two rates and ΔL > 0"
+    )
     against = "the base loss L0" if baseline == "l0" else "the ρ = 0 control"
     gammas = paper.TABLE5["gamma"].dropna()
-    return Verdict(f"Trend 2: ΔL (against {against}) is a power law in ρ", "§3.2, Eq. 4, Fig. 4",
-                   f"normalised curves at three rates overlap; Table 5: γ < 0 (ΔL grows with ρ) in "
-                   f"{int((gammas < 0).sum())} of {len(gammas)} laws", ours, verdict,
-                   f"confirmed if every testable cell has a {level:.0%} interval of the slope above 0 and "
-                   f"log–log R² ≥ {min_r2}"), table
+    return Verdict(
+        f"Trend 2: ΔL (against {against}) is a power law in ρ",
+        "§3.2, Eq. 4, Fig. 4",
+        f"normalised curves at three rates overlap; Table 5: γ < 0 (ΔL grows with ρ) in "
+        f"{int((gammas < 0).sum())} of {len(gammas)} laws",
+        ours,
+        verdict,
+        f"confirmed if every testable cell has a {level:.0%} interval of the slope above 0 and log–log R² ≥ {min_r2}",
+    ), table
 
 
 # --- Tables 2, 3 and 6 -----------------------------------------------------------------------------------
@@ -233,8 +307,9 @@ def form_wins(scores: pd.DataFrame, metric: str, forms=("L1", "L2", "L3")) -> pd
     return pd.DataFrame(rows, columns=["family", "method", "best"])
 
 
-def best_form(ours: pd.DataFrame, paper_table: pd.DataFrame, metric: str, form: str = "L1",
-              fitter: str = "lm") -> Verdict:
+def best_form(
+    ours: pd.DataFrame, paper_table: pd.DataFrame, metric: str, form: str = "L1", fitter: str = "lm"
+) -> Verdict:
     """Table 2: the paper's chosen form scores best among L1–L3 on ``metric``.
 
     Our table may hold several fitters; the paper's LM fit is compared with our ``fitter`` rows. Confirmed
@@ -248,13 +323,19 @@ def best_form(ours: pd.DataFrame, paper_table: pd.DataFrame, metric: str, form: 
     verdict = NOT_TESTABLE if n == 0 else (CONFIRMED if k > n / 2 else NOT_CONFIRMED)
     others = mine.loc[mine["best"] != form, "best"].value_counts()
     detail = (" (else " + ", ".join(f"{f} {c}×" for f, c in others.items()) + ")") if len(others) else ""
-    return Verdict(f"{form} is the best form on {metric.upper() if metric != 'r2' else 'R²'}", "§4.2, Table 2",
-                   f"best in {kp} of {np_} cells", f"best in {k} of {n} cells ({fitter}){detail}", verdict,
-                   f"confirmed if {form} is best in more than half of the cells")
+    return Verdict(
+        f"{form} is the best form on {metric.upper() if metric != 'r2' else 'R²'}",
+        "§4.2, Table 2",
+        f"best in {kp} of {np_} cells",
+        f"best in {k} of {n} cells ({fitter}){detail}",
+        verdict,
+        f"confirmed if {form} is best in more than half of the cells",
+    )
 
 
-def generalization(ours: pd.DataFrame, paper_table: pd.DataFrame, protocol: str, fitter: str = "lm",
-                   min_r2: float = 0.8) -> Verdict:
+def generalization(
+    ours: pd.DataFrame, paper_table: pd.DataFrame, protocol: str, fitter: str = "lm", min_r2: float = 0.8
+) -> Verdict:
     """Table 3: a law fitted on part of the data predicts the held-out part (one protocol of §4.3).
 
     Confirmed when the median held-out R² of our cells (``fitter``) is at least ``min_r2``.
@@ -266,10 +347,19 @@ def generalization(ours: pd.DataFrame, paper_table: pd.DataFrame, protocol: str,
     mine = mine["r2"].dropna()
     theirs = paper_table[paper_table["protocol"] == protocol]["r2"].dropna()
     verdict = NOT_TESTABLE if mine.empty else (CONFIRMED if mine.median() >= min_r2 else NOT_CONFIRMED)
-    fmt = lambda s: (f"median R² {s.median():.3f} over {len(s)} cells (range {s.min():.2f} to {s.max():.2f})"
-                     if len(s) else "no cell")
-    return Verdict(f"The law generalizes to held-out {protocol.replace('_', ' ')}", "§4.3, Table 3", fmt(theirs),
-                   fmt(mine) + f" ({fitter})", verdict, f"confirmed if our median held-out R² ≥ {min_r2}")
+    fmt = lambda s: (
+        f"median R² {s.median():.3f} over {len(s)} cells (range {s.min():.2f} to {s.max():.2f})"
+        if len(s)
+        else "no cell"
+    )
+    return Verdict(
+        f"The law generalizes to held-out {protocol.replace('_', ' ')}",
+        "§4.3, Table 3",
+        fmt(theirs),
+        fmt(mine) + f" ({fitter})",
+        verdict,
+        f"confirmed if our median held-out R² ≥ {min_r2}",
+    )
 
 
 def condition2(ours: pd.DataFrame, paper_table: pd.DataFrame, form: str = "L1") -> Verdict:
@@ -285,13 +375,18 @@ def condition2(ours: pd.DataFrame, paper_table: pd.DataFrame, form: str = "L1") 
     same = int((merged["ours"].astype(bool) == merged["condition2"].astype(bool)).sum())
     k = int(mine["ours"].astype(bool).sum())
     verdict = NOT_TESTABLE if mine.empty else (CONFIRMED if k == len(mine) else NOT_CONFIRMED)
-    return Verdict(f"{form} satisfies Condition 2 (∂²L/∂N0∂D > 0: smaller models' loss falls faster)", "§4.2, Table 6",
-                   f"holds in {int(theirs['condition2'].sum())} of {len(theirs)} {form} cells",
-                   f"holds in {k} of {len(mine)} {form} cells; all forms: {same} of {len(merged)} verdicts "
-                   "agree with Table 6", verdict, f"confirmed if every {form} cell satisfies it")
+    return Verdict(
+        f"{form} satisfies Condition 2 (∂²L/∂N0∂D > 0: smaller models' loss falls faster)",
+        "§4.2, Table 6",
+        f"holds in {int(theirs['condition2'].sum())} of {len(theirs)} {form} cells",
+        f"holds in {k} of {len(mine)} {form} cells; all forms: {same} of {len(merged)} verdicts agree with Table 6",
+        verdict,
+        f"confirmed if every {form} cell satisfies it",
+    )
 
 
 # --- the ρ = 0 control and the planner ------------------------------------------------------------------
+
 
 def control_share(df: pd.DataFrame, loss_col: str = "eval_loss") -> pd.DataFrame:
     """Per pruned curve: its loss drop over post-training and the unpruned control's drop over the same run.
@@ -301,16 +396,20 @@ def control_share(df: pd.DataFrame, loss_col: str = "eval_loss") -> pd.DataFrame
     """
     _require(df, ["run_id", "family", "method", "model", "rate", "tokens", loss_col], "checkpoint table")
     ordered = df.sort_values("tokens")
-    first, last = ordered.groupby("run_id").head(1).set_index("run_id"), ordered.groupby("run_id").tail(1).set_index("run_id")
+    first, last = (
+        ordered.groupby("run_id").head(1).set_index("run_id"),
+        ordered.groupby("run_id").tail(1).set_index("run_id"),
+    )
     drop = first[loss_col] - last[loss_col]
     runs = first[["family", "method", "model", "rate"]].assign(drop=drop)
     ctrl = runs[runs["method"] == "none"].set_index("model")["drop"]
     pruned = runs[(runs["method"] != "none") & runs["model"].isin(ctrl.index)].copy()
     pruned["control drop"] = pruned["model"].map(ctrl)
     pruned["control share"] = pruned["control drop"] / pruned["drop"]
-    pruned["loss above control at the end"] = (last.loc[pruned.index, loss_col].to_numpy()
-                                               - pruned["model"].map(last[last["method"] == "none"]
-                                                                     .set_index("model")[loss_col]).to_numpy())
+    pruned["loss above control at the end"] = (
+        last.loc[pruned.index, loss_col].to_numpy()
+        - pruned["model"].map(last[last["method"] == "none"].set_index("model")[loss_col]).to_numpy()
+    )
     return pruned.reset_index()
 
 
@@ -330,7 +429,7 @@ def flattening_tokens(tokens, loss, threshold: float, window: int = 3) -> float:
     x, y = np.log10(t[keep][order]), y[keep][order]
     if len(x) < window:
         return float("nan")
-    drops = np.array([-np.polyfit(x[i:i + window], y[i:i + window], 1)[0] for i in range(len(x) - window + 1)])
+    drops = np.array([-np.polyfit(x[i : i + window], y[i : i + window], 1)[0] for i in range(len(x) - window + 1)])
     steep = np.nonzero(drops >= threshold)[0]
     start = 0 if len(steep) == 0 else steep[-1] + 1
     return float(10 ** x[start]) if start < len(drops) else float("nan")
@@ -371,8 +470,9 @@ def _rate_key(rate) -> np.ndarray:
     return np.round(np.asarray(rate, float), 4)
 
 
-def noise_floor(stats: pd.DataFrame, value: str = "value", statistic: str = "statistic",
-                keys=("model", "method", "rate")) -> Floor:
+def noise_floor(
+    stats: pd.DataFrame, value: str = "value", statistic: str = "statistic", keys=("model", "method", "rate")
+) -> Floor:
     """Seed-to-seed spread of a per-curve statistic (see ``Floor``).
 
     ``stats`` has one row per curve and seed: ``keys`` (what makes two rows repeats of one curve), ``seed``
@@ -450,6 +550,7 @@ def _fmt(x, fmt="{:.4g}") -> str:
 
 # --- held-out predictions and their trivial baselines ----------------------------------------------------
 
+
 def carry_forward(train: pd.DataFrame, test: pd.DataFrame, loss_col: str = "eval_loss") -> np.ndarray:
     """Dataset-size baseline: each held-out checkpoint predicted by its curve's last fitted checkpoint."""
     last = train.sort_values("tokens").groupby("run_id")[loss_col].last()
@@ -500,8 +601,12 @@ def smaller_model_shifted(df: pd.DataFrame, test: pd.DataFrame, loss_col: str = 
         if pool.empty:
             continue
         small = pool.loc[pool["n0"] == pool["n0"].max()]
-        k = rank(pd.concat([small, _same_seed(df, r)[_same_seed(df, r)["model"] == r["model"]]]),
-                 r["model"], r["method"], r["rate"])
+        k = rank(
+            pd.concat([small, _same_seed(df, r)[_same_seed(df, r)["model"] == r["model"]]]),
+            r["model"],
+            r["method"],
+            r["rate"],
+        )
         rates = sorted(small["rate"].unique())
         if k >= len(rates):
             continue
@@ -528,13 +633,25 @@ def held_out_scores(test: pd.DataFrame, pred, loss_col: str = "eval_loss") -> di
         a = metrics.asd(t, y, p, ids)
     except ValueError:
         a = np.nan
-    return {"r2": metrics.r2(y, p) if np.ptp(y) > 0 else np.nan,
-            "r2 within": float(np.median(within)) if within else np.nan,
-            "rmse": float(np.sqrt(np.mean((y - p) ** 2))), "asd": a}
+    return {
+        "r2": metrics.r2(y, p) if np.ptp(y) > 0 else np.nan,
+        "r2 within": float(np.median(within)) if within else np.nan,
+        "rmse": float(np.sqrt(np.mean((y - p) ** 2))),
+        "asd": a,
+    }
 
 
-def beats_baseline(claim: str, source: str, paper_text: str, ours: dict, baseline: dict, baseline_name: str,
-                   floor: Floor, metric: str = "rmse", ours_range: tuple | None = None) -> Verdict:
+def beats_baseline(
+    claim: str,
+    source: str,
+    paper_text: str,
+    ours: dict,
+    baseline: dict,
+    baseline_name: str,
+    floor: Floor,
+    metric: str = "rmse",
+    ours_range: tuple | None = None,
+) -> Verdict:
     """A law's held-out scores (``held_out_scores``) against a baseline's on the same rows.
 
     The effect is the baseline's RMSE minus ours (positive: the law predicts better); with ``ours_range``
@@ -544,20 +661,33 @@ def beats_baseline(claim: str, source: str, paper_text: str, ours: dict, baselin
     lower_is_better = metric in ("rmse", "asd")
     sign = 1.0 if lower_is_better else -1.0
     mine = ours_range if ours_range is not None else ours[metric]
-    effect = (sign * (baseline[metric] - np.asarray(mine, float))) if np.ndim(mine) else sign * (baseline[metric] - mine)
+    effect = (
+        (sign * (baseline[metric] - np.asarray(mine, float))) if np.ndim(mine) else sign * (baseline[metric] - mine)
+    )
     effect = tuple(np.ravel(effect)) if np.ndim(effect) else float(effect)
-    text = (f"{metric} {_fmt(mine)}; pooled R² {_fmt(ours['r2'])}, within-curve R² {_fmt(ours['r2 within'])}")
-    base = (f"{metric} {_fmt(baseline[metric])}; pooled R² {_fmt(baseline['r2'])}, within-curve R² "
-            f"{_fmt(baseline['r2 within'])}")
+    text = f"{metric} {_fmt(mine)}; pooled R² {_fmt(ours['r2'])}, within-curve R² {_fmt(ours['r2 within'])}"
+    base = (
+        f"{metric} {_fmt(baseline[metric])}; pooled R² {_fmt(baseline['r2'])}, within-curve R² "
+        f"{_fmt(baseline['r2 within'])}"
+    )
     if ours_range is not None:
         text += " (a range: the law's constants are not identified by these rows)"
-    return Verdict(claim, source, paper_text, text, decide(effect, floor),
-                   f"confirmed if the law's held-out {metric} beats {baseline_name}'s by more than the noise "
-                   "floor; not confirmed if it is worse by more (or at all, when the floor is unknown)",
-                   baseline=baseline_name, baseline_value=base, noise_floor=floor.text())
+    return Verdict(
+        claim,
+        source,
+        paper_text,
+        text,
+        decide(effect, floor),
+        f"confirmed if the law's held-out {metric} beats {baseline_name}'s by more than the noise "
+        "floor; not confirmed if it is worse by more (or at all, when the floor is unknown)",
+        baseline=baseline_name,
+        baseline_value=base,
+        noise_floor=floor.text(),
+    )
 
 
 # --- ASD, nested forms, Table 4 --------------------------------------------------------------------------
+
 
 def flat_line_asd(test: pd.DataFrame, loss_col: str = "eval_loss") -> float:
     """ASD of a flat line through each curve: every slope difference is the measured step itself."""
@@ -573,13 +703,18 @@ def asd_vs_flat(law_asd: dict, flat_asd: dict, floor: Floor, paper_text: str) ->
     diffs = np.array([flat_asd[c] - law_asd[c] for c in cells], float)
     effect = float(np.nanmedian(diffs)) if len(cells) and np.isfinite(diffs).any() else float("nan")
     wins = int(np.sum(diffs > 0))
-    return Verdict("The law's ASD shows it follows the curves' slopes", "§4.1–4.2, Eq. 8, Table 2", paper_text,
-                   f"median L1 ASD {_fmt(np.median([law_asd[c] for c in cells]) if cells else np.nan)}; below the "
-                   f"flat line's in {wins} of {len(cells)} cells", decide(effect, floor),
-                   "confirmed if the median over cells of (flat line's ASD − L1's) exceeds the noise floor",
-                   baseline="a flat line through each curve",
-                   baseline_value=f"median ASD {_fmt(np.median([flat_asd[c] for c in cells]) if cells else np.nan)}",
-                   noise_floor=floor.text())
+    return Verdict(
+        "The law's ASD shows it follows the curves' slopes",
+        "§4.1–4.2, Eq. 8, Table 2",
+        paper_text,
+        f"median L1 ASD {_fmt(np.median([law_asd[c] for c in cells]) if cells else np.nan)}; below the "
+        f"flat line's in {wins} of {len(cells)} cells",
+        decide(effect, floor),
+        "confirmed if the median over cells of (flat line's ASD − L1's) exceeds the noise floor",
+        baseline="a flat line through each curve",
+        baseline_value=f"median ASD {_fmt(np.median([flat_asd[c] for c in cells]) if cells else np.nan)}",
+        noise_floor=floor.text(),
+    )
 
 
 def _form_cells(scores: pd.DataFrame) -> list[str]:
@@ -603,21 +738,38 @@ def form_effect(scores: pd.DataFrame, form: str, rivals, metric: str = "r2") -> 
         diffs.append(sign * (g[form] - g[top]))
         best_rival.append(g[top])
         mine.append(g[form])
-    return {"effect": float(np.median(diffs)) if diffs else float("nan"), "diffs": diffs, "mine": mine,
-            "best_rival": best_rival}
+    return {
+        "effect": float(np.median(diffs)) if diffs else float("nan"),
+        "diffs": diffs,
+        "mine": mine,
+        "best_rival": best_rival,
+    }
 
 
-def form_floor(first: pd.DataFrame, repeat: pd.DataFrame, form: str, rivals, n_repeated: int,
-               metric: str = "r2") -> Floor:
+def form_floor(
+    first: pd.DataFrame, repeat: pd.DataFrame, form: str, rivals, n_repeated: int, metric: str = "r2"
+) -> Floor:
     """The noise floor of a form comparison: its effect on fits to the first seed's curves against the
     same effect on fits with every repeated curve swapped for its repeat (``swap_seeds``)."""
-    return floor_from_repeat(form_effect(first, form, rivals, metric)["effect"],
-                             form_effect(repeat, form, rivals, metric)["effect"],
-                             f"{form} − best of {', '.join(rivals)}, {metric}", n_repeated)
+    return floor_from_repeat(
+        form_effect(first, form, rivals, metric)["effect"],
+        form_effect(repeat, form, rivals, metric)["effect"],
+        f"{form} − best of {', '.join(rivals)}, {metric}",
+        n_repeated,
+    )
 
 
-def form_comparison(scores: pd.DataFrame, form: str, rivals, floor: Floor, claim: str, source: str,
-                    paper_text: str, metric: str = "r2", held_out: bool = True) -> Verdict:
+def form_comparison(
+    scores: pd.DataFrame,
+    form: str,
+    rivals,
+    floor: Floor,
+    claim: str,
+    source: str,
+    paper_text: str,
+    metric: str = "r2",
+    held_out: bool = True,
+) -> Verdict:
     """One form against its rivals on *held-out* scores (in sample, a form that nests the rivals cannot
     lose). Effect per cell (family, method, and split where ``scores`` has a protocol column): ours − the
     best rival's; the verdict is on the median over cells. ``held_out=False`` only for rivals the form does
@@ -625,17 +777,23 @@ def form_comparison(scores: pd.DataFrame, form: str, rivals, floor: Floor, claim
     e = form_effect(scores, form, rivals, metric)
     diffs, mine, best_rival = e["diffs"], e["mine"], e["best_rival"]
     where = "held-out" if held_out else "in-sample"
-    return Verdict(claim, source, paper_text,
-                   f"{where} {metric}: median {_fmt(np.median(mine) if mine else np.nan)}; {form} ahead in "
-                   f"{int(np.sum(np.array(diffs) > 0))} of {len(diffs)} cells", decide(e["effect"], floor),
-                   f"confirmed if {form}'s {where} {metric} beats the best of {', '.join(rivals)} by more than "
-                   "the noise floor (median over cells)",
-                   baseline=f"the best of {', '.join(rivals)}, {where}",
-                   baseline_value=f"median {_fmt(np.median(best_rival) if best_rival else np.nan)}",
-                   noise_floor=floor.text())
+    return Verdict(
+        claim,
+        source,
+        paper_text,
+        f"{where} {metric}: median {_fmt(np.median(mine) if mine else np.nan)}; {form} ahead in "
+        f"{int(np.sum(np.array(diffs) > 0))} of {len(diffs)} cells",
+        decide(e["effect"], floor),
+        f"confirmed if {form}'s {where} {metric} beats the best of {', '.join(rivals)} by more than "
+        "the noise floor (median over cells)",
+        baseline=f"the best of {', '.join(rivals)}, {where}",
+        baseline_value=f"median {_fmt(np.median(best_rival) if best_rival else np.nan)}",
+        noise_floor=floor.text(),
+    )
 
 
 # --- Trend 1 and Condition 2 with the paper's statistic ----------------------------------------------------
+
 
 def log_slope(tokens, loss, window: tuple[float, float]) -> float:
     """How fast the loss falls over ``window`` of tokens: the least-squares slope of loss on log10 D
@@ -657,26 +815,64 @@ def rate_matched_pairs(df: pd.DataFrame, max_drho: float = RATE_MATCH) -> pd.Dat
     """Pairs of first-seed curves of two model sizes, same family and method, achieved ρ within
     ``max_drho``; each with its common token window (the later first and the earlier last checkpoint)."""
     first = first_seed_rows(df[df["method"].isin(["depth", "width", "2:4"])])
-    runs = first[first["tokens"] > 0].groupby("run_id").agg(
-        family=("family", "first"), method=("method", "first"), model=("model", "first"),
-        n0=("n0", "first"), rate=("rate", "first"), start=("tokens", "min"), end=("tokens", "max")).reset_index()
+    runs = (
+        first[first["tokens"] > 0]
+        .groupby("run_id")
+        .agg(
+            family=("family", "first"),
+            method=("method", "first"),
+            model=("model", "first"),
+            n0=("n0", "first"),
+            rate=("rate", "first"),
+            start=("tokens", "min"),
+            end=("tokens", "max"),
+        )
+        .reset_index()
+    )
     rows = []
     for (fam, m), g in runs.groupby(["family", "method"]):
         g = g.sort_values("n0").to_dict("records")
         for i, a in enumerate(g):
-            for b in g[i + 1:]:
+            for b in g[i + 1 :]:
                 if a["n0"] < b["n0"] and abs(a["rate"] - b["rate"]) <= max_drho + 1e-12:
-                    rows.append({"family": fam, "method": m, "smaller": a["run_id"], "larger": b["run_id"],
-                                 "model smaller": a["model"], "model larger": b["model"], "rate smaller": a["rate"],
-                                 "rate larger": b["rate"], "window": (max(a["start"], b["start"]),
-                                                                      min(a["end"], b["end"]))})
-    return pd.DataFrame(rows, columns=["family", "method", "smaller", "larger", "model smaller", "model larger",
-                                       "rate smaller", "rate larger", "window"])
+                    rows.append(
+                        {
+                            "family": fam,
+                            "method": m,
+                            "smaller": a["run_id"],
+                            "larger": b["run_id"],
+                            "model smaller": a["model"],
+                            "model larger": b["model"],
+                            "rate smaller": a["rate"],
+                            "rate larger": b["rate"],
+                            "window": (max(a["start"], b["start"]), min(a["end"], b["end"])),
+                        }
+                    )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "family",
+            "method",
+            "smaller",
+            "larger",
+            "model smaller",
+            "model larger",
+            "rate smaller",
+            "rate larger",
+            "window",
+        ],
+    )
 
 
-def trend1_slopes(df: pd.DataFrame, loss_col: str = "eval_loss", max_drho: float = RATE_MATCH,
-                  window_share: float = 1.0, agree: float = 2 / 3, min_pairs: int = 3,
-                  baseline: str = "none") -> tuple[Verdict, pd.DataFrame, Floor]:
+def trend1_slopes(
+    df: pd.DataFrame,
+    loss_col: str = "eval_loss",
+    max_drho: float = RATE_MATCH,
+    window_share: float = 1.0,
+    agree: float = 2 / 3,
+    min_pairs: int = 3,
+    baseline: str = "none",
+) -> tuple[Verdict, pd.DataFrame, Floor]:
     """Trend 1 as the paper states it: at the same ρ, a smaller model's loss falls *faster* over the
     same tokens.
 
@@ -728,15 +924,26 @@ def trend1_slopes(df: pd.DataFrame, loss_col: str = "eval_loss", max_drho: float
                 cr = curves[rep]
                 yr = curve_y(cr)
                 if yr is not None:
-                    noise.append({"run": p[side], "rep": rep, "value": slopes[side] - log_slope(cr["tokens"], yr, (lo, hi))})
-        rows.append(p | {"from": lo, "to": hi, "slope smaller": slopes["smaller"], "slope larger": slopes["larger"],
-                         "effect": slopes["larger"] - slopes["smaller"]})
+                    noise.append(
+                        {"run": p[side], "rep": rep, "value": slopes[side] - log_slope(cr["tokens"], yr, (lo, hi))}
+                    )
+        rows.append(
+            p
+            | {
+                "from": lo,
+                "to": hi,
+                "slope smaller": slopes["smaller"],
+                "slope larger": slopes["larger"],
+                "effect": slopes["larger"] - slopes["smaller"],
+            }
+        )
     table = pd.DataFrame(rows, columns=[*pairs.columns, "from", "to", "slope smaller", "slope larger", "effect"])
     table = table.drop(columns="window").dropna(subset=["effect"])
     d = np.array([x["value"] for x in noise], float)
     d = d[np.isfinite(d)]
-    floor = Floor(float(np.sqrt(np.mean(d**2))) if len(d) else float("nan"), len(d),
-                  "slope in log10 D over the pair's window")
+    floor = Floor(
+        float(np.sqrt(np.mean(d**2))) if len(d) else float("nan"), len(d), "slope in log10 D over the pair's window"
+    )
     table["verdict"] = [decide(e, floor) for e in table["effect"]]
     n = len(table)
     k = int((table["verdict"] == CONFIRMED).sum())
@@ -749,15 +956,23 @@ def trend1_slopes(df: pd.DataFrame, loss_col: str = "eval_loss", max_drho: float
     else:
         state = NOT_CONFIRMED if by_sign < agree * n else NOT_DISTINGUISHABLE
     what = "loss" if baseline == "none" else "loss above the ρ = 0 control"
-    return Verdict(f"Trend 1: smaller models' {what} falls faster (slope in log D, ρ matched)",
-                   "§3.2, Figs. 2, 3, 10", "8B curves visibly flatter than 1B/3B at similar rates",
-                   f"{by_sign} of {n} rate-matched pairs (|Δρ| ≤ {max_drho}): the smaller model's {what} falls "
-                   f"faster over the same tokens; {k} by more than the floor",
-                   state, f"confirmed if ≥ {agree:.0%} of pairs agree by more than the noise floor; not confirmed if "
-                   f"fewer than {agree:.0%} could; not testable below {min_pairs} pairs",
-                   baseline="no difference between sizes (equal slopes)",
-                   baseline_value="effect 0 nats/decade",
-                   noise_floor=floor.text()), table, floor
+    return (
+        Verdict(
+            f"Trend 1: smaller models' {what} falls faster (slope in log D, ρ matched)",
+            "§3.2, Figs. 2, 3, 10",
+            "8B curves visibly flatter than 1B/3B at similar rates",
+            f"{by_sign} of {n} rate-matched pairs (|Δρ| ≤ {max_drho}): the smaller model's {what} falls "
+            f"faster over the same tokens; {k} by more than the floor",
+            state,
+            f"confirmed if ≥ {agree:.0%} of pairs agree by more than the noise floor; not confirmed if "
+            f"fewer than {agree:.0%} could; not testable below {min_pairs} pairs",
+            baseline="no difference between sizes (equal slopes)",
+            baseline_value="effect 0 nats/decade",
+            noise_floor=floor.text(),
+        ),
+        table,
+        floor,
+    )
 
 
 def condition2_law_and_data(law_cells: pd.DataFrame, trend1: Verdict, form: str = "L1") -> Verdict:
@@ -776,28 +991,48 @@ def condition2_law_and_data(law_cells: pd.DataFrame, trend1: Verdict, form: str 
         state = CONFIRMED if trend1.verdict == CONFIRMED else NOT_DISTINGUISHABLE
     why = ""
     if n and (k == n) != (trend1.verdict == CONFIRMED):
-        why = (f"; the fitted law and the measured slopes disagree: the law says {'yes' if k == n else 'no'} "
-               f"from the sign of its constants, the data's Trend 1 is '{trend1.verdict}'. A law fitted to all "
-               "curves at once can take its δ from the levels of the curves rather than from their slopes")
-    return Verdict(f"{form} satisfies Condition 2, and the measured curves agree", "§3.3, §4.2, Table 6",
-                   "holds in every L1 cell (Table 6)",
-                   f"the fitted {form} satisfies it in {k} of {n} cells; measured (Trend 1): {trend1.verdict}{why}",
-                   state, "confirmed if the law satisfies it in every cell and the measured Trend 1 is confirmed",
-                   baseline=trend1.baseline, baseline_value=trend1.baseline_value, noise_floor=trend1.noise_floor)
+        why = (
+            f"; the fitted law and the measured slopes disagree: the law says {'yes' if k == n else 'no'} "
+            f"from the sign of its constants, the data's Trend 1 is '{trend1.verdict}'. A law fitted to all "
+            "curves at once can take its δ from the levels of the curves rather than from their slopes"
+        )
+    return Verdict(
+        f"{form} satisfies Condition 2, and the measured curves agree",
+        "§3.3, §4.2, Table 6",
+        "holds in every L1 cell (Table 6)",
+        f"the fitted {form} satisfies it in {k} of {n} cells; measured (Trend 1): {trend1.verdict}{why}",
+        state,
+        "confirmed if the law satisfies it in every cell and the measured Trend 1 is confirmed",
+        baseline=trend1.baseline,
+        baseline_value=trend1.baseline_value,
+        noise_floor=trend1.noise_floor,
+    )
 
 
 # --- Trend 2 as a power law -------------------------------------------------------------------------------
 
-def end_gaps(df: pd.DataFrame, loss_col: str = "eval_loss", baseline: str = "control",
-             tail: int = 3) -> pd.DataFrame:
+
+def end_gaps(df: pd.DataFrame, loss_col: str = "eval_loss", baseline: str = "control", tail: int = 3) -> pd.DataFrame:
     """Per pruned depth/width curve and seed: ΔL at the end of post-training, the mean over its last
     ``tail`` checkpoints (one checkpoint's noise would set the exponent) minus the same-seed ρ = 0
     control's (``"control"``) or the base loss L0 (``"l0"``)."""
     _require(df, ["run_id", "family", "method", "model", "rate", "tokens", "l0", loss_col], "checkpoint table")
     data = df.assign(seed=df["seed"] if "seed" in df.columns else 0)
-    end = (data.sort_values("tokens").groupby("run_id").tail(tail).groupby("run_id")
-           .agg(family=("family", "first"), method=("method", "first"), model=("model", "first"),
-                rate=("rate", "first"), seed=("seed", "first"), l0=("l0", "first"), end=(loss_col, "mean")))
+    end = (
+        data.sort_values("tokens")
+        .groupby("run_id")
+        .tail(tail)
+        .groupby("run_id")
+        .agg(
+            family=("family", "first"),
+            method=("method", "first"),
+            model=("model", "first"),
+            rate=("rate", "first"),
+            seed=("seed", "first"),
+            l0=("l0", "first"),
+            end=(loss_col, "mean"),
+        )
+    )
     ctrl = end[end["method"] == "none"].set_index(["model", "seed"])["end"]
     pruned = end[end["method"].isin(["depth", "width"])].reset_index()
     if baseline == "control":
@@ -807,8 +1042,9 @@ def end_gaps(df: pd.DataFrame, loss_col: str = "eval_loss", baseline: str = "con
     else:
         raise ValueError(f"baseline must be 'l0' or 'control', got {baseline!r}")
     pruned["dL"] = pruned["end"] - np.asarray(ref, float)
-    pruned["control minus l0"] = [ctrl.get((m, s), np.nan) - l0 for m, s, l0 in
-                                  zip(pruned["model"], pruned["seed"], pruned["l0"])]
+    pruned["control minus l0"] = [
+        ctrl.get((m, s), np.nan) - l0 for m, s, l0 in zip(pruned["model"], pruned["seed"], pruned["l0"])
+    ]
     return pruned
 
 
@@ -822,17 +1058,29 @@ def local_slopes(gaps: pd.DataFrame) -> pd.DataFrame:
             continue
         x, y = np.log(g.index.to_numpy(float)), np.log(g.to_numpy(float))
         lower, upper = (y[1] - y[0]) / (x[1] - x[0]), (y[-1] - y[-2]) / (x[-1] - x[-2])
-        rows.append({"family": fam, "method": m, "model": model, "seed": seed, "rate": 0.0,
-                     "slope lower": lower, "slope upper": upper, "curvature": upper - lower})
-    return pd.DataFrame(rows, columns=["family", "method", "model", "seed", "rate", "slope lower", "slope upper",
-                                       "curvature"])
+        rows.append(
+            {
+                "family": fam,
+                "method": m,
+                "model": model,
+                "seed": seed,
+                "rate": 0.0,
+                "slope lower": lower,
+                "slope upper": upper,
+                "curvature": upper - lower,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["family", "method", "model", "seed", "rate", "slope lower", "slope upper", "curvature"]
+    )
 
 
 CONSISTENT, REFUTED = 3.0, 5.0  # floors: a "no deviation" statistic within 3 is consistent, beyond 5 refutes
 
 
-def trend2_power_law(df: pd.DataFrame, loss_col: str = "eval_loss", baseline: str = "control",
-                     tail: int = 3) -> tuple[Verdict, pd.DataFrame]:
+def trend2_power_law(
+    df: pd.DataFrame, loss_col: str = "eval_loss", baseline: str = "control", tail: int = 3
+) -> tuple[Verdict, pd.DataFrame]:
     """Trend 2 tested as a power law, ΔL ∝ ρ^k = (1/ρ)^γ with γ = −k (the paper's convention, Table 5).
 
     Three checks, each against its seed-to-seed floor: (1) the curves collapse for one exponent per
@@ -853,8 +1101,15 @@ def trend2_power_law(df: pd.DataFrame, loss_col: str = "eval_loss", baseline: st
     first = gaps[gaps["seed"] == gaps.groupby("model")["seed"].transform("min")]
     rows = []
     for (fam, m), g in first.groupby(["family", "method"]):
-        rec = {"family": fam, "method": m, "k": np.nan, "γ (ours)": np.nan, "rms residual": np.nan,
-               "max |curvature|": np.nan, "note": ""}
+        rec = {
+            "family": fam,
+            "method": m,
+            "k": np.nan,
+            "γ (ours)": np.nan,
+            "rms residual": np.nan,
+            "max |curvature|": np.nan,
+            "note": "",
+        }
         ok = g.dropna(subset=["logdL"])
         if len(ok) < len(g) or ok.groupby("model")["rate"].nunique().max() < 2:
             rec["note"] = "ΔL ≤ 0 on some curve, or fewer than 2 rates per model"
@@ -870,11 +1125,14 @@ def trend2_power_law(df: pd.DataFrame, loss_col: str = "eval_loss", baseline: st
             s = slopes[(slopes["family"] == fam) & (slopes["method"] == m)]
             s = s[s["seed"] == s.groupby("model")["seed"].transform("min")]
             rec["max |curvature|"] = float(s["curvature"].abs().max()) if len(s) else np.nan
-        p5 = paper.TABLE5[(paper.TABLE5["family"] == fam) & (paper.TABLE5["method"] == m) & (paper.TABLE5["form"] == "L1")]
+        p5 = paper.TABLE5[
+            (paper.TABLE5["family"] == fam) & (paper.TABLE5["method"] == m) & (paper.TABLE5["form"] == "L1")
+        ]
         rec["γ (paper L1)"] = float(p5["gamma"].iloc[0]) if len(p5) else np.nan
         rows.append(rec)
-    table = pd.DataFrame(rows, columns=["family", "method", "k", "γ (ours)", "γ (paper L1)", "rms residual",
-                                        "max |curvature|", "note"])
+    table = pd.DataFrame(
+        rows, columns=["family", "method", "k", "γ (ours)", "γ (paper L1)", "rms residual", "max |curvature|", "note"]
+    )
     tested = table.dropna(subset=["k"])
     # Each check is "no deviation": a statistic that is 0 for a power law, taken as a max over models and
     # held against a floor estimated from a handful of repeats (itself uncertain by a factor ~2). Within
@@ -898,23 +1156,36 @@ def trend2_power_law(df: pd.DataFrame, loss_col: str = "eval_loss", baseline: st
         state = CONFIRMED
     else:
         state = NOT_DISTINGUISHABLE
-    ours = "; ".join(f"{r['family']} {r['method']}: γ {r['γ (ours)']:.2f} (paper {r['γ (paper L1)']:.2f}), "
-                     f"residual {r['rms residual']:.3f}, local slopes differ by up to {r['max |curvature|']:.2f}"
-                     for _, r in tested.iterrows()) or "no cell with ΔL > 0 at two rates"
+    ours = (
+        "; ".join(
+            f"{r['family']} {r['method']}: γ {r['γ (ours)']:.2f} (paper {r['γ (paper L1)']:.2f}), "
+            f"residual {r['rms residual']:.3f}, local slopes differ by up to {r['max |curvature|']:.2f}"
+            for _, r in tested.iterrows()
+        )
+        or "no cell with ΔL > 0 at two rates"
+    )
     if baseline == "l0" and first["control minus l0"].notna().any():
         ours += f"; the ρ = 0 control ends up to {np.nanmax(np.abs(first['control minus l0'])):.3f} nats from L0"
     against = "the ρ = 0 control" if baseline == "control" else "the base loss L0"
     floors = "; ".join([level_floor.text(), curv_floor.text()] + ([end_floor.text()] if baseline == "l0" else []))
-    return Verdict(f"Trend 2: ΔL (against {against}) is a power law in ρ", "§3.2, Eq. 4, Fig. 4",
-                   "normalised curves at three rates overlap (Fig. 4); Table 5's L1 |γ| 0.97–1.28",
-                   ours, state, f"confirmed if one exponent collapses the end gaps within {CONSISTENT:g}× the floor of log ΔL, "
-                   "the local log–log slopes agree within as many of theirs" + (" and the control ends within the floor of L0"
-                                                                  if baseline == "l0" else "")
-                   + f"; not confirmed if any exceeds {REFUTED:g}× its floor", baseline="one exponent for all rates (a power law)",
-                   baseline_value="residual 0, local slopes equal", noise_floor=floors), table
+    return Verdict(
+        f"Trend 2: ΔL (against {against}) is a power law in ρ",
+        "§3.2, Eq. 4, Fig. 4",
+        "normalised curves at three rates overlap (Fig. 4); Table 5's L1 |γ| 0.97–1.28",
+        ours,
+        state,
+        f"confirmed if one exponent collapses the end gaps within {CONSISTENT:g}× the floor of log ΔL, "
+        "the local log–log slopes agree within as many of theirs"
+        + (" and the control ends within the floor of L0" if baseline == "l0" else "")
+        + f"; not confirmed if any exceeds {REFUTED:g}× its floor",
+        baseline="one exponent for all rates (a power law)",
+        baseline_value="residual 0, local slopes equal",
+        noise_floor=floors,
+    ), table
 
 
 # --- Fig. 1: where the curve flattens -------------------------------------------------------------------
+
 
 def flattening(budgets: pd.DataFrame, floor: Floor, paper_text: str = "Llama-3.2-1B: C ≈ 10^4 (Fig. 1)") -> Verdict:
     """The law's token budget against where each measured curve flattened.
@@ -932,32 +1203,47 @@ def flattening(budgets: pd.DataFrame, floor: Floor, paper_text: str = "Llama-3.2
     n_censored = int(b["measured"].isna().sum())
     n_pred_censored = int((cens & b["measured"].notna()).sum())
     if len(usable) < 2:
-        return Verdict("The law predicts where the loss curve flattens", "§1, Fig. 1", paper_text,
-                       f"{len(usable)} usable curve(s); {n_censored} had not flattened within their budget "
-                       f"(censored), {n_pred_censored} with a censored prediction", NOT_TESTABLE,
-                       "needs ≥ 2 curves that flattened within their budget", baseline="the other curves' median "
-                       "flattening point", noise_floor=floor.text())
+        return Verdict(
+            "The law predicts where the loss curve flattens",
+            "§1, Fig. 1",
+            paper_text,
+            f"{len(usable)} usable curve(s); {n_censored} had not flattened within their budget "
+            f"(censored), {n_pred_censored} with a censored prediction",
+            NOT_TESTABLE,
+            "needs ≥ 2 curves that flattened within their budget",
+            baseline="the other curves' median flattening point",
+            noise_floor=floor.text(),
+        )
     m = np.log10(usable["measured"].to_numpy(float))
     p = np.log10(usable["predicted"].to_numpy(float))
     loo = np.array([np.median(np.delete(m, i)) for i in range(len(m))])
     law_err, base_err = float(np.median(np.abs(m - p))), float(np.median(np.abs(m - loo)))
-    return Verdict("The law predicts where the loss curve flattens", "§1, Fig. 1", paper_text,
-                   f"median error {law_err:.2f} decades over {len(usable)} curves; {n_censored} curve(s) had not "
-                   f"flattened within their budget (censored, left out)", decide(base_err - law_err, floor),
-                   "confirmed if the law's median error (decades) beats the baseline's by more than the floor",
-                   baseline="the other curves' median flattening point",
-                   baseline_value=f"median error {base_err:.2f} decades", noise_floor=floor.text())
+    return Verdict(
+        "The law predicts where the loss curve flattens",
+        "§1, Fig. 1",
+        paper_text,
+        f"median error {law_err:.2f} decades over {len(usable)} curves; {n_censored} curve(s) had not "
+        f"flattened within their budget (censored, left out)",
+        decide(base_err - law_err, floor),
+        "confirmed if the law's median error (decades) beats the baseline's by more than the floor",
+        baseline="the other curves' median flattening point",
+        baseline_value=f"median error {base_err:.2f} decades",
+        noise_floor=floor.text(),
+    )
 
 
 # --- Table 3 against its baselines, from the generalization page's scores --------------------------------
 
-BASELINES = {"dataset_size": ("each curve's last fitted checkpoint carried forward", "carry"),
-             "pruning_rate": ("the same model's next-lower-rate curve", "lower"),
-             "model_size": ("the nearest smaller model's curve shifted by its L0 gap", "smaller")}
+BASELINES = {
+    "dataset_size": ("each curve's last fitted checkpoint carried forward", "carry"),
+    "pruning_rate": ("the same model's next-lower-rate curve", "lower"),
+    "model_size": ("the nearest smaller model's curve shifted by its L0 gap", "smaller"),
+}
 
 
 def _split(df: pd.DataFrame, protocol: str, token_fraction: float):
     from .protocols import SPLITS  # local: protocols imports table, which this module need not load eagerly
+
     return SPLITS[protocol](df, token_fraction) if protocol == "dataset_size" else SPLITS[protocol](df)
 
 
@@ -968,9 +1254,17 @@ def held_out_floor(df: pd.DataFrame, test_runs, loss_col: str = "eval_loss") -> 
     pruned = pruned.assign(seed=pruned["seed"] if "seed" in pruned else 0)
 
     def floor_of(data, label):
-        stats = data.groupby("run_id").agg(model=("model", "first"), method=("method", "first"),
-                                           rate=("rate", "first"), seed=("seed", "first"),
-                                           value=(loss_col, "mean")).reset_index()
+        stats = (
+            data.groupby("run_id")
+            .agg(
+                model=("model", "first"),
+                method=("method", "first"),
+                rate=("rate", "first"),
+                seed=("seed", "first"),
+                value=(loss_col, "mean"),
+            )
+            .reset_index()
+        )
         return noise_floor(stats, statistic=label)
 
     models = pruned.loc[pruned["run_id"].isin(test_runs), "model"].unique()
@@ -980,9 +1274,15 @@ def held_out_floor(df: pd.DataFrame, test_runs, loss_col: str = "eval_loss") -> 
     return own if own.known else floor_of(pruned, "mean loss of the repeated curves of other models")
 
 
-def generalization_vs_baseline(df: pd.DataFrame, scores: pd.DataFrame, protocol: str, fitter: str = "lm",
-                               token_fraction: float = 0.8, loss_col: str = "eval_loss",
-                               seed_rows=None) -> tuple[Verdict, pd.DataFrame]:
+def generalization_vs_baseline(
+    df: pd.DataFrame,
+    scores: pd.DataFrame,
+    protocol: str,
+    fitter: str = "lm",
+    token_fraction: float = 0.8,
+    loss_col: str = "eval_loss",
+    seed_rows=None,
+) -> tuple[Verdict, pd.DataFrame]:
     """Table 3 with a baseline: per (family, method), the law's held-out RMSE (from the generalization
     page's R² and the held-out rows' variance, so no refit here) against the protocol's trivial predictor
     (``BASELINES``) on the same rows. Where the scores carry a bootstrap range ("r2 low"/"r2 high") and the
@@ -1000,44 +1300,95 @@ def generalization_vs_baseline(df: pd.DataFrame, scores: pd.DataFrame, protocol:
             train, test = _split(cell, protocol, token_fraction)
         except ValueError:
             continue
-        pred = {"carry": lambda: carry_forward(train, test, loss_col),
-                "lower": lambda: next_lower_rate(cell, test, loss_col),
-                "smaller": lambda: smaller_model_shifted(cell, test, loss_col)}[kind]()
+        pred = {
+            "carry": lambda: carry_forward(train, test, loss_col),
+            "lower": lambda: next_lower_rate(cell, test, loss_col),
+            "smaller": lambda: smaller_model_shifted(cell, test, loss_col),
+        }[kind]()
         base = held_out_scores(test, pred, loss_col)
         var = float(np.var(test[loss_col].to_numpy(float)))
         rmse = lambda r2: float(np.sqrt(max(1 - r2, 0) * var))  # noqa: E731  R² -> RMSE on the same rows
         law = rmse(rec["r2"])
-        lo_hi = (rmse(rec.get("r2 high", np.nan)), rmse(rec.get("r2 low", np.nan))) \
-            if protocol == "model_size" and np.isfinite(rec.get("r2 low", np.nan)) else None
-        rows.append({"family": rec["family"], "method": rec["method"], "law r2": rec["r2"], "law rmse": law,
-                     "law rmse range": lo_hi, "baseline r2": base["r2"], "baseline r2 within": base["r2 within"],
-                     "baseline rmse": base["rmse"], "runs": sorted(set(test["run_id"]))})
-    table = pd.DataFrame(rows, columns=["family", "method", "law r2", "law rmse", "law rmse range", "baseline r2",
-                                        "baseline r2 within", "baseline rmse", "runs"])
+        lo_hi = (
+            (rmse(rec.get("r2 high", np.nan)), rmse(rec.get("r2 low", np.nan)))
+            if protocol == "model_size" and np.isfinite(rec.get("r2 low", np.nan))
+            else None
+        )
+        rows.append(
+            {
+                "family": rec["family"],
+                "method": rec["method"],
+                "law r2": rec["r2"],
+                "law rmse": law,
+                "law rmse range": lo_hi,
+                "baseline r2": base["r2"],
+                "baseline r2 within": base["r2 within"],
+                "baseline rmse": base["rmse"],
+                "runs": sorted(set(test["run_id"])),
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "family",
+            "method",
+            "law r2",
+            "law rmse",
+            "law rmse range",
+            "baseline r2",
+            "baseline r2 within",
+            "baseline rmse",
+            "runs",
+        ],
+    )
     table = table.dropna(subset=["baseline rmse"])
-    floor = held_out_floor(df, sorted({r for rs in table["runs"] for r in rs}), loss_col) if len(table) else \
-        Floor(float("nan"), 0, "held-out curve's mean loss")
+    floor = (
+        held_out_floor(df, sorted({r for rs in table["runs"] for r in rs}), loss_col)
+        if len(table)
+        else Floor(float("nan"), 0, "held-out curve's mean loss")
+    )
     label = protocol.replace("_", " ")
     paper_rows = paper.TABLE3[paper.TABLE3["protocol"] == protocol]["r2"].dropna()
     paper_text = f"median R² {paper_rows.median():.3f} over {len(paper_rows)} cells, no baseline"
     if table.empty:
-        return Verdict(f"The law generalizes to held-out {label}, beating {name}", "§4.3, Table 3", paper_text,
-                       "no cell with both a held-out score and a baseline", NOT_TESTABLE,
-                       "needs a held-out split and the baseline's curve", baseline=name, noise_floor=floor.text()), table
+        return Verdict(
+            f"The law generalizes to held-out {label}, beating {name}",
+            "§4.3, Table 3",
+            paper_text,
+            "no cell with both a held-out score and a baseline",
+            NOT_TESTABLE,
+            "needs a held-out split and the baseline's curve",
+            baseline=name,
+            noise_floor=floor.text(),
+        ), table
     effects = table["baseline rmse"] - table["law rmse"]
     if table["law rmse range"].notna().any():
-        rng = [r if isinstance(r, tuple) else (l, l) for r, l in zip(table["law rmse range"], table["law rmse"])]
-        effect = (float(np.median(table["baseline rmse"] - [r[1] for r in rng])),
-                  float(np.median(table["baseline rmse"] - [r[0] for r in rng])))
+        rng = [r if isinstance(r, tuple) else (v, v) for r, v in zip(table["law rmse range"], table["law rmse"])]
+        effect = (
+            float(np.median(table["baseline rmse"] - [r[1] for r in rng])),
+            float(np.median(table["baseline rmse"] - [r[0] for r in rng])),
+        )
         ident = "; a range: two model sizes do not identify the law's size constants (bootstrap interval)"
     else:
         effect, ident = float(np.median(effects)), ""
     wins = int((effects > 0).sum())
-    ours = (f"median held-out RMSE {table['law rmse'].median():.4g} (pooled R² median {table['law r2'].median():.4g}); "
-            f"better than the baseline in {wins} of {len(table)} cells{ident}")
-    base = (f"median RMSE {table['baseline rmse'].median():.4g}; pooled R² median {table['baseline r2'].median():.4g}, "
-            f"within-curve R² median {table['baseline r2 within'].median():.3g}")
-    return Verdict(f"The law generalizes to held-out {label}, beating {name}", "§4.3, Table 3", paper_text, ours,
-                   decide(effect, floor), "confirmed if the median over cells of (baseline's held-out RMSE − the "
-                   "law's) exceeds the noise floor; not confirmed if below −floor (or ≤ 0 when it is unknown)",
-                   baseline=name, baseline_value=base, noise_floor=floor.text()), table
+    ours = (
+        f"median held-out RMSE {table['law rmse'].median():.4g} (pooled R² median {table['law r2'].median():.4g}); "
+        f"better than the baseline in {wins} of {len(table)} cells{ident}"
+    )
+    base = (
+        f"median RMSE {table['baseline rmse'].median():.4g}; pooled R² median {table['baseline r2'].median():.4g}, "
+        f"within-curve R² median {table['baseline r2 within'].median():.3g}"
+    )
+    return Verdict(
+        f"The law generalizes to held-out {label}, beating {name}",
+        "§4.3, Table 3",
+        paper_text,
+        ours,
+        decide(effect, floor),
+        "confirmed if the median over cells of (baseline's held-out RMSE − the "
+        "law's) exceeds the noise floor; not confirmed if below −floor (or ≤ 0 when it is unknown)",
+        baseline=name,
+        baseline_value=base,
+        noise_floor=floor.text(),
+    ), table
