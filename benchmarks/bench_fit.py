@@ -55,7 +55,7 @@ def main() -> None:
         f"{len(all_cells)} cells, {sum(len(c[3]) for c in all_cells) / len(all_cells):.0f} points per cell on average"
     )
     per_fit = {}
-    for fit_method in fit.METHODS:
+    for fit_method in fit.FITTERS:
         times, r2s, agree, conv = [], [], [], 0
         for family, method, form, df in all_cells:
             seconds, res = time_fit(df, form, fit_method)
@@ -73,7 +73,7 @@ def main() -> None:
 
     # One L1 depth cell, exact vs finite-difference derivatives, both methods.
     df = all_cells[0][3]
-    for fit_method in fit.METHODS:
+    for fit_method in fit.FITTERS:
         exact_s, exact = time_fit(df, "L1", fit_method)
         with mock.patch.object(fit, "_objective", finite_difference_objective):
             if fit_method == "lm":

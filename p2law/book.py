@@ -10,6 +10,7 @@ for toy and paper the results must already exist, since those sweeps take hours.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def table_html(table) -> str:
     """A DataFrame or Styler as HTML for a book page: no RangeIndex column, in a sideways-scrolling frame."""
     numbered = isinstance(table.index if isinstance(table, pd.DataFrame) else table.data.index, pd.RangeIndex)
     if isinstance(table, Styler):
-        body = (table.hide(axis="index") if numbered else table).to_html()
+        body = (copy.copy(table).hide(axis="index") if numbered else table).to_html()  # the page's Styler unchanged
     else:
         body = table.to_html(
             index=not numbered,
@@ -112,7 +113,8 @@ def unfinished_runs(profile: str, results_dir) -> tuple[list[str], list[str]]:
 
     out = Path(results_dir)
     manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else {}
-    finished = set(manifest.get("runs", {}))
+    # runs recorded when they ended, and runs a later sweep found whole in the table (recovered_runs)
+    finished = set(manifest.get("runs", {})) | set(manifest.get("recovered_runs", []))
     table = out / "checkpoints.csv"
     started = set(pd.read_csv(table, usecols=["run_id"])["run_id"].astype(str)) if table.exists() else set()
     planned = [r.run_id for r in plan_runs(get_profile(profile))]

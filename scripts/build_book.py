@@ -256,20 +256,14 @@ class Children:
 
     def __init__(self):
         self.running: set[subprocess.Popen] = set()
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # between the threads that start notebooks; never taken by a handler
 
     def run(self, command: list[str], capture: bool = True, **popen) -> subprocess.CompletedProcess:
         pipe = subprocess.PIPE if capture else None
+        process = subprocess.Popen(
+            command, stdout=pipe, stderr=pipe, text=True, start_new_session=True, preexec_fn=_die_with_parent, **popen
+        )
         with self.lock:
-            process = subprocess.Popen(
-                command,
-                stdout=pipe,
-                stderr=pipe,
-                text=True,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-                **popen,
-            )
             self.running.add(process)
         try:
             stdout, stderr = process.communicate()
@@ -279,20 +273,31 @@ class Children:
         return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
     def stop_all(self) -> None:
-        with self.lock:
-            for process in self.running:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+        """Called from a signal handler: no lock (the interrupted code may hold it), a snapshot of the set
+        instead; a process started after the snapshot dies with the build (PR_SET_PDEATHSIG)."""
+        for process in list(self.running):
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def _load_prctl():
+    """libc's prctl, looked up here in the parent: between fork and exec the child should only call it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    return ctypes.CDLL(None).prctl
+
+
+_PRCTL = _load_prctl()
 
 
 def _die_with_parent() -> None:
     """In the child, before exec: SIGKILL when the build process dies (Linux only; elsewhere a no-op)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 CHILDREN = Children()

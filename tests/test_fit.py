@@ -154,3 +154,10 @@ def test_fit_rows_drops_control_and_untrained_rows(l1_table):
         table.validate(l1_table.assign(colour="red"), extra_ok=False)
     with pytest.raises(ValueError, match="unknown method"):
         table.validate(l1_table.assign(method="magnitude"))
+
+
+def test_predict_needs_only_the_inputs_of_the_law(l1_table):
+    """n0, tokens, rate, l0 and method are enough to predict: no loss, run or model column."""
+    res = fit.fit(l1_table, "L1", "lm")
+    bare = l1_table[["n0", "tokens", "rate", "l0", "method"]]
+    np.testing.assert_allclose(res.predict(bare), res.predict(l1_table))

@@ -237,6 +237,39 @@ def test_a_smoke_sweep_stopped_mid_run_is_resumed_not_rendered(smoke_results, tm
     pd.testing.assert_frame_equal(mine, theirs, atol=1e-6)
 
 
+@pytest.mark.slow
+def test_a_run_whose_record_was_lost_is_recovered_not_redone(smoke_results, tmp_path):
+    """Stopped between a run's last row and the manifest write: the next sweep finds the rows whole, records
+    the run as recovered (without retraining it), and the book then counts it as finished."""
+    import shutil
+
+    from p2law.book import ensure_results, unfinished_runs
+
+    out = tmp_path / "results"
+    shutil.copytree(smoke_results, out, ignore=shutil.ignore_patterns("book", "state"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    last = list(manifest["runs"])[-1]
+    del manifest["runs"][last]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    before = (out / "checkpoints.csv").read_bytes()
+    assert unfinished_runs("smoke", out) == ([last], [last])
+    ensure_results("smoke", out)
+    assert unfinished_runs("smoke", out) == ([], [])
+    assert json.loads((out / "manifest.json").read_text())["recovered_runs"] == [last]
+    assert (out / "checkpoints.csv").read_bytes() == before  # not trained again
+
+
+def test_tables_show_without_row_numbers_and_a_pages_styler_is_left_as_it_was():
+    from p2law.book import table_html
+
+    df = pd.DataFrame({"a": [1.5, 2.0], "b": ["x", "y"]})
+    styler = df.style.format({"a": "{:.1f}"})
+    assert "<th>0</th>" not in table_html(df) and 'class="p2law-table"' in table_html(df)
+    assert "row_heading" not in table_html(styler) and "1.5" in table_html(styler)
+    assert "row_heading" in styler.to_html()  # the index is hidden on a copy, not on the page's Styler
+    assert "<th>x</th>" in table_html(df.set_index("b"))  # a meaningful index stays
+
+
 def test_a_half_written_run_stops_the_book_of_an_expensive_profile(tmp_path):
     from p2law.book import MissingResultsError, ensure_results
     from p2law.lab.experiment import get_profile, plan_runs

@@ -84,7 +84,9 @@ def _inputs(table: pd.DataFrame, form: Form, n_unit: float, d_unit: float, loss_
         l0=table["l0"].to_numpy(float),
         y=table[loss_col].to_numpy(float) if loss_col else np.full(len(table), np.nan),
         tokens=table["tokens"].to_numpy(float),
-        curves=curve_ids(table),
+        curves=curve_ids(table)
+        if loss_col
+        else np.arange(len(table)).astype(str),  # ASD needs curves; predict does not
     )
 
 

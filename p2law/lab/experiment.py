@@ -856,7 +856,12 @@ def _run_locked(profile: Profile, out: Path, only, progress: bool):
         cfg = _run_config(profile, base, corpus, r.seed)
         last_step = cfg.checkpoint_steps(profile.seq_len)[-1]
         if existing is not None and ((existing.run_id == r.run_id) & (existing.step == last_step)).any():
-            continue  # finished in an earlier sweep: its base need not even be loaded
+            # Finished in an earlier sweep: its base need not even be loaded. A sweep stopped between a
+            # run's last row and the manifest write left it unrecorded; the book reads the manifest, so say
+            # here that its rows are whole (its wall time was lost with the stopped sweep).
+            if r.run_id not in manifest["runs"] and r.run_id not in manifest.setdefault("recovered_runs", []):
+                manifest["recovered_runs"].append(r.run_id)
+            continue
         if r.model not in loaded:
             loaded.clear()  # keep one base in memory at a time
             bundle, calibration = corpus.for_base(base)
