@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import paper
+
 COLUMNS = (
     "family",
     "model",
@@ -34,7 +36,7 @@ COLUMNS = (
     "seed",
     "run_id",
 )
-METHODS = ("depth", "width", "2:4", "none")
+METHODS = (*paper.METHODS, "none")  # the pruning methods, and "none" for the ρ = 0 control
 NUMERIC = ("n0", "l0", "rate", "n", "tokens", "step", "eval_loss")
 
 

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from p2law.lab.models import FAMILIES, build_model, count_params, load_model, toy_family
+from p2law.lab.models import build_model, count_params, load_model, toy_family
+from p2law.paper import FAMILIES
 
 
 @pytest.mark.parametrize("family", FAMILIES)

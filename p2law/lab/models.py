@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from ..paper import FAMILIES  # the two model families, defined once beside the paper's numbers
+
 
 def count_params(model) -> int:
     """Number of parameters of a torch module, shared (tied) tensors counted once."""
@@ -88,7 +90,6 @@ _FAMILIES = {
         ],
     },
 }
-FAMILIES = ("llama", "qwen2")
 
 
 def toy_family(name: str, scale: str = "toy") -> list[ToySpec]:

@@ -46,7 +46,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -543,7 +543,3 @@ def post_train(
     if checkpointing:
         _set_checkpointing(raw, False)
     return rows
-
-
-def config_dict(cfg: TrainConfig) -> dict:
-    return asdict(cfg)
