@@ -395,7 +395,7 @@ def control_share(df: pd.DataFrame, loss_col: str = "eval_loss") -> pd.DataFrame
     the unpruned model also achieves (near 1: the "recovery" is mostly undertrained bases learning more).
     """
     _require(df, ["run_id", "family", "method", "model", "rate", "tokens", loss_col], "checkpoint table")
-    ordered = df.sort_values("tokens")
+    ordered = df.sort_values(["run_id", "tokens"], kind="stable")  # the same rows whatever the table's order
     first, last = (
         ordered.groupby("run_id").head(1).set_index("run_id"),
         ordered.groupby("run_id").tail(1).set_index("run_id"),

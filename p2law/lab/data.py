@@ -8,6 +8,9 @@ A corpus is named by a spec string:
   are recorded with every result.
 * a local path: a ``.txt`` file or folder of them, ``.jsonl``/``.json`` or ``.parquet`` files with a
   ``text`` column, read through ``datasets``' own ``text``/``json``/``parquet`` builders.
+* ``"python-docs"``: the Python documentation's English reStructuredText sources as Debian's
+  ``python3-doc`` installs them (``/usr/share/doc/python3*/html/_sources``, ~500 files, ~11 MB of
+  prose); ``python_docs_folder`` finds them. Prose for real models, whose own data was mostly prose.
 * ``"hub:<id>"``, e.g. ``"hub:cerebras/SlimPajama-627B"``: streamed from the Hugging Face hub (needs
   the network; the paper's setting; never used in tests).
 
@@ -77,6 +80,32 @@ def _stdlib_documents(max_files: int | None) -> list[str]:
     return docs
 
 
+PYTHON_DOCS = "python-docs"
+PYTHON_DOCS_GLOB = "/usr/share/doc/python3*/html/_sources"
+
+
+def python_docs_folder(pattern: str = PYTHON_DOCS_GLOB) -> Path:
+    """The newest installed folder of the Python documentation's ``.txt`` sources (``python3-doc``).
+
+    Debian installs the same files under several names (python3, python3.11, ...); the real folder with
+    the highest version wins, so two machines with the same package read the same documents."""
+    import glob
+
+    found = sorted({Path(p).resolve() for p in glob.glob(pattern)}, key=lambda p: (len(str(p)), str(p)))
+    usable = [p for p in found if any(p.rglob("*.txt")) and not any(p.rglob("*.txt.gz"))]
+    if not usable:
+        raise FileNotFoundError(
+            f"corpus {PYTHON_DOCS!r}: no folder of plain .txt sources matches {pattern}; install Debian's "
+            "python3-doc (apt-get install python3-doc) or give the folder's path as the corpus"
+        )
+    return usable[-1]
+
+
+def resolve_spec(spec: str) -> str:
+    """A named local corpus (``python-docs``) as its folder; any other spec unchanged."""
+    return str(python_docs_folder()) if spec == PYTHON_DOCS else spec
+
+
 COMPRESSIONS = (".zst", ".gz")  # read through datasets' own decompression (zstandard for .zst)
 
 
@@ -131,6 +160,7 @@ def load_corpus(spec: str, max_documents: int = 200_000, text_column: str = "tex
     """Load the documents a spec names (see the module docstring)."""
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"corpus spec must be a non-empty string, got {spec!r}")
+    spec = resolve_spec(spec)
     if spec == "stdlib" or spec.startswith("stdlib:"):
         limit = int(spec.split(":", 1)[1]) if ":" in spec else None
         docs, source = _stdlib_documents(limit), f"python-stdlib-{sysconfig.get_python_version()}"
@@ -140,7 +170,7 @@ def load_corpus(spec: str, max_documents: int = 200_000, text_column: str = "tex
         path = Path(spec)
         if not path.exists():
             raise FileNotFoundError(
-                f"corpus path {path} does not exist (specs: 'stdlib', 'stdlib:N', "
+                f"corpus path {path} does not exist (specs: 'stdlib', 'stdlib:N', 'python-docs', "
                 "a local .txt/.jsonl/.parquet path, or 'hub:<dataset id>')"
             )
         docs, source = _local_documents(path, text_column), str(path.resolve())

