@@ -26,6 +26,7 @@ import time
 
 import torch
 
+from p2law.lab.prune.magnitude import magnitude_mask_2of4
 from p2law.lab.prune.sparsegpt import prune_linear_2of4
 
 NOISE = 0.01  # variance of the isotropic part of the inputs (0.1²)
@@ -64,9 +65,7 @@ def plain_loop(weight, hessian, blocksize=128, percdamp=0.01):
 
 
 def magnitude_2of4(w):
-    groups = w.reshape(w.shape[0], -1, 4)
-    lowest = groups.abs().topk(2, dim=-1, largest=False).indices
-    return groups.scatter(-1, lowest, 0.0).reshape(w.shape)
+    return w * magnitude_mask_2of4(w)
 
 
 def rel_error(w, new_w, b):

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from p2law.lab.experiment import matmul_flops_per_second
+from p2law.lab.costs import matmul_flops_per_second
 from p2law.lab.models import build_model, count_params, toy_family
 from p2law.lab.train import TrainConfig, TrainData, _apply_masks, evaluate, post_train
 

@@ -108,8 +108,8 @@ def ensure_results(profile: str, results_dir) -> Path:
 def unfinished_runs(profile: str, results_dir) -> tuple[list[str], list[str]]:
     """(the profile's planned runs the manifest does not record as finished, those of them the table
     already holds rows of: runs stopped mid-way)."""
-    from .lab.experiment import plan_runs
     from .lab.profiles import get_profile
+    from .lab.schedule import plan_runs
 
     out = Path(results_dir)
     manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else {}

@@ -130,7 +130,7 @@ def _corpus_spec(value: str) -> str:
 def cmd_run(args) -> int:
     import dataclasses
 
-    from .lab import experiment  # torch side, imported only here
+    from .lab import experiment, schedule  # torch side, imported only here
     from .lab.profiles import get_profile
     from .lab.train import Preempted
 
@@ -143,7 +143,7 @@ def cmd_run(args) -> int:
     if args.micro_batch is not None and args.micro_batch <= 0:
         raise ValueError(f"--micro-batch must be a positive number of sequences (got {args.micro_batch})")
     try:
-        with experiment.train_overrides(
+        with schedule.train_overrides(
             micro_batch_size=args.micro_batch, gradient_checkpointing=args.gradient_checkpointing or None
         ):
             experiment.run(

@@ -95,14 +95,14 @@ def test_paper_dry_run_prints_micro_batch_memory_and_gpu_hours(capsys):
 
 
 def test_micro_batch_reaches_every_run_config(monkeypatch):
-    from p2law.lab import experiment
+    from p2law.lab import experiment, schedule
     from p2law.lab.profiles import get_profile
 
     seen = {}
     monkeypatch.setattr(
         experiment,
         "run",
-        lambda *a, **k: seen.update(cfg=experiment._post_train_config(get_profile("smoke"), 10_000), gpus=k["gpus"]),
+        lambda *a, **k: seen.update(cfg=schedule.post_train_config(get_profile("smoke"), 10_000), gpus=k["gpus"]),
     )
     assert (
         main(
@@ -122,5 +122,5 @@ def test_micro_batch_reaches_every_run_config(monkeypatch):
         == 0
     )
     assert seen["cfg"].micro_batch_size == 2 and seen["cfg"].gradient_checkpointing and seen["gpus"] == 8
-    assert experiment.TRAIN_OVERRIDES == {}  # restored after the command
-    assert experiment._post_train_config(get_profile("smoke"), 10_000).micro_batch_size is None
+    assert schedule.TRAIN_OVERRIDES == {}  # restored after the command
+    assert schedule.post_train_config(get_profile("smoke"), 10_000).micro_batch_size is None

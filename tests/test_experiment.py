@@ -15,8 +15,10 @@ import pytest
 
 from p2law import paper, table
 from p2law.cli import main as cli_main
-from p2law.lab.experiment import achieved_flops_per_second, plan_runs, plan_sweep, run
+from p2law.lab.costs import achieved_flops_per_second, plan_sweep
+from p2law.lab.experiment import run
 from p2law.lab.profiles import get_profile
+from p2law.lab.schedule import plan_runs
 
 SMOKE = get_profile("smoke")
 
@@ -485,7 +487,7 @@ def test_a_preempted_sweep_exits_with_the_signal_status_and_one_line(tmp_path, c
 
 
 def test_the_plan_refuses_or_moves_duplicate_rates_and_matches_rates_across_sizes():
-    from p2law.lab.experiment import RatePlanError
+    from p2law.lab.schedule import RatePlanError
 
     toy = get_profile("toy")
     runs = plan_runs(toy)
@@ -507,3 +509,57 @@ def test_the_plan_refuses_or_moves_duplicate_rates_and_matches_rates_across_size
         plan_runs(dataclasses.replace(toy, depth_rates=(0.7, 0.75, 0.8)))
     with pytest.raises(RatePlanError, match="differ by more than"):
         plan_runs(dataclasses.replace(toy, depth_rates=(0.1, 0.2, 0.36)))
+
+
+def test_a_loaded_profile_sweeps_a_checkpoint_of_your_own_with_a_few_runs_repeated(local_llama, tmp_path):
+    """The ``loaded`` scale (the smollm profile's): bases named by Checkpoint, each with its own tokenizer and
+    the token store; ``repeats`` gives a second seed to the control only."""
+    from p2law.lab.profiles import Checkpoint
+
+    folder, corpus = local_llama
+    paper_like = tiny_paper_profile(folder, corpus)
+    profile = dataclasses.replace(
+        get_profile("smollm"),
+        corpus=str(corpus),
+        checkpoints=(Checkpoint("mine", "llama", str(folder), "Llama-3.2-1B"),),
+        **{
+            k: getattr(paper_like, k)
+            for k in ("seq_len", "n_calibration", "calibration_batch", "n_eval_blocks", "eval_batch_size", "lr")
+        },
+        batch_size=8,
+        post_tokens={"mine": 6 * 8 * 32},
+        n_checkpoints=3,
+        warmup_steps=1,
+        depth_rates=(0.2, 0.45),
+        width_rates=(0.25, 0.5),
+        n_rates=2,
+        repeats=("none",),
+    )
+    plan = plan_runs(profile)
+    assert [(r.method, r.seed) for r in plan if r.seed == 1] == [("none", 1)]  # only the control is repeated
+    assert len(plan) == 2 + 2 + 1 + 1 + 1
+    controls = [r.run_id for r in plan if r.method == "none"]
+    depth = next(r for r in plan if r.method == "depth")
+    out = tmp_path / "mine"
+    run(profile, out, only=[*controls, depth.run_id], progress=False)
+
+    df = table.read(out / "checkpoints.csv")
+    assert set(df.run_id) == {*controls, depth.run_id}
+    assert sorted(df[df.method == "none"].seed.unique()) == [0, 1]
+    first, second = (df[df.run_id == c].sort_values("tokens") for c in controls)
+    assert first.eval_loss.iloc[0] == second.eval_loss.iloc[0]  # the same model and eval blocks at D = 0
+    assert not np.allclose(first.eval_loss.iloc[1:], second.eval_loss.iloc[1:])  # another data order after
+    assert df[df.run_id == depth.run_id].rate.iloc[0] == pytest.approx(depth.planned_rate)
+    pre = json.loads((out / "manifest.json").read_text())["pretrain"]["mine"]
+    assert pre["kind"] == "folder" and pre["source"] == str(folder) and pre["load_seconds"] >= 0
+
+
+def test_profile_repeats_must_name_runs():
+    with pytest.raises(ValueError, match=r"repeats \['width'\] are not"):
+        dataclasses.replace(get_profile("smoke"), repeats=("none", "width"))
+    smoke = get_profile("smoke")
+    only_depth = dataclasses.replace(smoke, repeats=("depth#2",))
+    repeated = {(r.model, r.method, r.target_rate) for r in plan_runs(only_depth) if r.seed != smoke.seeds[0]}
+    top = smoke.rates("Llama-3.2-1B", "depth")[1]
+    assert repeated and all(m == "depth" and t == top for _, m, t in repeated)
+    assert len(plan_runs(smoke)) > len(plan_runs(only_depth))  # an empty repeats repeats every run

@@ -25,6 +25,7 @@ NOTEBOOKS = [
     "planning",
     "fitting_method",
     "verdict",
+    "real_model",
 ]
 # page -> {table: columns it must have}
 TABLES = {
@@ -84,6 +85,14 @@ TABLES = {
         "control_share": ["run_id", "control share", "loss above control at the end"],
         "pretraining": ["model", "pretraining tokens", "tokens per parameter", "loss reached (L0)"],
     },
+    "real_model": {
+        "checkpoint": ["model", "parameters N0", "L0 (nats/token)"],
+        "pruning_cost": ["name", "method", "ρ", "loss after pruning"],
+        "control_drift": ["model", "seed", "final − L0", "max |L − L0|", "flat"],
+        "trend2": ["family", "method", "k vs control", "k vs L0"],
+        "generalization": ["split", "method", "law rmse", "baseline rmse"],
+        "verdicts": ["claim", "ours", "verdict", "rule", "baseline", "noise_floor"],
+    },
 }
 FIGURES = {
     "reproduction": ["pretraining", "control_drift"],
@@ -94,6 +103,7 @@ FIGURES = {
     "planning": ["slopes"],
     "fitting_method": ["lesson1", "lesson3"],
     "verdict": ["trend2_collapse", "ours_vs_paper_law"],
+    "real_model": ["layer_similarity", "channel_importance", "curves"],
 }
 
 
@@ -185,10 +195,12 @@ def test_ensure_results_runs_one_sweep_for_notebooks_that_start_together(tmp_pat
 
     import p2law.lab.experiment as experiment
     from p2law.book import ensure_results
+    from p2law.lab.profiles import get_profile
+    from p2law.lab.schedule import plan_runs
 
     sweeps = []
 
-    planned = [r.run_id for r in experiment.plan_runs(experiment.get_profile("smoke"))]
+    planned = [r.run_id for r in plan_runs(get_profile("smoke"))]
 
     def slow_sweep(profile, out, progress=True):
         with experiment.sweep_lock(out):  # held for the whole sweep, as the real run holds it
@@ -272,7 +284,8 @@ def test_tables_show_without_row_numbers_and_a_pages_styler_is_left_as_it_was():
 
 def test_a_half_written_run_stops_the_book_of_an_expensive_profile(tmp_path):
     from p2law.book import MissingResultsError, ensure_results
-    from p2law.lab.experiment import get_profile, plan_runs
+    from p2law.lab.profiles import get_profile
+    from p2law.lab.schedule import plan_runs
 
     out = tmp_path / "toy"
     out.mkdir()

@@ -6,7 +6,7 @@ from prune_fixtures import calibration, probe, same_state, state_snapshot, tiny_
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
 from p2law.lab.models import count_params
-from p2law.lab.prune import prune_2of4, prune_linear_2of4, sparsegpt
+from p2law.lab.prune import magnitude_mask_2of4, prune_2of4, prune_2of4_magnitude, prune_linear_2of4, sparsegpt
 
 
 def assert_2of4(weight):
@@ -23,10 +23,7 @@ def correlated_inputs(n=512, dim=64, seed=0):
 
 
 def magnitude_2of4(w):
-    groups = w.reshape(w.shape[0], -1, 4).abs()
-    drop = groups.topk(2, dim=-1, largest=False).indices
-    mask = torch.ones_like(groups, dtype=torch.bool).scatter_(-1, drop, False)
-    return w * mask.reshape(w.shape)
+    return w * magnitude_mask_2of4(w)
 
 
 def test_sparsegpt_beats_magnitude_on_correlated_inputs():
@@ -301,3 +298,22 @@ def test_prune_2of4_float32_hessians_bfloat16_offloaded_inputs(monkeypatch):
         assert_exact_2of4(params[name], keep)
     agree = sum(int((keep == default_masks[name]).sum()) for name, keep in report.masks.items())
     assert agree / sum(k.numel() for k in report.masks.values()) > 0.9
+
+
+def test_magnitude_2of4_keeps_the_two_largest_of_every_four_and_matches_sparsegpts_masks():
+    w = torch.tensor([[0.1, -3.0, 2.0, 0.5, 4.0, 0.0, -0.2, 1.0]])
+    assert magnitude_mask_2of4(w).tolist() == [[False, True, True, False, True, False, False, True]]
+    with pytest.raises(ValueError, match="divisible by 4"):
+        magnitude_mask_2of4(torch.ones(2, 6))
+    model = tiny_model()
+    before = state_snapshot(model)
+    pruned, report = prune_2of4_magnitude(copy.deepcopy(model))
+    _, sgpt = prune_2of4(copy.deepcopy(model), calibration(), progress=False)
+    assert set(report.masks) == set(sgpt.masks) and report.n == sgpt.n  # the same matrices, the same ρ
+    for name, keep in report.masks.items():
+        w = dict(pruned.named_parameters())[name]
+        assert int(keep.sum()) == keep.numel() // 2
+        assert bool((w[~keep] == 0).all()) and torch.equal(w[keep], before[name][keep])  # kept weights untouched
+    for name, p in pruned.named_parameters():
+        if name not in report.masks:
+            assert torch.equal(p, before[name])  # embeddings, norms, head stay as they were

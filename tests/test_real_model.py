@@ -150,6 +150,28 @@ def test_architecture_is_smollm2_135m_as_a_plain_savable_model(smollm):
 
 @pytest.mark.slow
 @needs_smollm
+def test_config_from_the_gguf_metadata_alone_matches_the_loaded_model_and_the_file_is_fingerprinted(smollm, tmp_path):
+    import hashlib
+
+    model = smollm[0]
+    config = hub.load_config("smollm2-135m")  # what a sweep's plan counts N0 on, without the weights
+    for key in ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "vocab_size"):
+        assert getattr(config, key) == getattr(model.config, key), key
+    assert getattr(config, "quantization_config", None) is None
+    with torch.device("meta"):
+        from transformers import AutoModelForCausalLM
+
+        assert count_params(AutoModelForCausalLM.from_config(config)) == count_params(model)
+    info = hub.provenance("smollm2-135m")
+    path = hub.installed_file("smollm2-135m")
+    assert info["kind"] == "gguf" and info["bytes"] == path.stat().st_size
+    assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    (tmp_path / "config.json").write_text("{}")
+    assert hub.provenance(tmp_path) == {"kind": "folder", "location": str(tmp_path)}  # no file to fingerprint
+
+
+@pytest.mark.slow
+@needs_smollm
 def test_loss_on_english_prose_is_that_of_a_trained_model(smollm):
     from p2law.lab.train import evaluate
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from p2law.analysis.grids import fit_grid
-from p2law.lab.experiment import plan_runs
 from p2law.lab.profiles import get_profile
+from p2law.lab.schedule import plan_runs
 from p2law.table import first_seed, read
 
 ROOT = Path(__file__).resolve().parents[1]

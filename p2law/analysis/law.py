@@ -13,6 +13,9 @@ Forms (equation numbers of the later paper version):
 * L5 (Eq. 22): L0 + (1/ρ)^γ (N_C/N0^α + D_C/D)^β
 * L1_24, L2_24, L3_24 (Eqs. 13–15): 2:4 pruning has no rate, so neither ρ nor L0 enters:
   the law predicts L itself, not ΔL.
+* L1_N0, L1_N0_24: L1 and L1_24 fitted to one base's curves. With N0 fixed, (1/N0)^δ and N_C/N0^α are
+  constants that only rescale D_C and E, so the identified law is L0 + (1/ρ)^γ (D_C/D^β + E)
+  (and D_C/D^β + E for 2:4); α, δ and N_C need several sizes.
 * L4_24, L5_24: L4 and L5 with ρ and L0 dropped the same way, (1/N0)^δ (N_C/N0^α + D_C/D)^β and
   (N_C/N0^α + D_C/D)^β. The paper prints no equation for them but scores L4/L5 on 2:4 in Table 4,
   which only a ρ-free form can be fitted to (2:4 rows have no rate).
@@ -100,6 +103,21 @@ def L5_24(n0, d, rho, l0, params):
     return (n_c / n0**alpha + d_c / d) ** beta + 0.0 * np.asarray(l0, float)
 
 
+def L1_N0(n0, d, rho, l0, params):
+    """Eq. 10 fitted to the curves of a single base: with N0 fixed, (1/N0)^δ and N_C/N0^α are constants that
+    fold into D_C and E, so only L0 + (1/ρ)^γ (D_C/D^β + E) is identified. N0 is accepted and ignored."""
+    d_c, e, beta, gamma = params
+    d = np.asarray(d, float)
+    return l0 + _rho_factor(rho, gamma) * (d_c / d**beta + e) + 0.0 * np.asarray(n0, float)
+
+
+def L1_N0_24(n0, d, rho, l0, params):
+    """Eq. 13 at a single N0: D_C/D^β + E (the loss itself, as for every 2:4 form)."""
+    d_c, e, beta = params
+    d = np.asarray(d, float)
+    return d_c / d**beta + e + 0.0 * np.asarray(n0, float) + 0.0 * np.asarray(l0, float)
+
+
 @dataclass(frozen=True)
 class Form:
     """One parameterization: its function, the names of its constants, and whether ρ enters."""
@@ -145,16 +163,18 @@ PARAMETERIZATIONS: dict[str, Form] = {
         Form("L3_24", L3_24, ("D_C", "E", "beta", "delta"), False, "Eq. 15"),
         Form("L4_24", L4_24, ("N_C", "D_C", "alpha", "beta", "delta"), False, "Eq. 21 without ρ, L0"),
         Form("L5_24", L5_24, ("N_C", "D_C", "alpha", "beta"), False, "Eq. 22 without ρ, L0"),
+        Form("L1_N0", L1_N0, ("D_C", "E", "beta", "gamma"), True, "Eq. 10 at one N0"),
+        Form("L1_N0_24", L1_N0_24, ("D_C", "E", "beta"), False, "Eq. 13 at one N0"),
     )
 }
 
 
 def get_form(form: str | Form, method: str | None = None) -> Form:
-    """Look a form up by name; for ``method="2:4"`` the names L1–L5 mean their ρ-free variants."""
+    """Look a form up by name; for ``method="2:4"`` a name with a ρ-free variant (L1–L5, L1_N0) means it."""
     if isinstance(form, Form):
         return form
     name = str(form)
-    if method == "2:4" and name in ("L1", "L2", "L3", "L4", "L5"):
+    if method == "2:4" and f"{name}_24" in PARAMETERIZATIONS:
         name = f"{name}_24"
     if name not in PARAMETERIZATIONS:
         raise ValueError(f"unknown form {form!r}; known forms: {sorted(PARAMETERIZATIONS)}")

