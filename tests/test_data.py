@@ -93,3 +93,19 @@ def test_tokenizer_packing_and_calibration(tmp_path):
     assert [b.shape[0] for b in cal] == [8, 8, 4]
     with pytest.raises(ValueError, match="only 50 blocks"):
         data.calibration_batches(blocks, 60, 8)
+
+
+def test_python_docs_corpus_names_the_installed_folder_or_says_how_to_install_it(tmp_path):
+    from p2law.lab.data import python_docs_folder, resolve_spec
+
+    pattern = str(tmp_path / "python3*" / "html" / "_sources")
+    with pytest.raises(FileNotFoundError, match="apt-get install python3-doc"):
+        python_docs_folder(pattern)
+    for version in ("python3.11", "python3.12"):
+        (tmp_path / version / "html" / "_sources" / "library").mkdir(parents=True)
+        (tmp_path / version / "html" / "_sources" / "library" / "os.rst.txt").write_text(f"os in {version}")
+    (tmp_path / "python3").symlink_to(tmp_path / "python3.12")  # Debian's unversioned name for the same files
+    assert python_docs_folder(pattern) == (tmp_path / "python3.12" / "html" / "_sources").resolve()
+    (tmp_path / "python3.12" / "html" / "_sources" / "library" / "sys.rst.txt.gz").write_bytes(b"")
+    assert python_docs_folder(pattern) == (tmp_path / "python3.11" / "html" / "_sources").resolve()  # not readable
+    assert resolve_spec("stdlib:3") == "stdlib:3"  # other specs pass through

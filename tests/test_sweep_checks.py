@@ -65,5 +65,15 @@ def test_split_table_and_pretrain_curves_read_the_manifest():
     }
     t = sc.split_table(info)
     assert t.loc[0, "split"] == "pretrain" and t.loc[0, "MB"] == 2.0 and t.loc[0, "tokens"] == 640
+    streamed = {  # a token store's record: documents counted per pass of the stream, no bytes
+        "documents": {
+            "held_out_pass": {"read": 50, "eval": 3, "calibration": 2},
+            "post_train_pass": {"post_train": 40},
+        },
+        "splits": {s: {"blocks": 4, "tokens": 512, "sha256": "cd" * 32} for s in ("post_train", "eval", "calibration")},
+    }
+    t = sc.split_table(streamed).set_index("split")
+    assert t["documents"].to_dict() == {"post_train": 40, "eval": 3, "calibration": 2}
+    assert t["MB"].isna().all()
     c = sc.pretrain_curves({"m": {"n_params": 10, "curve": [[0, 6.0], [200, 4.0]]}})
     assert list(c["tokens per parameter"]) == [0.0, 20.0]

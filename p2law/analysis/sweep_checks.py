@@ -86,14 +86,19 @@ def rate_matching(df: pd.DataFrame, tolerance: dict | None = None) -> pd.DataFra
 
 
 def split_table(corpus_info: dict) -> pd.DataFrame:
-    """The manifest's corpus splits as a table (documents, MB, blocks, tokens, fingerprint)."""
+    """The manifest's corpus splits as a table (documents, MB, blocks, tokens, fingerprint).
+
+    A streamed corpus (the token store) counts documents per pass of the stream, not per split, and no bytes.
+    """
     rows = []
+    passes = (corpus_info or {}).get("documents", {})
     for name, s in (corpus_info or {}).get("splits", {}).items():
+        streamed = sum(p.get(name, 0) for p in passes.values()) if isinstance(passes, dict) else None
         rows.append(
             {
                 "split": name,
-                "documents": s.get("n_documents"),
-                "MB": s.get("n_bytes", 0) / 1e6,
+                "documents": s.get("n_documents", streamed or None),
+                "MB": s["n_bytes"] / 1e6 if "n_bytes" in s else None,
                 "blocks": s.get("blocks"),
                 "tokens": s.get("tokens"),
                 "blocks dropped (text seen in an earlier split)": s.get("blocks_dropped_as_seen"),
