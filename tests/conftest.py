@@ -40,6 +40,8 @@ def smoke_book(smoke_results, tmp_path_factory) -> Path:
     ignore = shutil.ignore_patterns("_executed", "__pycache__", ".ipynb_checkpoints", "_cache")
     for folder in ("book", "notebooks", "scripts"):
         shutil.copytree(ROOT / folder, copy / folder, ignore=ignore)
+    # The real-model page reads the committed SmolLM2 results whatever the profile (not re-run at smoke scale).
+    shutil.copytree(ROOT / "results" / "smollm", copy / "results" / "smollm", ignore=ignore)
     # Agg as in CI: the build must still put figures on the pages as images.
     # BOOK_PARAMS: the smoke profile's own cheap settings (scripts/build_book.py's PROFILE_PARAMS) plus one
     # more, which the end-to-end test looks for in the executed notebook.
