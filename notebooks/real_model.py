@@ -345,7 +345,8 @@ flat = v.Verdict(
     v.CONFIRMED if bool(drift["flat"].all()) else v.NOT_CONFIRMED,
     f"confirmed if every control stays within {sc.DRIFT_TOLERANCE} nats of L0")
 one_size = "one N0: needs several model sizes"
-untestable = [v.Verdict(c, s, "", one_size, v.NOT_TESTABLE, "needs ≥ 2 model sizes") for c, s in (
+untestable = [v.Verdict(c, s, "tested on three sizes per family", one_size, v.NOT_TESTABLE, "needs ≥ 2 model sizes")
+              for c, s in (
     ("Trend 1: smaller models' loss falls faster", "§3.2, Fig. 3"),
     ("L1 satisfies Condition 2 (∂²L/∂N0∂D > 0)", "§4.2, Table 6"),
     ("The law generalizes to a held-out model size", "§4.3, Table 3"))]
