@@ -144,7 +144,9 @@ def cmd_run(args) -> int:
         raise ValueError(f"--micro-batch must be a positive number of sequences (got {args.micro_batch})")
     try:
         with schedule.train_overrides(
-            micro_batch_size=args.micro_batch, gradient_checkpointing=args.gradient_checkpointing or None
+            micro_batch_size=args.micro_batch,
+            gradient_checkpointing=args.gradient_checkpointing or None,
+            sharding=args.sharding,
         ):
             experiment.run(
                 profile,
@@ -190,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--gradient-checkpointing",
         action="store_true",
         help="recompute activations in the backward pass (less memory, ~30%% more compute)",
+    )
+    run.add_argument(
+        "--sharding",
+        choices=("ddp", "fsdp2"),
+        default=None,
+        help="under torchrun: ddp (every rank holds the model; the default) or fsdp2 (weights, gradients, "
+        "AdamW and 2:4 masks sharded over the ranks). Under accelerate launch the config file decides "
+        "(configs/accelerate/fsdp2.yaml). Changes memory, not results",
     )
     run.add_argument(
         "--gpus",

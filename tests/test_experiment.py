@@ -330,10 +330,10 @@ def tiny_paper_profile(folder, corpus):
     )
 
 
-def test_paper_profile_runs_end_to_end_on_a_local_model(local_llama, tmp_path):
-    import torch
+def test_paper_profile_runs_end_to_end_on_a_local_model(local_llama, tmp_path, monkeypatch):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from p2law.lab import train
     from p2law.lab.data import prepare
     from p2law.lab.models import count_params
     from p2law.lab.train import evaluate
@@ -341,6 +341,14 @@ def test_paper_profile_runs_end_to_end_on_a_local_model(local_llama, tmp_path):
     folder, corpus = local_llama
     profile = tiny_paper_profile(folder, corpus)
     out = tmp_path / "paper"
+    trained, post_train = {}, train.post_train
+
+    def keep_weights(model, *args, **kwargs):  # the sweep deletes a finished run's state: look at the model
+        rows = post_train(model, *args, **kwargs)
+        trained[kwargs["rows_meta"]["run_id"]] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return rows
+
+    monkeypatch.setattr(train, "post_train", keep_weights)
     run(profile, out, only=[PAPER_MODEL], progress=False)
 
     df = table.read(out / "checkpoints.csv")
@@ -379,13 +387,13 @@ def test_paper_profile_runs_end_to_end_on_a_local_model(local_llama, tmp_path):
         assert g.eval_loss.iloc[-1] < g.eval_loss.iloc[0], run_id  # and post-training recovers some of it
 
     # after post-training, every 2:4-pruned matrix still has at least two zeros in each group of four inputs
-    state = torch.load(out / "_cache" / "state" / f"{PAPER_MODEL}-2of4" / "state.pt", weights_only=False)
-    assert state["step"] == 16
-    pruned = [k for k in state["model"] if re.fullmatch(r"model\.layers\.\d+\.(self_attn|mlp)\.\w+_proj\.weight", k)]
+    weights = trained[f"{PAPER_MODEL}-2of4"]
+    pruned = [k for k in weights if re.fullmatch(r"model\.layers\.\d+\.(self_attn|mlp)\.\w+_proj\.weight", k)]
     assert len(pruned) == 4 * 7
     for name in pruned:
-        w = state["model"][name]
+        w = weights[name]
         assert ((w.reshape(w.shape[0], -1, 4) == 0).sum(-1) >= 2).all(), name
+    assert not list((out / "_cache" / "state").glob("*/meta.json"))  # finished runs' states are deleted
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["pretrain"][PAPER_MODEL]["source"] == str(folder)
@@ -484,6 +492,47 @@ def test_a_preempted_sweep_exits_with_the_signal_status_and_one_line(tmp_path, c
     assert cli_main(["run", "--profile", "smoke", "--out", str(tmp_path), "--quiet"]) == 143
     err = capsys.readouterr().err
     assert err.startswith("p2law run: preempted: r: stopped by SIGTERM at step 5") and err.count("\n") == 1
+
+
+def test_a_signal_while_pruning_stops_at_the_first_step_and_the_restart_skips_sparsegpt(
+    local_llama, tmp_path, monkeypatch
+):
+    """SIGTERM arriving while SparseGPT runs (outside post_train) is caught by the sweep: the run stops at
+    its first step with the pruned state (masks included) saved, and the restart takes the masks from it
+    instead of pruning again, ending with the rows of an uninterrupted run."""
+    from p2law.lab import experiment
+    from p2law.lab.train import Preempted
+
+    folder, corpus = local_llama
+    profile = tiny_paper_profile(folder, corpus)
+    run_id = f"{PAPER_MODEL}-2of4"
+    run(profile, tmp_path / "whole", only=[run_id], progress=False)
+    whole = pd.read_csv(tmp_path / "whole" / "checkpoints.csv")
+
+    prune = experiment.PRUNERS["2:4"]
+
+    def signalled_while_pruning(*args):
+        pruned = prune(*args)
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered now, handled by the sweep's handler
+        return pruned
+
+    monkeypatch.setitem(experiment.PRUNERS, "2:4", signalled_while_pruning)
+    out = tmp_path / "stopped"
+    with pytest.raises(Preempted, match=rf"{run_id}: stopped by SIGTERM at step 0") as stopped:
+        run(profile, out, only=[run_id], progress=False)
+    assert stopped.value.exit_code == 143
+    state = out / "_cache" / "state" / run_id
+    assert json.loads((state / "meta.json").read_text())["step"] == 0
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the sweep put the default back
+
+    def must_not_prune(*args):
+        raise AssertionError("SparseGPT ran again although the state holds the masks")
+
+    monkeypatch.setitem(experiment.PRUNERS, "2:4", must_not_prune)
+    run(profile, out, only=[run_id], progress=False)
+    resumed = pd.read_csv(out / "checkpoints.csv")
+    pd.testing.assert_frame_equal(resumed, whole, check_exact=False, atol=1e-6)
+    assert not state.exists()  # finished: its training state is deleted
 
 
 def test_the_plan_refuses_or_moves_duplicate_rates_and_matches_rates_across_sizes():

@@ -277,21 +277,93 @@ def test_two_processes_with_accumulation_match_one_big_batch(tmp_path):
     _assert_same_rows(two, one, tol=1e-5)
 
 
-def test_sharded_training_is_refused_until_it_keeps_the_mask():
+def test_deepspeed_is_refused_and_fsdp2_needs_a_process_group():
     from types import SimpleNamespace
 
     from accelerate.utils import DistributedType
 
-    for kind in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-        with pytest.raises(NotImplementedError, match="not supported yet.*use DDP"):
-            post_train(
-                tiny_model(),
-                pattern_data(),
-                short_cfg(),
-                rows_meta=META,
-                progress=False,
-                accelerator=SimpleNamespace(distributed_type=kind),
-            )
+    with pytest.raises(NotImplementedError, match="DeepSpeed: not supported.*DDP or FSDP2"):
+        post_train(
+            tiny_model(),
+            pattern_data(),
+            short_cfg(),
+            rows_meta=META,
+            progress=False,
+            accelerator=SimpleNamespace(distributed_type=DistributedType.DEEPSPEED),
+        )
+    with pytest.raises(RuntimeError, match="sharding='fsdp2' needs a process group"):
+        post_train(tiny_model(), pattern_data(), short_cfg(sharding="fsdp2"), rows_meta=META, progress=False)
+    with pytest.raises(ValueError, match="sharding must be one of"):
+        short_cfg(sharding="zero3")
+
+
+def _masked_under_torchrun(tmp_path, sharding, state_dir="-", stop_after=0, port=29541, name="rows.json"):
+    out = tmp_path / name
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent)}
+    worker = str(Path(__file__).with_name("train_worker.py"))
+    cmd = [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", "--master_port", str(port)]
+    proc = run_group(
+        cmd + [worker, "--masked", str(out), sharding, str(state_dir), str(stop_after)], env=env, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def _masked_in_one_process():
+    from train_worker import CONFIG, masked_model
+
+    model, masks = masked_model()
+    return post_train(
+        model, pattern_data(), TrainConfig(**CONFIG), masks=masks, rows_meta={"run_id": "masked"}, progress=False
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sharding", ["ddp", "fsdp2"])
+def test_two_processes_keep_the_2of4_zeros_and_match_one(tmp_path, sharding):
+    """DDP and FSDP2 (torch's fully_shard, gloo): every pruned weight exactly zero on every rank, and the
+    rows of one process with the same global batch."""
+    two = _masked_under_torchrun(tmp_path, sharding, port=29541 + (sharding == "fsdp2"))
+    assert two["masked_zero"]
+    assert two["sharded"] == (sharding == "fsdp2")  # FSDP2 really sharded the weights (DTensors)
+    _assert_same_rows(two["rows"], _masked_in_one_process(), tol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sharding", ["ddp", "fsdp2"])
+def test_a_two_process_run_stopped_midway_resumes_to_the_uninterrupted_rows(tmp_path, sharding):
+    """Stopped after 2 of 4 checkpoints, the state is on disk as one file per rank holding one copy in all
+    (FSDP2: each rank's shards; DDP: the replicas written once, split between the ranks), masks included;
+    the restarted job ends with the rows of an uninterrupted run."""
+    import torch.distributed.checkpoint as dcp
+
+    from p2law.lab import resume
+
+    state = tmp_path / "state"
+    port = 29543 + 2 * (sharding == "fsdp2")
+    first = _masked_under_torchrun(tmp_path, sharding, state, stop_after=2, port=port, name="first.json")
+    assert [r["step"] for r in first["rows"]] == [0, 3, 6]
+    shards = sorted(state.glob("*.distcp"))
+    assert [f.name for f in shards] == ["__0_0.distcp", "__1_0.distcp"]  # each rank wrote its part
+    assert not (tmp_path / "state.tmp").exists()
+    from train_worker import masked_model
+
+    model, masks = masked_model()
+    one_copy = 3 * 4 * sum(p.numel() for p in model.parameters()) + sum(m.numel() for m in masks.values())
+    written = sum(f.stat().st_size for f in shards)
+    # weights + 2 AdamW moments + masks, once (not once per replica: that would be >= 2x); the rest is
+    # the per-tensor framing of a model this small
+    assert one_copy <= written < 1.6 * one_copy
+    assert resume.saved_mask_names(state) == sorted(masks)
+    saved = resume.saved_masks(state, {k: m.shape for k, m in masks.items()})
+    assert all(torch.equal(saved[k], masks[k]) for k in masks)
+    assert "optimizer.state.model.layers.0.mlp.up_proj.weight.exp_avg" in (
+        dcp.FileSystemReader(str(state)).read_metadata().state_dict_metadata
+    )
+    second = _masked_under_torchrun(tmp_path, sharding, state, port=port + 1, name="second.json")
+    assert second["masked_zero"]
+    _assert_same_rows(second["rows"], _masked_in_one_process(), tol=1e-5)
+    assert second["rows"][:3] == first["rows"]  # the first rows come from the state, unchanged
 
 
 def test_a_signal_stops_the_run_at_the_next_step_and_resuming_is_exact(tmp_path):
@@ -329,7 +401,7 @@ def test_a_signal_stops_the_run_at_the_next_step_and_resuming_is_exact(tmp_path)
     finally:
         signal.signal(signal.SIGUSR1, previous)
     assert stopped.value.exit_code == 138 and stopped.value.step == 5
-    state = torch.load(tmp_path / "state" / "state.pt", weights_only=False)
+    state = json.loads((tmp_path / "state" / "meta.json").read_text())
     assert state["step"] == 5 and len(state["rows"]) == 2 and state["running"][1] == 2
     resumed = post_train(
         tiny_model(seed=9),
@@ -401,3 +473,18 @@ def test_sigterm_saves_the_state_exits_143_and_the_restart_gives_the_uninterrupt
     after, expected = pd.read_csv(table), pd.read_csv(tmp_path / "full.csv")
     assert list(after.step) == [0, 10, 20, 30, 40]
     pd.testing.assert_frame_equal(after, expected, check_exact=True)
+
+
+def test_bf16_autocast_is_the_default_on_gpus_and_the_launcher_can_say_otherwise(monkeypatch):
+    from p2law.lab.train import mixed_precision
+
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert mixed_precision() == "no"  # CPUs: fp32
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert mixed_precision() == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # e.g. a V100
+    assert mixed_precision() == "no"
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")  # accelerate launch --mixed_precision fp16
+    assert mixed_precision() == "fp16"

@@ -2,6 +2,10 @@
 
 torchrun --nproc_per_node 2 tests/train_worker.py OUT.json [MICRO_BATCH_SIZE]
     a short post-training under torchrun; rank 0 writes its rows as JSON.
+torchrun --nproc_per_node 2 tests/train_worker.py --masked OUT.json SHARDING STATE_DIR STOP_AFTER
+    a 2:4-masked post-training (magnitude masks) under ``sharding`` ("ddp" or "fsdp2"); with STOP_AFTER > 0
+    it stops after that many checkpoints (a stand-in for a kill), leaving its state in STATE_DIR. Rank 0
+    writes the rows, and every rank checks that its pruned weights are exactly zero ("masked_zero").
 python tests/train_worker.py --preemptible TABLE STATE_DIR
     one process, slowed down so that a test's signal lands mid-run; exits as ``p2law run`` does when
     preempted (the status ``Preempted.exit_code``, one line on stderr).
@@ -33,6 +37,44 @@ def main(out, micro=None):
         Path(out).write_text(json.dumps(rows))
 
 
+def masked_model():
+    """The tiny model with a magnitude 2:4 mask on every decoder weight matrix, applied; and the masks."""
+    from p2law.lab.prune.magnitude import magnitude_mask_2of4
+
+    model = tiny_model(seed=5)
+    masks = {
+        name: magnitude_mask_2of4(p) for name, p in model.named_parameters() if ".layers." in name and p.dim() == 2
+    }
+    return model, masks
+
+
+def masked(out, sharding, state_dir, stop_after):
+    torch.set_num_threads(1)
+    model, masks = masked_model()
+    cfg = TrainConfig(**CONFIG, sharding=sharding)
+    rows = post_train(
+        model,
+        pattern_data(),
+        cfg,
+        masks=masks,
+        rows_meta={"run_id": "masked"},
+        state_dir=state_dir if state_dir != "-" else None,
+        stop_after_checkpoints=int(stop_after) or None,
+        progress=False,
+    )
+    zero = True
+    for name, p in model.named_parameters():
+        if name in masks:
+            local = p.to_local() if hasattr(p, "to_local") else p  # this rank's rows under FSDP2
+            full = p.full_tensor() if hasattr(p, "full_tensor") else p
+            zero &= bool((full.detach()[~masks[name]] == 0).all()) and local.numel() <= p.numel()
+    sharded = any(hasattr(p, "to_local") for p in model.parameters())
+    if int(__import__("os").environ.get("RANK", "0")) == 0:
+        Path(out).write_text(json.dumps({"rows": rows, "masked_zero": zero, "sharded": sharded}))
+    elif not zero:
+        sys.exit(3)
+
+
 def preemptible(table, state_dir):
     torch.set_num_threads(1)
     model = tiny_model(seed=5)
@@ -62,5 +104,7 @@ def preemptible(table, state_dir):
 if __name__ == "__main__":
     if sys.argv[1] == "--preemptible":
         preemptible(*sys.argv[2:4])
+    elif sys.argv[1] == "--masked":
+        masked(*sys.argv[2:6])
     else:
         main(*sys.argv[1:3])

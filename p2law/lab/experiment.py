@@ -21,10 +21,11 @@ here, with a BPE tokenizer trained on the corpus. ``paper`` loads the paper's si
 (``p2law.paper.PAPER_MODELS``) by hub id, or from the local folders in ``Profile.model_paths``, and streams
 the corpus with each model's own tokenizer into a token store (``p2law.lab.token_store``) holding the whole
 post-training budget, each block read once. Loaded weights are kept in float32: AdamW at the paper's LR
-of 2e-5 needs full-precision weights (in bf16 most of its updates would round away). For bf16 compute,
-start the sweep under ``accelerate launch --mixed_precision bf16`` or with ``ACCELERATE_MIXED_PRECISION=bf16``
-(the checkpoints are then evaluated under autocast, L0 in float32). The base stays in host memory; each
-run's copy is pruned and trained on the GPU when there is one.
+of 2e-5 needs full-precision weights (in bf16 most of its updates would round away). Compute is bf16
+autocast on GPUs that support it (``train.mixed_precision``; ``ACCELERATE_MIXED_PRECISION`` or
+``accelerate launch --mixed_precision`` overrides it), fp32 on CPUs, and L0 is measured under the same
+precision as the checkpoints. The base stays in host memory; each run's copy is pruned and trained on the
+GPU when there is one.
 """
 
 from __future__ import annotations
@@ -32,12 +33,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
+import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 from filelock import FileLock, Timeout
 
+from . import resume
 from .costs import achieved_flops_per_second, plan_sweep, print_plan
 from .data import calibration_batches, prepare
 from .manifest import add_totals, existing_table, open_manifest, write_json
@@ -171,19 +176,30 @@ def _load_base(profile: Profile, base: Base, bundle, cache: Path, progress: bool
     return model, info | hub.provenance(base.source) | {"load_seconds": time.perf_counter() - t0}
 
 
+# How long a collective may wait before the job fails. NCCL's default (10 min) is shorter than rank 0
+# pruning an 8B model with SparseGPT or a first tokenisation of the corpus, while the others wait.
+PROCESS_GROUP_TIMEOUT = timedelta(hours=2)
+
+
 def _device():
     """This process's device: accelerate's ``PartialState`` (set up here, before anything touches a GPU)
-    gives rank k of a torchrun / accelerate job ``cuda:<local rank>``, one process alone ``cuda`` or the CPU."""
+    gives rank k of a torchrun / accelerate job ``cuda:<local rank>``, one process alone ``cuda`` or the CPU.
+    The first call sets up the process group, with ``PROCESS_GROUP_TIMEOUT``."""
     from accelerate import PartialState
+    from accelerate.utils import InitProcessGroupKwargs
 
-    return PartialState().device
+    return PartialState(**InitProcessGroupKwargs(timeout=PROCESS_GROUP_TIMEOUT).to_kwargs()).device
 
 
 def _base_loss(base, eval_blocks, batch_size: int, device) -> float:
-    """L0 on ``device``; the base goes back to host memory after, where the sweep keeps it."""
-    from .train import evaluate
+    """L0 on ``device``, under the precision the checkpoints are evaluated in (bf16 autocast on GPUs, by
+    default); the base goes back to host memory after, where the sweep keeps it."""
+    import torch
 
-    loss = evaluate(base.to(device), eval_blocks, batch_size)
+    from .train import evaluate, mixed_precision
+
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed_precision() == "bf16"):
+        loss = evaluate(base.to(device), eval_blocks, batch_size)
     base.to("cpu")
     return loss
 
@@ -277,9 +293,42 @@ PRUNERS = {
 
 
 def _run_locked(profile: Profile, out: Path, only, progress: bool):
+    """The sweep, with SIGTERM/SIGUSR1 caught from its first step: a signal while a base loads, the corpus
+    is packed or a model is pruned is acted on at the next run's first step boundary (its pruned state is
+    saved, so SparseGPT does not run again), not by dying mid-write."""
+    from .train import _catch_preemption
+
+    caught, restore = _catch_preemption()
+    try:
+        return _sweep(profile, out, only, progress, caught)
+    finally:
+        restore()
+
+
+def _pruned(r, base_model, calibration, device, state_dir: Path, report_path: Path, progress: bool):
+    """``(model, masks, n, rate)`` of run ``r``. A 2:4 run stopped mid-way has its masks in its saved state
+    and its report on disk: it takes both instead of running SparseGPT again (post_train then loads the
+    trained weights). Every other method prunes (depth and width are cheap, and change the shapes the
+    state is loaded into)."""
+    model = copy.deepcopy(base_model).to(device)
+    if r.method == "2:4" and resume.exists(state_dir) and report_path.exists():
+        saved = json.loads(report_path.read_text())
+        masks = resume.saved_masks(state_dir, {k: p.shape for k, p in model.named_parameters()})
+        return model, masks, saved["n"], saved["rate"]
+    model, report = PRUNERS[r.method](model, calibration, r, progress)
+    if report is None:
+        return model, None, count_params(base_model), 0.0
+    write_json(
+        report_path,
+        report.to_dict() | {"run_id": r.run_id, "model": r.model, "target_rate": r.target_rate, "plan_note": r.note},
+    )
+    return model, report.masks, report.n, report.rate
+
+
+def _sweep(profile: Profile, out: Path, only, progress: bool, caught: list[int]):
     import torch
 
-    from .train import post_train
+    from .train import Preempted, is_main_process, post_train
 
     table_path = out / "checkpoints.csv"
     existing = existing_table(table_path)  # checked before any result is written
@@ -319,14 +368,16 @@ def _run_locked(profile: Profile, out: Path, only, progress: bool):
         base_model, l0, bundle, calibration = loaded[r.model]
         n0 = count_params(base_model)
         t0 = time.perf_counter()
-        model, report = PRUNERS[r.method](copy.deepcopy(base_model).to(device), calibration, r, progress)
-        n, rate = (report.n, report.rate) if report else (n0, 0.0)
-        if report:
-            write_json(
-                out / "prune_reports" / f"{r.run_id}.json",
-                report.to_dict()
-                | {"run_id": r.run_id, "model": r.model, "target_rate": r.target_rate, "plan_note": r.note},
+        if caught and not torch.distributed.is_initialized():  # one process: stop before pruning
+            raise Preempted(
+                f"stopped by {signal.Signals(caught[0]).name} before run {r.run_id}; the finished runs are "
+                f"in {table_path}; run the same command again to go on",
+                caught[0],
+                0,
             )
+        state_dir = cache / "state" / r.run_id
+        report_path = out / "prune_reports" / f"{r.run_id}.json"
+        model, masks, n, rate = _pruned(r, base_model, calibration, device, state_dir, report_path, progress)
         meta = {
             "family": r.family,
             "model": r.model,
@@ -342,12 +393,15 @@ def _run_locked(profile: Profile, out: Path, only, progress: bool):
             model,
             bundle.train_data,
             cfg,
-            masks=report.masks if report else None,  # 2:4 only: the mask is kept exactly
+            masks=masks,  # 2:4 only: the mask is kept exactly
             rows_meta=meta,
             table_path=table_path,
-            state_dir=cache / "state" / r.run_id,
+            state_dir=state_dir,
             progress=progress,
+            signalled=caught,  # a signal caught before training stops the run at its first step
         )
+        if is_main_process():  # the run is whole in the table; its training state is dead weight (GBs)
+            shutil.rmtree(state_dir, ignore_errors=True)
         manifest["runs"][r.run_id] = {
             "seconds": time.perf_counter() - t0,
             "tokens": cfg.total_tokens,

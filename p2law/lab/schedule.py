@@ -257,12 +257,12 @@ def post_tokens(profile: Profile, model: str, n0: int | None) -> int:
 
 
 # Settings of TrainConfig that change memory and speed but not results (``micro_batch_size``,
-# ``gradient_checkpointing``), set by ``p2law run --micro-batch`` / ``--gradient-checkpointing`` through
-# ``train_overrides`` for every run of a sweep.
+# ``gradient_checkpointing``, ``sharding``), set by ``p2law run --micro-batch`` / ``--gradient-checkpointing``
+# / ``--sharding`` through ``train_overrides`` for every run of a sweep.
 TRAIN_OVERRIDES: dict = {}
 
 
-OVERRIDABLE = ("micro_batch_size", "gradient_checkpointing")
+OVERRIDABLE = ("micro_batch_size", "gradient_checkpointing", "sharding")
 
 
 class train_overrides:

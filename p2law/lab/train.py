@@ -11,9 +11,10 @@ Evaluation loss on a fixed held-out set is taken at checkpoints (the first at D 
 after pruning), evenly spaced in tokens or, with ``checkpoint_spacing="log+linear"``, half of them
 log-spaced from the first steps (the early drop) and half evenly spaced (the second half, where ASD
 samples). Each checkpoint becomes one row of the checkpoint table, written
-atomically as it happens, and the training state is saved beside it, so a killed run resumes from its
-last checkpoint and produces the same rows as an uninterrupted one. Data order depends only on the
-seed and the step, which is what makes resuming exact.
+atomically as it happens, and the training state (weights, AdamW, masks, rows) is saved beside it with
+``torch.distributed.checkpoint`` (``p2law.lab.resume``: each rank writes its own part), so a killed run
+resumes from its last checkpoint and produces the same rows as an uninterrupted one. Data order depends
+only on the seed and the step, which is what makes resuming exact.
 
 Preemption: while it runs (in the main thread), SIGTERM and SIGUSR1 (what cluster schedulers send before a
 kill; Slurm's ``--signal``) only set a flag. At the next optimizer-step boundary the run saves the same
@@ -27,6 +28,8 @@ previous handlers are back when ``post_train`` returns or raises.
 
 With ``torchrun``/``accelerate launch`` each process takes an equal share of every global batch;
 gradients are averaged across processes, so the loss curve matches one process with the same batch.
+Under DDP every rank holds the whole model; under FSDP2 (``sharding="fsdp2"``, or accelerate's FSDP plugin)
+weights, gradients, AdamW moments and masks are sharded (``p2law.lab.sharding``) and the loop is the same.
 
 Gradient accumulation: with ``micro_batch_size`` set, each process's share is run as several
 forward/backward passes of that many sequences inside ``accelerator.accumulate(model)`` (accelerate
@@ -41,7 +44,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import signal
 import threading
 import time
@@ -54,6 +56,18 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .. import table as checkpoint_table
+from . import resume
+from .sharding import SHARDINGS, is_sharded, masks_like, shard_fsdp2
+
+
+def mixed_precision() -> str:
+    """The compute precision of post-training: what ``accelerate launch --mixed_precision`` (or the
+    ``ACCELERATE_MIXED_PRECISION`` variable) says; otherwise bf16 autocast on a GPU that supports it (fp32
+    master weights and AdamW either way), and fp32 on CPUs, whose bf16 is slow or emulated."""
+    chosen = os.environ.get("ACCELERATE_MIXED_PRECISION")
+    if chosen:
+        return chosen
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
 def is_main_process() -> bool:
@@ -135,6 +149,7 @@ class TrainConfig:
     eval_batch_size: int = 32
     micro_batch_size: int | None = None  # per process, sequences per forward/backward; None: the whole share
     gradient_checkpointing: bool = False  # recompute activations in backward (memory, not results)
+    sharding: str = "ddp"  # "ddp" (every rank holds the model) or "fsdp2" (sharded: p2law.lab.sharding)
 
     def __post_init__(self):
         problems = []
@@ -156,6 +171,8 @@ class TrainConfig:
             problems.append(f"schedule must be one of {SCHEDULES} (got {self.schedule!r})")
         if self.checkpoint_spacing not in SPACINGS:
             problems.append(f"checkpoint_spacing must be one of {SPACINGS} (got {self.checkpoint_spacing!r})")
+        if self.sharding not in SHARDINGS:
+            problems.append(f"sharding must be one of {SHARDINGS} (got {self.sharding!r})")
         if self.micro_batch_size is not None and self.micro_batch_size <= 0:
             problems.append(f"micro_batch_size must be positive or None (got {self.micro_batch_size})")
         if problems:
@@ -261,9 +278,14 @@ def evaluate(model, eval_blocks: torch.Tensor, batch_size: int, accelerator=None
     device = next(model.parameters()).device
     total = torch.zeros(2, dtype=torch.float64, device=device)
     mine = eval_blocks[rank::world]
-    for i in range(0, len(mine), batch_size):
-        s, n = lm_loss_sum(model, mine[i : i + batch_size].to(device))
-        total += torch.tensor([s.item(), n], dtype=torch.float64, device=device)
+    # Every rank runs the same number of forward passes (under FSDP2 each one gathers weights from all
+    # ranks); a rank whose share ran out runs one block and does not count it.
+    for i in range(0, -(-len(eval_blocks) // world), batch_size):
+        batch, weight = mine[i : i + batch_size], 1.0
+        if len(batch) == 0:
+            batch, weight = eval_blocks[:1], 0.0
+        s, n = lm_loss_sum(model, batch.to(device))
+        total += weight * torch.tensor([s.item(), n], dtype=torch.float64, device=device)
     if accelerator is not None and world > 1:
         total = accelerator.reduce(total, reduction="sum")
     model.train(was_training)
@@ -306,33 +328,6 @@ def _global_mean(value: torch.Tensor, accelerator) -> torch.Tensor:
     return value[0]
 
 
-def _save_state(
-    state_dir: Path, model, optimizer, step: int, rows: list[dict], running: tuple[float, int] = (0.0, 0)
-) -> None:
-    """Write the resumable state through a temporary folder and an atomic rename. ``running``: the summed
-    training loss and step count since the last checkpoint (nonzero only when a preempted run saves
-    between checkpoints), from which the next row's ``train_loss`` continues."""
-    tmp = state_dir.with_name(state_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "rows": rows,
-            "running": list(running),
-        },
-        tmp / "state.pt",
-    )
-    old = state_dir.with_name(state_dir.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if state_dir.exists():
-        os.replace(state_dir, old)
-    os.replace(tmp, state_dir)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def post_train(
     model,
     data: TrainData,
@@ -344,6 +339,7 @@ def post_train(
     progress: bool = True,
     stop_after_checkpoints: int | None = None,
     accelerator=None,
+    signalled: list[int] | None = None,
 ) -> list[dict]:
     """Post-train ``model`` on ``data``; return the checkpoint rows (and write them to ``table_path``).
 
@@ -351,26 +347,29 @@ def post_train(
     table's descriptive columns (family, model, n0, l0, method, rate, n, seed, run_id). With
     ``state_dir`` the run resumes from its last checkpoint, or from the step a preemption signal stopped
     it at (``Preempted``, see the module docstring). ``stop_after_checkpoints`` ends the run early after
-    that many checkpoints (a stand-in for a kill, used by tests).
+    that many checkpoints (a stand-in for a kill, used by tests). ``signalled``: preemption signals
+    caught before this call (by the sweep, while it pruned); they stop the run at its first step.
     """
     from accelerate import Accelerator
 
     seq_len = data.train.shape[1]
     meta = dict(rows_meta or {})
     meta.setdefault("run_id", "run")
-    if accelerator is not None and str(accelerator.distributed_type).rsplit(".", 1)[-1] in ("FSDP", "DEEPSPEED"):
+    if accelerator is not None and str(accelerator.distributed_type).rsplit(".", 1)[-1] == "DEEPSPEED":
         raise NotImplementedError(
-            f"post_train under {accelerator.distributed_type}: not supported yet (the 2:4 mask "
-            "is not applied to sharded parameters and the resume state is saved unsharded by "
-            "rank 0); use DDP (configs/accelerate/ddp.yaml)"
+            "post_train under DeepSpeed: not supported (its optimizer steps inside backward, before the "
+            "2:4 gradient mask, and ZeRO's fp32 master weights are never masked); use DDP or FSDP2 "
+            "(configs/accelerate/ddp.yaml, configs/accelerate/fsdp2.yaml)"
         )
     if accelerator is None:
         from accelerate import PartialState
 
         world = PartialState().num_processes
         accum = cfg.accumulation_steps(world)
-        accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=accum)
-        if accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):  # from accelerate launch's config
+        accelerator = Accelerator(
+            cpu=not torch.cuda.is_available(), gradient_accumulation_steps=accum, mixed_precision=mixed_precision()
+        )
+        if accelerator.distributed_type.name == "DEEPSPEED":  # from accelerate launch's config
             return post_train(
                 model, data, cfg, masks, rows_meta, table_path, state_dir, progress, stop_after_checkpoints, accelerator
             )  # refused above, with the message
@@ -394,7 +393,13 @@ def post_train(
     unknown = sorted(set(masks) - set(params))
     if unknown:
         raise ValueError(f"masks name parameters the model does not have: {unknown[:3]}")
-    masks = {k: v.to(params[k].device, params[k].dtype) for k, v in masks.items()}
+    # FSDP2: accelerate's plugin shards in prepare() (accelerate launch with configs/accelerate/fsdp2.yaml);
+    # otherwise sharding="fsdp2" shards here, before the optimizer is made over the sharded parameters.
+    by_accelerate = accelerator.distributed_type.name == "FSDP"
+    if cfg.sharding == "fsdp2" and not by_accelerate and not is_sharded(model):
+        model = shard_fsdp2(model, accelerator.device, accelerator.mixed_precision)
+    ours = is_sharded(model) and not by_accelerate
+    params = dict(model.named_parameters())
     checkpointing = cfg.gradient_checkpointing and not _checkpointing_on(model)
     if checkpointing:
         _set_checkpointing(model, True)
@@ -413,16 +418,26 @@ def post_train(
     step = 0
     running, n_running = 0.0, 0
     state_dir = Path(state_dir) if state_dir else None
-    if state_dir and (state_dir / "state.pt").exists():
-        state = torch.load(state_dir / "state.pt", map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, rows = state["step"], state["rows"]
-        running, n_running = state.get("running", (0.0, 0))  # states saved before preemption had none
-    model, optimizer = accelerator.prepare(model, optimizer)
-    raw = accelerator.unwrap_model(model)
+    if state_dir and (state_dir / "state.pt").exists() and not resume.exists(state_dir):
+        raise ValueError(
+            f"{state_dir} holds a resume state in the format of p2law before sharded checkpoints "
+            "(state.pt); delete the folder to run this run again from its start"
+        )
+    if not ours:  # DDP, one process, or accelerate's FSDP2: accelerate wraps (and shards) the model
+        model, optimizer = accelerator.prepare(model, optimizer)
+    raw = accelerator.unwrap_model(model) if not ours else model
     params = dict(raw.named_parameters())
+    masks = masks_like(params, masks)  # sharded like their weights under FSDP2
+    if resume.exists(state_dir):
+        saved = resume.load(state_dir, raw, optimizer, masks)
+        step, rows = saved["step"], saved["rows"]
+        running, n_running = saved["running"]
     _apply_masks(params, masks, grads=False)  # a resumed or freshly pruned model starts exactly masked
+    main = accelerator.is_main_process and is_main_process()  # accelerate's rank and the launcher's agree
+
+    def save_state(at_step: int, since_row: tuple[float, int] = (0.0, 0)) -> None:
+        meta_now = {"step": at_step, "rows": rows, "running": list(since_row)}
+        resume.save(state_dir, raw, optimizer, masks, meta_now, accelerator, main)  # every rank writes its part
 
     per_process = cfg.batch_size // world
     micro = per_process // accum
@@ -446,11 +461,10 @@ def post_train(
             "eval_loss": evaluate(model, data.eval, cfg.eval_batch_size, accelerator),
         }
         rows.append(row)
-        if accelerator.is_main_process and is_main_process():  # accelerate's rank and the launcher's agree
-            if table_path is not None:
-                checkpoint_table.replace_run_rows(table_path, meta["run_id"], rows)
-            if state_dir is not None:
-                _save_state(state_dir, raw, optimizer, at_step, rows)
+        if main and table_path is not None:
+            checkpoint_table.replace_run_rows(table_path, meta["run_id"], rows)
+        if state_dir is not None:
+            save_state(at_step)
         accelerator.wait_for_everyone()
 
     def my_share(at_step: int) -> torch.Tensor:
@@ -458,6 +472,7 @@ def post_train(
         return data.train[idx[accelerator.process_index * per_process : (accelerator.process_index + 1) * per_process]]
 
     caught, restore_handlers = _catch_preemption()
+    caught.extend(signalled or [])
 
     def preempted() -> bool:
         """Whether any process was signalled (all ask at the same step boundary, so all agree)."""
@@ -469,8 +484,8 @@ def post_train(
     def stop(at_step: int, save: bool) -> Preempted:
         """The exception ending a signalled run; ``save``: write the state at ``at_step`` first (False
         when the checkpoint just taken saved it)."""
-        if save and state_dir is not None and accelerator.is_main_process and is_main_process():
-            _save_state(state_dir, raw, optimizer, at_step, rows, (running, n_running))
+        if save and state_dir is not None:
+            save_state(at_step, (running, n_running))
         accelerator.wait_for_everyone()
         signum = caught[0] if caught else signal.SIGTERM  # a rank not signalled itself stops with the rest
         saved = (
@@ -495,7 +510,7 @@ def post_train(
         n_done = sum(1 for r in rows if r["step"] > 0)
         while step < total:
             if preempted():
-                raise stop(step, save=True)
+                raise stop(step, save=True)  # the first check comes after the D = 0 row, state saved
             ids = my_share(step)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total, cfg)
