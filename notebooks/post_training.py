@@ -20,7 +20,8 @@
 # two regularities off these curves. *Trend 1*: at the same pruning rate, smaller models lose loss faster
 # as tokens accumulate. *Trend 2*: the loss increase caused by pruning grows with the pruning rate as a
 # power law; in the paper's law the term is $(1/\rho)^{\gamma}$ with a negative $\gamma$ (Table 5:
-# $-0.97$ to $-1.28$), so $\Delta\mathcal{L} \propto \rho^{-\gamma}$. The unpruned control ($\rho=0$,
+# $-0.97$ to $-1.28$, all but one printed value, which the paper-numbers page discusses), so
+# $\Delta\mathcal{L} \propto \rho^{-\gamma}$. The unpruned control ($\rho=0$,
 # trained on the same tokens) shows how much of a curve's fall is plain further training; for a
 # well-trained base it should stay flat. Every run of the small and medium models is repeated with a
 # second data-order seed; the seed-to-seed spread is the noise floor the verdicts use.
