@@ -133,9 +133,15 @@ table1
 table2 = paper_layout(paper.TABLE2, "form", ["r2", "huber", "asd"])
 show(table2, "Table 2 of the paper: L1, L2, L3 fitted on all checkpoints.")
 
+# %% [markdown]
+# Table 3 scores L1 on checkpoints it was not fitted on:
+
 # %%
 table3 = paper_layout(paper.TABLE3, "protocol", ["r2", "huber", "asd"])
 show(table3, "Table 3 of the paper: L1 on held-out checkpoints (– = split not run).")
+
+# %% [markdown]
+# Table 4 sets L1 beside the two forms built on the OpenAI law:
 
 # %%
 table4 = paper_layout(paper.TABLE4, "form", ["r2", "huber", "asd"])

@@ -148,6 +148,9 @@ base_text = (f"{ours.pretrain_tokens_per_param:g} tokens per parameter, cosine f
              f"{ours.pretrain_lr * ours.pretrain_min_lr_ratio:g}" if ours.pretrain_tokens_per_param else "public checkpoints")
 paper_ratio = [m.post_training_tokens / m.n_params for m in paper.PAPER_MODELS.values()]
 
+# %% [markdown]
+# With those, the rows of the training part:
+
 # %%
 training_rows = [
     ("post-training learning rate", theirs.lr, ours.lr),
