@@ -23,6 +23,19 @@
 # The paper does not publish the base losses $\mathcal{L}_0$ of its models, so for depth and width pruning
 # its laws determine only the relative loss $\Delta\mathcal{L} = \mathcal{L} - \mathcal{L}_0$. The 2:4 laws
 # (Eqs. 13–15) have no $\mathcal{L}_0$ and predict the loss itself.
+#
+# **What this page finds.**
+# - Table 6 follows from Table 5: all {glue:text}`table6_agree:d` of {glue:text}`table6_cells:d` Condition 2
+#   verdicts are what the signs of the published constants imply.
+# - Each depth rate of Table 1 is a whole number of layers when ρ counts all parameters, embeddings
+#   included ({glue:text}`n_depth_rates_whole_layers:d` rates, to within
+#   {glue:text}`max_depth_rate_error_pct:.2f` percentage points).
+# - The Llama depth L1 law has $\gamma=${glue:text}`gamma_printed:+.2f`, the only positive one of
+#   {glue:text}`n_gamma:d`: as printed it predicts a loss increase of {glue:text}`dl_printed_15:.2f` nats at
+#   15% and less, {glue:text}`dl_printed_30:.2f`, at 30%. With the sign flipped the law behaves as the
+#   paper's figures do.
+# - {glue:text}`n_findings:d` findings in all, listed at the end, that a reader can check without the
+#   paper's data.
 
 # %% tags=["parameters"]
 # Papermill parameters. This page reads only the published numbers, so `profile` and `results_dir` do not
@@ -33,20 +46,28 @@ law_form = "L1"  # which of Table 5's forms to draw (L1 is the paper's choice)
 n_token_points = 120  # points per predicted curve
 first_tokens = 10_000_000  # left end of the curves: the first checkpoints of a 256k-token-batch run
 
+# %% [markdown]
+# The published numbers live in `p2law.paper`; the law forms and the check of the three conditions in
+# `p2law.analysis`.
+
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from myst_nb import glue
 
-from p2law import paper
+from p2law import figures, paper
 from p2law.analysis import law
 from p2law.analysis.metrics import check_conditions
 
 if law_form not in ("L1", "L2", "L3"):
     raise ValueError(f"law_form must be 'L1', 'L2' or 'L3', got {law_form!r}")
 
+# %% [markdown]
+# Two helpers print a tidy table in the paper's layout (series and form down, method and metric across)
+# and with its number formats: R² with 4 decimals, Huber loss and ASD with 6, constants with 2, "–" for none.
 
+# %% tags=["hide-input"]
 def paper_layout(table: pd.DataFrame, row_key: str, columns: list[str]) -> pd.DataFrame:
     """A tidy table pivoted back into the paper's layout: rows (series, row label), columns (method, metric)."""
     wide = table.assign(
@@ -57,7 +78,6 @@ def paper_layout(table: pd.DataFrame, row_key: str, columns: list[str]) -> pd.Da
     return wide.reindex(columns=pd.MultiIndex.from_product([order, columns]))
 
 
-# Printed as in the paper: R² with 4 decimals, Huber loss and ASD with 6, constants with 2, "–" for none.
 FORMATS = {"r2": "{:.4f}", "huber": "{:.6f}", "asd": "{:.6f}", **{c: "{:.2f}" for c in paper.CONSTANTS},
            "paper": lambda ok: "✓" if ok else "×", "from Table 5": lambda ok: "✓" if ok else "×"}
 HEADERS = {"r2": "R²", "huber": "Huber loss", "asd": "ASD", "alpha": "α", "beta": "β", "gamma": "γ",
@@ -71,24 +91,28 @@ def show(wide: pd.DataFrame, caption: str):
     styler = styler.format_index(lambda name: name.replace("_", " "), axis=0, level=1)
     return styler.set_caption(caption)
 
-
 # %% [markdown]
 # ## The six models and Table 1
 #
 # The paper prunes three Llama-3 and three Qwen-2.5 base models. It does not print their sizes; they follow
 # from the published architectures (the test suite checks the arithmetic against `transformers`' own
-# modules). Counting every parameter, embeddings included, each depth rate of Table 1 is reached by exactly
-# one whole number of removed layers, which is how we know that the rates are fractions of *all* parameters.
+# modules).
 
 # %%
 models = paper.MODELS.set_index("model")[["family", "n_params", "n_layers", "hidden_size", "post_training_tokens"]]
 models
 
+# %% [markdown]
+# Counting every parameter, embeddings included, we ask how many whole layers each depth rate of Table 1
+# removes, and set the result beside the table's rates.
+
 # %%
 depth_plan = paper.depth_layers_for_table1()
+percent = lambda r: ", ".join(f"{x:.0%}" for x in r)
+layers = depth_plan.groupby("model", sort=False)["n_layers_removed"].agg(lambda k: ", ".join(map(str, k)))
 table1 = (
-    paper.TABLE1.pivot_table(index="model", columns="method", values="rate", aggfunc=lambda r: ", ".join(f"{x:.0%}" for x in r), sort=False)
-    .join(depth_plan.groupby("model", sort=False)["n_layers_removed"].agg(lambda k: ", ".join(map(str, k))))
+    paper.TABLE1.pivot_table(index="model", columns="method", values="rate", aggfunc=percent, sort=False)
+    .join(layers)
     .rename(columns={"depth": "depth rates", "width": "width rates", "n_layers_removed": "layers removed (derived)"})
 )
 glue("n_depth_rates_whole_layers", int(len(depth_plan)), display=False)
@@ -97,7 +121,8 @@ table1
 
 # %% [markdown]
 # All {glue:text}`n_depth_rates_whole_layers:d` depth rates match a whole number of layers to within
-# {glue:text}`max_depth_rate_error_pct:.2f` percentage points (the paper rounds to whole percent).
+# {glue:text}`max_depth_rate_error_pct:.2f` percentage points (the paper rounds to whole percent), which is
+# how we know that the rates are fractions of *all* parameters.
 #
 # ## Tables 2, 3 and 4: how well the laws fit
 #
@@ -108,9 +133,15 @@ table1
 table2 = paper_layout(paper.TABLE2, "form", ["r2", "huber", "asd"])
 show(table2, "Table 2 of the paper: L1, L2, L3 fitted on all checkpoints.")
 
+# %% [markdown]
+# Table 3 scores L1 on checkpoints it was not fitted on:
+
 # %%
 table3 = paper_layout(paper.TABLE3, "protocol", ["r2", "huber", "asd"])
 show(table3, "Table 3 of the paper: L1 on held-out checkpoints (– = split not run).")
+
+# %% [markdown]
+# Table 4 sets L1 beside the two forms built on the OpenAI law:
 
 # %%
 table4 = paper_layout(paper.TABLE4, "form", ["r2", "huber", "asd"])
@@ -133,7 +164,7 @@ show(table5, "Table 5 of the paper: fitted constants (N0 in billions, D in milli
 # For L1 and L3 the mixed derivative is
 # $(1/\rho)^\gamma\,\delta\beta D_C\,N_0^{-\delta-1}D^{-\beta-1}$, whose sign is the sign of $\delta\beta D_C$;
 # L2's token term does not involve $N_0$, so its mixed derivative is zero and Condition 2 never holds.
-# We derive the verdicts from Table 5 and set them beside the paper's.
+# The library's check of the conditions gives the verdict for one cell of Table 5:
 
 # %%
 def condition2_from_constants(row) -> bool:
@@ -142,7 +173,10 @@ def condition2_from_constants(row) -> bool:
     constants = paper.law_constants(row["family"], row["method"], row["form"])
     return bool(check_conditions(form, constants)[1].analytic)
 
+# %% [markdown]
+# We derive the verdict of every cell and set it beside the paper's Table 6; the page stops if any disagree.
 
+# %%
 derived = paper.TABLE5.assign(derived=paper.TABLE5.apply(condition2_from_constants, axis=1))
 table6 = derived.merge(paper.TABLE6, on=["family", "form", "method"], validate="one_to_one")
 table6["agree"] = table6["derived"] == table6["condition2"]
@@ -151,8 +185,9 @@ glue("table6_agree", n_agree, display=False)
 glue("table6_cells", int(len(table6)), display=False)
 if n_agree != len(table6):
     raise AssertionError("Table 6 does not follow from Table 5:\n" + table6[~table6["agree"]].to_string())
-show(paper_layout(table6.rename(columns={"condition2": "paper", "derived": "from Table 5"}), "form",
-                  ["paper", "from Table 5"]), "Table 6 of the paper (Condition 2 satisfied) beside our derivation.")
+side_by_side = table6.rename(columns={"condition2": "paper", "derived": "from Table 5"})
+show(paper_layout(side_by_side, "form", ["paper", "from Table 5"]),
+     "Table 6 of the paper (Condition 2 satisfied) beside our derivation.")
 
 # %% [markdown]
 # All {glue:text}`table6_agree:d` of {glue:text}`table6_cells:d` verdicts agree: Table 6 is exactly what the
@@ -162,8 +197,8 @@ show(paper_layout(table6.rename(columns={"condition2": "paper", "derived": "from
 # ## What the fitted laws predict for the paper's models
 #
 # For each model and each Table 1 rate we evaluate the chosen form with the published constants over the
-# model's post-training budget (0.5B or 1B tokens). Depth and width panels show $\Delta\mathcal{L}$; the
-# 2:4 panels show $\mathcal{L}$ itself.
+# model's post-training budget (0.5B or 1B tokens): $\Delta\mathcal{L}$ for depth and width (the law with
+# $\mathcal{L}_0 = 0$), $\mathcal{L}$ itself for 2:4.
 
 # %%
 def curves(form: str, overrides: dict | None = None) -> pd.DataFrame:
@@ -176,37 +211,19 @@ def curves(form: str, overrides: dict | None = None) -> pd.DataFrame:
             fitted = paper.law(model.family, method, form, (overrides or {}).get((model.family, method)))
             rates = [None] if method == "2:4" else paper.TABLE1.query("model == @model.model and method == @method")["rate"]
             for rate in rates:
-                # ΔL for depth and width (L0 = 0), L itself for 2:4
                 value = fitted.predict_arrays(model.n_params, tokens, 0.0 if rate is None else rate, 0.0)
                 rows.append(pd.DataFrame({"family": model.family, "model": model.model, "method": method,
                                           "rate": np.nan if rate is None else rate, "tokens": tokens, "value": value}))
     return pd.concat(rows, ignore_index=True)
 
 
-def draw(pred: pd.DataFrame, title: str):
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), constrained_layout=True)
-    styles = ["-", "--", ":"]
-    for i, family in enumerate(paper.FAMILIES):
-        names = list(paper.MODELS.loc[paper.MODELS["family"] == family, "model"])
-        for j, method in enumerate(paper.METHODS):
-            ax = axes[i, j]
-            part = pred[(pred["family"] == family) & (pred["method"] == method)]
-            for colour, name in zip(["C0", "C1", "C2"], names):
-                one = part[part["model"] == name]
-                for style, (rate, curve) in zip(styles, one.groupby("rate", dropna=False, sort=True)):
-                    label = name if np.isnan(rate) else f"{name}, ρ={rate:.0%}"
-                    ax.plot(curve["tokens"], curve["value"], style, color=colour, label=label)
-            ax.set_xscale("log")
-            ax.set_xlabel("post-training tokens D")
-            ax.set_ylabel("predicted L (nats)" if method == "2:4" else "predicted ΔL = L − L0 (nats)")
-            ax.set_title(f"{paper.FAMILY_LABELS[family]}, {paper.METHOD_LABELS[method].lower()}", fontsize=10)
-            ax.legend(fontsize=6.5, ncol=1 if method == "2:4" else 2)
-    fig.suptitle(title, fontsize=11)
-    return fig
-
-
 predicted = curves(law_form)
-fig = draw(predicted, f"{law_form} with the constants of Table 5, as printed")
+
+# %% [markdown]
+# The figure draws the predicted curves, one panel per family and method.
+
+# %% tags=["hide-input"]
+fig = figures.paper_predictions(predicted, f"{law_form} with the constants of Table 5, as printed")
 glue("fig_predicted", fig, display=False)
 plt.close(fig)
 
@@ -220,31 +237,39 @@ plt.close(fig)
 # loss over the unpruned model; the 2:4 panels the predicted loss itself.
 # ```
 #
+# With L1 (the default form) every predicted curve falls with $D$. In the width panels and the Qwen-2.5
+# depth panel each model's highest rate (dotted) lies above its lowest (solid), as Trend 2 says, and the 2:4
+# laws predict the larger models lower throughout. The Llama-3 depth panel is the exception: its highest
+# rates lie lowest, and its loss increases run to tens of nats. The next section finds out why.
+#
 # ## What does not add up
 #
 # ### The sign of γ in the Llama depth L1 law
 #
 # Condition 3 says $\Delta\mathcal{L}\propto(1/\rho)^\gamma$, and the paper adds that $\Delta\mathcal{L}$
 # must vanish as $\rho\to0$. Both need $\gamma<0$: then $(1/\rho)^\gamma=\rho^{|\gamma|}$ grows with the
-# pruning rate and vanishes at $\rho=0$. All but {glue:text}`n_positive_gamma:d` of the
-# {glue:text}`n_gamma:d` values of $\gamma$ in Table 5 are negative. The exception is the Llama depth
-# L1 law, the law behind the paper's Figure 1, with $\gamma=+1.08$, while the same cell reads $-1.08$ for L2 and
-# $-1.06$ for L3. As printed, this law predicts that removing more layers *lowers* the loss increase, and a
-# loss increase of several nats after post-training. With the sign flipped the numbers are of the size the
-# paper's figures show.
+# pruning rate and vanishes at $\rho=0$. We count the positive values of $\gamma$ in Table 5.
+
+# %%
+positive_gamma = paper.TABLE5[paper.TABLE5["gamma"] > 0]
+glue("n_positive_gamma", int(len(positive_gamma)), display=False)
+glue("n_gamma", int(paper.TABLE5["gamma"].notna().sum()), display=False)
+positive_gamma
+
+# %% [markdown]
+# All but {glue:text}`n_positive_gamma:d` of the {glue:text}`n_gamma:d` values of $\gamma$ in Table 5 are
+# negative. The exception is the Llama depth L1 law, the law behind the paper's Figure 1, with
+# $\gamma=+1.08$, while the same cell reads $-1.08$ for L2 and $-1.06$ for L3. We evaluate that law as
+# printed and with the sign of $\gamma$ flipped, for Llama-3.2-1B after its 0.5B tokens.
 
 # %%
 llama_1b = paper.PAPER_MODELS["Llama-3.2-1B"]
-llama_models = paper.MODELS[paper.MODELS["family"] == "llama"].set_index("model")
 c_printed = paper.law_constants("llama", "depth", "L1")
 c_flipped = {**c_printed, "gamma": -c_printed["gamma"]}
 laws = [paper.law("llama", "depth", "L1", c) for c in (c_printed, c_flipped)]
+at_end = lambda f, rho: float(f.predict_arrays(llama_1b.n_params, llama_1b.post_training_tokens, rho, 0.0))
 gamma_check = pd.DataFrame(
-    {
-        f"ΔL at ρ={rho:.0%}, D=0.5B": [float(f.predict_arrays(llama_1b.n_params, llama_1b.post_training_tokens,
-                                                               rho, 0.0)) for f in laws]
-        for rho in (0.15, 0.30)
-    },
+    {f"ΔL at ρ={rho:.0%}, D=0.5B": [at_end(f, rho) for f in laws] for rho in (0.15, 0.30)},
     index=[f"γ = {c_printed['gamma']:+.2f} (printed)", f"γ = {c_flipped['gamma']:+.2f} (sign flipped)"],
 )
 glue("gamma_printed", float(c_printed["gamma"]), display=False)
@@ -252,32 +277,21 @@ glue("dl_printed_15", float(gamma_check.iloc[0, 0]), display=False)
 glue("dl_printed_30", float(gamma_check.iloc[0, 1]), display=False)
 glue("dl_flipped_15", float(gamma_check.iloc[1, 0]), display=False)
 glue("dl_flipped_30", float(gamma_check.iloc[1, 1]), display=False)
-positive_gamma = paper.TABLE5[paper.TABLE5["gamma"] > 0]
-glue("n_positive_gamma", int(len(positive_gamma)), display=False)
-glue("n_gamma", int(paper.TABLE5["gamma"].notna().sum()), display=False)
 gamma_check
 
 # %% [markdown]
 # For Llama-3.2-1B after 0.5B tokens the printed law gives $\Delta\mathcal{L}$ =
 # {glue:text}`dl_printed_15:.2f` nats at 15% and {glue:text}`dl_printed_30:.2f` at 30%; with the sign
-# flipped it gives {glue:text}`dl_flipped_15:.3f` and {glue:text}`dl_flipped_30:.3f`. The paper's claim
-# that "all of the fitted L1 satisfy all three conditions" holds only if the printed
-# $\gamma=${glue:text}`gamma_printed:+.2f` is a sign typo, which the figure below assumes.
+# flipped it gives {glue:text}`dl_flipped_15:.3f` and {glue:text}`dl_flipped_30:.3f`. As printed, removing
+# more layers *lowers* the loss increase, and the increase is several nats after post-training. The paper's
+# claim that "all of the fitted L1 satisfy all three conditions" holds only if the printed
+# $\gamma=${glue:text}`gamma_printed:+.2f` is a sign typo. The figure sets the three Llama models' curves
+# of both versions side by side.
 
-# %%
+# %% tags=["hide-input"]
 flipped = curves("L1", overrides={("llama", "depth"): c_flipped})
-fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-for ax, (label, frame) in zip(axes, [("as printed, γ = +1.08", predicted if law_form == "L1" else curves("L1")),
-                                     ("sign flipped, γ = −1.08", flipped)]):
-    part = frame[(frame["family"] == "llama") & (frame["method"] == "depth")]
-    for colour, (name, one) in zip(["C0", "C1", "C2"], part.groupby("model", sort=False)):
-        for style, (rate, curve) in zip(["-", "--", ":"], one.groupby("rate")):
-            ax.plot(curve["tokens"], curve["value"], style, color=colour, label=f"{name}, ρ={rate:.0%}")
-    ax.set_xscale("log")
-    ax.set_xlabel("post-training tokens D")
-    ax.set_ylabel("predicted ΔL = L − L0 (nats)")
-    ax.set_title(f"Llama-3 depth pruning, L1 {label}", fontsize=10)
-    ax.legend(fontsize=6.5, ncol=2)
+printed = predicted if law_form == "L1" else curves("L1")
+fig = figures.llama_depth_side_by_side([("as printed, γ = +1.08", printed), ("sign flipped, γ = −1.08", flipped)])
 glue("fig_gamma_sign", fig, display=False)
 plt.close(fig)
 
@@ -290,15 +304,24 @@ plt.close(fig)
 # Condition 3; flipped, the ordering and the size of ΔL are plausible.
 # ```
 #
+# On the left each model's curves are in reverse order of rate (dotted lowest) and $\Delta\mathcal{L}$ runs
+# from about 3 to 27 nats; on the right they are in order of rate, $\Delta\mathcal{L}$ stays below one nat,
+# and at its lowest rate the smallest model loses most, as in the other panels of the paper's laws.
+#
 # ### The other findings
+#
+# We collect what does not add up in a table, one finding at a time, starting with the sign of γ.
 
 # %%
-findings = []
-findings.append(("Table 5", "Llama depth L1: gamma = +1.08",
-                 "Only positive gamma of the table; contradicts Condition 3 and Delta L -> 0 as rho -> 0 "
-                 "(see above). L2 and L3 of the same cell have -1.08 and -1.06."))
+findings = [("Table 5", "Llama depth L1: gamma = +1.08",
+             "Only positive gamma of the table; contradicts Condition 3 and Delta L -> 0 as rho -> 0 "
+             "(see above). L2 and L3 of the same cell have -1.08 and -1.06.")]
 
-# Width laws whose Delta L turns negative for large D: the pruned model would beat the unpruned one.
+# %% [markdown]
+# A width law whose asymptote $E + N_C/N_0^{\alpha}$ is negative predicts $\Delta\mathcal{L} < 0$ beyond some
+# $D$: the pruned model would beat the unpruned one. We find those laws and where they cross zero.
+
+# %%
 crossings = []
 for row in paper.TABLE5[paper.TABLE5["method"] == "width"].itertuples():
     c = paper.law_constants(row.family, row.method, row.form)
@@ -316,7 +339,11 @@ findings.append(("Table 5", f"{len(crossings)} width laws have a negative asympt
                  f"({earliest['model']}, {earliest['form']}). Harmless inside the 0.5-1B-token data, "
                  "wrong as an extrapolation."))
 
-llama_b = llama_models["n_params"] / paper.N_UNIT
+# %% [markdown]
+# Two constants are printed too coarsely, or are too extreme, for the law to be used as printed.
+
+# %%
+llama_b = paper.MODELS[paper.MODELS["family"] == "llama"].set_index("model")["n_params"] / paper.N_UNIT
 alpha = paper.law_constants("llama", "width", "L2")["alpha"]
 findings.append(("Table 5", f"Llama width L2: N_C = 0.00, alpha = {alpha}",
                  f"N_C / N0^alpha = {llama_b['Llama-3.1-8B'] ** -alpha:.0e} x N_C for the 8B model: "
@@ -327,6 +354,11 @@ findings.append(("Table 5", f"Llama 2:4 L1: alpha = {c24['alpha']}, N_C = {c24['
                  f"The size term falls from {size_term['Llama-3.2-1B']:.2f} nats (1B) to "
                  f"{size_term['Llama-3.2-3B']:.0e} (3B): three model sizes cannot pin down such an exponent."))
 
+# %% [markdown]
+# The introduction names a compute $C = 6ND$ of "approximately $10^4$" for Llama-3.2-1B; we compute where its
+# depth run ends. The last three findings are read from the text.
+
+# %%
 pruned_1b = llama_1b.n_params * (1 - depth_plan.query("model == 'Llama-3.2-1B'")["rate_exact"].iloc[0])
 compute_end = 6 * pruned_1b / paper.N_UNIT * llama_1b.post_training_tokens / paper.D_UNIT
 glue("compute_end_1b", float(compute_end), display=False)
@@ -337,6 +369,11 @@ findings.append(("Sec. 1 / 4.1", "ADS vs ASD", "The new metric is called ADS in 
 findings.append(("Table 2", "Llama width R^2 < 0 for every form",
                  "Driven by Llama-3.1-8B width pruning, which the paper calls anomalous (Sec. 4.2) yet keeps "
                  "in the fit; Table 3 drops it and reports R^2 = 0.927 for the same family and method."))
+
+# %% [markdown]
+# The findings, in one table:
+
+# %%
 findings = pd.DataFrame(findings, columns=["where", "what", "why it matters"])
 glue("n_findings", int(len(findings)), display=False)
 findings.style.hide(axis="index")
@@ -349,3 +386,12 @@ findings.style.hide(axis="index")
 # but a planner that extrapolates them would be misled. And the post-training compute of the Llama-3.2-1B
 # depth run ends at $C = 6ND \approx$ {glue:text}`compute_end_1b:.0f` (billions × millions), short of the
 # $10^4$ the introduction names as the point where its loss starts to level off.
+#
+# ## On this page we
+#
+# - rendered the paper's Tables 1–5 from `p2law.paper` and derived its Table 6 from Table 5: all
+#   {glue:text}`table6_agree:d` verdicts agree;
+# - confirmed that Table 1's depth rates count all parameters, embeddings included;
+# - drew what the published laws predict for the six models, and found that the Llama depth L1 law makes
+#   sense only with the sign of γ flipped;
+# - listed {glue:text}`n_findings:d` places where the published numbers do not add up.

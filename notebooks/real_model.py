@@ -45,7 +45,11 @@ loss_col = "eval_loss"
 token_fraction = 0.8  # dataset-size split: the first 80% of each curve's checkpoints are fitted
 end_tail = 3  # Trend 2: ΔL is the mean over a curve's last checkpoints
 
-# %% tags=["hide-input"]
+# %% [markdown]
+# We need the page helpers, the paper's numbers, the library's fitting grids, sweep checks and verdict rules,
+# and the page's figures.
+
+# %%
 import json
 from pathlib import Path
 
@@ -55,12 +59,18 @@ import pandas as pd
 from myst_nb import glue
 
 from p2law import book as bs
-from p2law import paper
+from p2law import figures, paper
 from p2law.analysis import grids
 from p2law.analysis import sweep_checks as sc
 from p2law.analysis import verdict as v
 
 PAGE = "real_model"
+
+# %% [markdown]
+# The smollm sweep left a checkpoint table, a manifest, and a prune record of the base model (its layer
+# similarities and channel importances) and of every pruned model. `first` keeps each run's first data order.
+
+# %%
 out = bs.ensure_results("smollm", smollm_dir)
 df = bs.load_checkpoints(out)
 manifest = json.loads((out / "manifest.json").read_text())
@@ -76,7 +86,7 @@ first = v.first_seed_rows(df)
 #
 # The sweep loaded the file by its short name, dequantized it to float32 and recorded where it came from:
 
-# %% tags=["hide-input"]
+# %%
 pre = manifest["pretrain"][model_name]
 arch = base_info.get("architecture", {})
 checkpoint = pd.DataFrame([{
@@ -92,7 +102,7 @@ checkpoint.style.hide(axis="index").format({"parameters N0": "{:,}", "L0 (nats/t
 # split by a seeded hash of each document into post-training, calibration and evaluation sets that share no
 # document and no block:
 
-# %% tags=["hide-input"]
+# %%
 splits = sc.split_table(manifest["corpus"])
 bs.save_table(splits, results_dir, PAGE, "splits")
 splits
@@ -106,19 +116,15 @@ splits
 # %% tags=["hide-input"]
 sim = np.asarray(base_info.get("layer_similarity", []), float)
 depth_rows = pruned[pruned["method"] == "depth"].sort_values("rate") if len(pruned) else pruned
-fig, ax = plt.subplots(figsize=(7, 2.6), constrained_layout=True)
-colour = ["0.75"] * len(sim)  # each layer coloured by the lowest depth rate that removes it
-for k, r in reversed(list(enumerate(depth_rows.itertuples()))):
-    for layer in r.layers_removed:
-        colour[layer] = f"C{k}"
-ax.bar(range(len(sim)), sim, color=colour)
-for k, r in enumerate(depth_rows.itertuples()):
-    ax.bar([0], [0], color=f"C{k}", label=f"removed from ρ={r.rate:.3f} on")
-ax.legend(fontsize=7, loc="lower center")
-ax.set_xlabel("layer")
-ax.set_ylabel("cos(input, output)")
+fig = figures.layer_similarity(sim, depth_rows)
 bs.save_figure(fig, results_dir, PAGE, "layer_similarity")
 plt.show()
+
+# %% [markdown]
+# We read off the first and last layers' similarity, the range of the others, and the layers the highest
+# rate removes.
+
+# %%
 bulk = np.sort(sim)[4:] if len(sim) > 4 else sim  # all but the four layers that change their input most
 glue("sim_first", float(sim[0]) if len(sim) else np.nan, display=False)
 glue("sim_last", float(sim[-1]) if len(sim) else np.nan, display=False)
@@ -142,19 +148,14 @@ glue("deepest_removed", ", ".join(map(str, sorted(depth_rows["layers_removed"].i
 
 # %% tags=["hide-input"]
 imp = base_info.get("channel_importance", {})
-fig, axes = plt.subplots(1, 2, figsize=(8, 2.6), constrained_layout=True)
-for ax, key, title in ((axes[0], "histogram", "linear bins"), (axes[1], "histogram_log", "log bins")):
-    h = imp.get(key)
-    if h:
-        edges = np.asarray(h["edges"])
-        ax.stairs(h["counts"], edges, fill=True, color="C0")
-        ax.set_xscale("log" if h["log_scale"] else "linear")
-        ax.set_yscale("log")
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel("channel importance")
-axes[0].set_ylabel("channels")
+fig = figures.channel_importance(imp)
 bs.save_figure(fig, results_dir, PAGE, "channel_importance")
 plt.show()
+
+# %% [markdown]
+# The report also keeps quantiles of the importance; we compare the largest channel with the median one.
+
+# %%
 q = imp.get("quantiles", {})
 glue("imp_ratio", float(q.get("1", np.nan)) / float(q.get("0.5", np.nan)) if q else np.nan, display=False)
 
@@ -165,7 +166,7 @@ glue("imp_ratio", float(q.get("1", np.nan)) / float(q.get("0.5", np.nan)) if q e
 # Every pruned model, with its achieved ρ (embeddings included) and its loss right after pruning, on the
 # same evaluation blocks as the curves below:
 
-# %% tags=["hide-input"]
+# %%
 cost = pruned[["name", "method", "rate", "loss", "delta_loss"]].rename(
     columns={"rate": "ρ", "loss": "loss after pruning", "delta_loss": "ΔL vs L0"}) if len(pruned) else pruned
 bs.save_table(cost, results_dir, PAGE, "pruning_cost")
@@ -194,21 +195,7 @@ cost.style.hide(axis="index").format({"ρ": "{:.3f}", "loss after pruning": "{:.
 
 # %% tags=["hide-input"]
 methods = [m for m in ("depth", "width", "2:4") if m in set(df["method"])]
-ctrl = df[df["method"] == "none"]
-fig, axes = plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3), squeeze=False, constrained_layout=True)
-for ax, m in zip(axes[0], methods):
-    for k, (rate, g) in enumerate(df[df["method"] == m].groupby("rate")):
-        for i, (seed, c) in enumerate(g.groupby("seed")):
-            ax.plot(c["tokens"].clip(lower=100), c[loss_col], color=f"C{k}", alpha=1 if i == 0 else 0.45,
-                    label=f"ρ={rate:.3f}" if i == 0 else None)
-    for i, (seed, c) in enumerate(ctrl.groupby("seed")):
-        ax.plot(c["tokens"].clip(lower=100), c[loss_col], color="k", lw=0.9, alpha=1 if i == 0 else 0.45,
-                label="control ρ=0" if i == 0 else None)
-    ax.set_xscale("log")
-    ax.set_title(m, fontsize=9)
-    ax.set_xlabel("post-training tokens D (D=0 drawn at 100)")
-    ax.legend(fontsize=6)
-axes[0][0].set_ylabel("held-out loss")
+fig = figures.curves_with_control(df, loss_col, methods)
 bs.save_figure(fig, results_dir, PAGE, "curves")
 plt.show()
 
@@ -223,7 +210,7 @@ plt.show()
 # A base that has converged on its data should not move when trained further on the same kind of data. The
 # evidence rule allows 0.01 nats over the post-training budget:
 
-# %% tags=["hide-input"]
+# %%
 drift = sc.control_drift(df, loss_col)
 bs.save_table(drift, results_dir, PAGE, "control_drift")
 glue("ctrl_drop", float(-drift["final − L0"].mean()), display=False)
@@ -240,7 +227,7 @@ drift.style.hide(axis="index").format({c: "{:.4f}" for c in ("L0", "final", "fin
 # the loss *above the control* at equal tokens, and the drop a pruned curve shares with the control is not
 # counted as recovery.
 
-# %% tags=["hide-input"]
+# %%
 share = v.control_share(first, loss_col)
 share = share[["run_id", "method", "rate", "drop", "control drop", "control share",
                "loss above control at the end"]]
@@ -259,7 +246,7 @@ share.style.hide(axis="index").format({c: "{:.3f}" for c in share.columns if c n
 # With three rates per method on one model, the exponent k of ΔL ∝ ρ^k is identified (the paper's γ = −k).
 # ΔL is taken at the end of post-training, against the control and, as the paper does, against L0.
 
-# %% tags=["hide-input"]
+# %%
 t2_ctrl, gamma_ctrl = v.trend2_power_law(first, loss_col, "control", end_tail)
 t2_l0, gamma_l0 = v.trend2_power_law(first, loss_col, "l0", end_tail)
 trend2 = gamma_ctrl.merge(gamma_l0.drop(columns="γ (paper L1)"), on=["family", "method"], how="outer",
@@ -290,7 +277,7 @@ trend2.style.hide(axis="index").format({c: "{:.3g}" for c in trend2.columns
 # $\mathcal{L} = \mathcal{L}_0 + (1/\rho)^{\gamma}(D_C/D^{\beta} + E)$ (L1_N0; for 2:4,
 # $D_C/D^{\beta} + E$), first in sample:
 
-# %% tags=["hide-input"]
+# %%
 fit_rows = []
 for m in methods:
     res, why = grids.try_fit(first[(first["method"] == m) & (first["tokens"] > 0)], "L1_N0", "lm",
@@ -315,7 +302,7 @@ fits.style.hide(axis="index").format({c: "{:.4g}" for c in fits.columns if c not
 # next-lower rate's curve. The noise floor is the seed-to-seed spread of the held-out curves' mean loss,
 # from the repeated width curve.
 
-# %% tags=["hide-input"]
+# %%
 options = {"n_unit": paper.N_UNIT, "d_unit": paper.D_UNIT, "huber_start": "lm", "token_fraction": token_fraction,
            "n_bootstrap": 0, "seed": 0, "level": 0.9}
 cells = [(m, p) for p in ("dataset_size", "pruning_rate") for m in methods if not (m == "2:4" and p == "pruning_rate")]
@@ -338,7 +325,7 @@ held.style.hide(axis="index").format({c: "{:.4g}" for c in held.columns if c not
 #
 # ## Verdicts on one real model
 
-# %% tags=["hide-input"]
+# %%
 flat = v.Verdict(
     "A well-trained base's ρ = 0 control stays flat", "DESIGN.md evidence rule; §3.2 (ΔL → 0 as ρ → 0)",
     "the paper shows no control", f"largest |L − L0| {drift['max |L − L0|'].max():.3f} nats over {budget:,} tokens",
@@ -350,6 +337,11 @@ untestable = [v.Verdict(c, s, "tested on three sizes per family", one_size, v.NO
     ("Trend 1: smaller models' loss falls faster", "§3.2, Fig. 3"),
     ("L1 satisfies Condition 2 (∂²L/∂N0∂D > 0)", "§4.2, Table 6"),
     ("The law generalizes to a held-out model size", "§4.3, Table 3"))]
+
+# %% [markdown]
+# With the Trend 2 and generalization verdicts above they make the table:
+
+# %%
 verdicts = [flat, t2_ctrl, t2_l0, general["dataset_size"][0], general["pruning_rate"][0], *untestable]
 table = v.verdict_table(verdicts)
 bs.save_table(table, results_dir, PAGE, "verdicts")
@@ -360,14 +352,20 @@ table[["claim", "ours", "baseline", "baseline_value", "noise_floor", "verdict", 
 # %% [markdown]
 # ## Beside the toy models and the paper
 #
-# The same statistics for the toy sweep's controls and Trend 2 exponents, and the paper's own numbers:
+# The same statistics for the toy sweep's controls and Trend 2 exponents, and the paper's own numbers, side
+# by side. First SmolLM2's own row:
 
-# %% tags=["hide-input"]
+# %%
 toy_dir = Path("results/toy")
 rows = [{"setting": f"SmolLM2-135M ({int(drift['n0'].iloc[0]):,} params, ~15,000 tokens/param)",
          "control |L − L0| max": drift["max |L − L0|"].max(),
          "k depth (vs control)": gamma_ctrl.set_index("method")["k"].get("depth", np.nan),
          "k width (vs control)": gamma_ctrl.set_index("method")["k"].get("width", np.nan)}]
+
+# %% [markdown]
+# The toy sweep's controls and exponents, measured the same way, one row per family:
+
+# %%
 if (toy_dir / "checkpoints.csv").exists():
     toy = v.first_seed_rows(bs.load_checkpoints(toy_dir))
     toy_drift = sc.control_drift(toy, loss_col)
@@ -377,6 +375,11 @@ if (toy_dir / "checkpoints.csv").exists():
                      "control |L − L0| max": toy_drift[toy_drift["model"].str.contains(fam)]["max |L − L0|"].max(),
                      "k depth (vs control)": g.set_index("method")["k"].get("depth", np.nan),
                      "k width (vs control)": g.set_index("method")["k"].get("width", np.nan)})
+
+# %% [markdown]
+# And the paper's exponents from its L1 fits (Table 5), with k = −γ:
+
+# %%
 t5 = paper.TABLE5[paper.TABLE5["form"] == "L1"] if "form" in paper.TABLE5 else paper.TABLE5
 for fam, g in t5.groupby("family"):
     gam = g.set_index("method")["gamma"]
@@ -395,7 +398,7 @@ beside.style.hide(axis="index").format({c: "{:.3g}" for c in beside.columns if c
 # The sweep's own record (`manifest.json`): each run's wall time on this 2-core machine, pruning and
 # evaluation included.
 
-# %% tags=["hide-input"]
+# %%
 runs = pd.DataFrame.from_dict(manifest["runs"], orient="index")[["seconds", "tokens", "n", "rate", "threads"]]
 runs = runs.assign(minutes=runs["seconds"] / 60, **{"tokens/s": runs["tokens"] / runs["seconds"]})
 glue("sweep_minutes", float(runs["seconds"].sum() / 60), display=False)

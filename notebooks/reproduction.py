@@ -20,10 +20,26 @@
 # page lists, side by side and computed from the code that runs the experiments, what we changed, why,
 # and what each change may do to the conclusions. The last section says how to run the paper's own
 # setting with the same code on GPUs.
+#
+# **What this page finds.**
+# - Our {glue:text}`repro_models_present:d` models are at least {glue:text}`repro_min_ratio:,.0f` times
+#   smaller than the paper's, and the whole sweep took {glue:text}`repro_total_min:,.0f` minutes of machine
+#   time.
+# - The bases' pretraining loss falls slowly by the end (at most {glue:text}`repro_pre_last_drop:.3f` nats over
+#   the last tenth of their tokens), but only {glue:text}`repro_controls_flat:d` of
+#   {glue:text}`repro_controls:d` unpruned controls stay within 0.01 nats of $\mathcal{L}_0$ during
+#   post-training ({glue:text}`repro_not_flat_text` do not), so the verdicts measure recovery against the
+#   control.
+# - {glue:text}`repro_rates_matched:d` of {glue:text}`repro_rate_ranks:d` rate ranks are matched across model
+#   sizes, as Trend 1's comparisons need.
 
 # %% tags=["parameters"]
 profile = "toy"
 results_dir = "results/toy"
+
+# %% [markdown]
+# We need the page helpers, the paper's models, the sweep's checks, and the profiles that define both
+# settings: `ours` is the profile these results were run with, `theirs` the paper's.
 
 # %%
 import json
@@ -35,15 +51,21 @@ import pandas as pd
 from myst_nb import glue
 
 from p2law import book as bs
-from p2law import paper
+from p2law import figures, paper
 from p2law.analysis import sweep_checks as sc
 from p2law.lab.models import toy_family
 from p2law.lab.profiles import get_profile
 
-out = bs.ensure_results(profile, results_dir)
-df = bs.load_checkpoints(out)
 ours = get_profile(profile)
 theirs = get_profile("paper")
+
+# %% [markdown]
+# The sweep left a checkpoint table and a manifest of what it ran, how long each run took and on how many
+# threads.
+
+# %%
+out = bs.ensure_results(profile, results_dir)
+df = bs.load_checkpoints(out)
 manifest_path = Path(out) / "manifest.json"
 manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
 
@@ -55,15 +77,13 @@ manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else 
 # q/k/v biases where the real model has them), three sizes per family spanning at least 5× in $N_0$ (the
 # paper's span is 6.5× for Llama and 6.2× for Qwen). Every model has eight layers and a head size of 8, so
 # that one layer, or one head's worth of hidden channels, is about the same share of $N_0$ at every size
-# and the three sizes can be pruned at matched rates. Our models are thousands of times smaller than the
-# paper's, and we pretrain them ourselves, so their base loss $\mathcal{L}_0$ is far above a real model's.
+# and the three sizes can be pruned at matched rates. One row per model, ours beside the paper's:
 
 # %%
 rows = []
 for family in ours.families:
     for spec in toy_family(family, ours.scale):
-        real = paper.PAPER_MODELS[spec.mirrors]
-        sub = df[df["model"] == spec.name]
+        real, sub = paper.PAPER_MODELS[spec.mirrors], df[df["model"] == spec.name]
         pre = manifest.get("pretrain", {}).get(spec.name, {})
         rows.append({
             "our model": spec.name, "stands in for": real.name,
@@ -76,6 +96,11 @@ for family in ours.families:
         })
 models = pd.DataFrame(rows)
 bs.save_table(models, out, "reproduction", "models")
+
+# %% [markdown]
+# We count the models present and the smallest size ratio, and show the table with readable numbers.
+
+# %%
 present = models["our N0"].notna()
 glue("repro_models_present", int(present.sum()), display=False)
 glue("repro_models_planned", int(len(models)), display=False)
@@ -88,10 +113,26 @@ models.style.format({"our N0": "{:,.0f}", "paper N0": "{:,.0f}", "size ratio": "
 # The results this build reads hold {glue:text}`repro_models_present:d` of the
 # {glue:text}`repro_models_planned:d` planned models (a model that is "not yet run" belongs to a part of
 # the sweep that has not been committed yet); our largest model is still at least
-# {glue:text}`repro_min_ratio:,.0f` times smaller than the paper's model it stands in for.
+# {glue:text}`repro_min_ratio:,.0f` times smaller than the paper's model it stands in for. Because we
+# pretrain them ourselves, their base loss $\mathcal{L}_0$ is far above a real model's.
+#
+# ## Data, training recipe and compute
+#
+# The recipe table is assembled in three parts, each row the paper's setting beside ours. First the data:
+
+# %%
+corpus = manifest.get("corpus")
+corpus_text = (f"{corpus['source']} ({corpus['n_bytes'] / 1e6:,.1f} MB, sha256 {corpus['sha256'][:12]}…)"
+               if corpus else ours.corpus)
+data_rows = [
+    ("corpus", "SlimPajama (hub: cerebras/SlimPajama-627B)", corpus_text),
+    ("tokenizer", "each model's own (128k / 152k entries)", f"BPE trained with `tokenizers`, {ours.vocab_size} entries"),
+    ("sequence length", theirs.seq_len, ours.seq_len),
+    ("calibration samples for pruning", theirs.n_calibration, ours.n_calibration),
+]
 
 # %% [markdown]
-# ## Data, training recipe and compute
+# Then the training recipe, for the bases and for post-training:
 
 # %%
 def tokens(x):
@@ -99,44 +140,54 @@ def tokens(x):
 
 
 post = df[df["tokens"] > 0].groupby("model")["tokens"].max()
+seeds_text = (f"{len(ours.seeds)} (small and medium models), "
+              f"{len(ours.seeds[:1]) if ours.single_seed_sizes else len(ours.seeds)} ({', '.join(ours.single_seed_sizes) or 'none'})")
+schedule_text = (f"linear warm-up of {ours.warmup_steps} steps (the same for every run), then {ours.schedule}"
+                 if ours.warmup_steps is not None else f"warm-up {ours.warmup_fraction:.0%} of the run, then {ours.schedule}")
+base_text = (f"{ours.pretrain_tokens_per_param:g} tokens per parameter, cosine from {ours.pretrain_lr:g} to "
+             f"{ours.pretrain_lr * ours.pretrain_min_lr_ratio:g}" if ours.pretrain_tokens_per_param else "public checkpoints")
+paper_ratio = [m.post_training_tokens / m.n_params for m in paper.PAPER_MODELS.values()]
+
+# %% [markdown]
+# With those, the rows of the training part:
+
+# %%
+training_rows = [
+    ("post-training learning rate", theirs.lr, ours.lr),
+    ("post-training schedule", "not stated", schedule_text),
+    ("data-order seeds per run", "1", seeds_text),
+    ("base pretraining", "public checkpoints (trillions of tokens)", base_text),
+    ("batch (tokens per step)", f"{theirs.batch_size * theirs.seq_len:,}", f"{ours.batch_size * ours.seq_len:,}"),
+    ("post-training tokens per model", "0.5B (smaller three) or 1B (larger three)",
+     f"{tokens(post.min())} – {tokens(post.max())}" if len(post) else "–"),
+    ("post-training tokens ÷ N0", f"{min(paper_ratio):.2f} – {max(paper_ratio):.2f}", f"{ours.post_tokens_per_param}"),
+    ("evaluation checkpoints per curve", "not stated", f"{ours.n_checkpoints} after D = 0 ({ours.checkpoint_spacing})"),
+]
+
+# %% [markdown]
+# And the compute, from the manifest: the threads the runs used, their wall time and throughput.
+
+# %%
 run_seconds = sum(r.get("seconds", 0) for r in manifest.get("runs", {}).values())
 pre_seconds = sum(r.get("seconds", 0) for r in manifest.get("pretrain", {}).values())
-corpus = manifest.get("corpus")
-corpus_text = (f"{corpus['source']} ({corpus['n_bytes'] / 1e6:,.1f} MB, sha256 {corpus['sha256'][:12]}…)"
-               if corpus else ours.corpus)
 trained_tokens = sum(r.get("tokens", 0) for r in manifest.get("runs", {}).values())
 entries = list(manifest.get("runs", {}).values()) + list(manifest.get("pretrain", {}).values())
 threads = sorted({e["threads"] for e in entries if "threads" in e})
 threads_text = (" or ".join(map(str, threads)) + " torch thread(s)" if threads
                 else f"{manifest.get('machine', {}).get('cpus', '?')} torch thread(s) in the latest session")
-recipe = pd.DataFrame([
-    ("corpus", "SlimPajama (hub: cerebras/SlimPajama-627B)", corpus_text),
-    ("tokenizer", "each model's own (128k / 152k entries)", f"BPE trained with `tokenizers`, {ours.vocab_size} entries"),
-    ("sequence length", theirs.seq_len, ours.seq_len),
-    ("calibration samples for pruning", theirs.n_calibration, ours.n_calibration),
-    ("post-training learning rate", theirs.lr, ours.lr),
-    ("post-training schedule", "not stated",
-     f"linear warm-up of {ours.warmup_steps} steps (the same for every run), then {ours.schedule}"
-     if ours.warmup_steps is not None else f"warm-up {ours.warmup_fraction:.0%} of the run, then {ours.schedule}"),
-    ("data-order seeds per run", "1", f"{len(ours.seeds)} (small and medium models), "
-     f"{len(ours.seeds[:1]) if ours.single_seed_sizes else len(ours.seeds)} ({', '.join(ours.single_seed_sizes) or 'none'})"),
-    ("base pretraining", "public checkpoints (trillions of tokens)",
-     f"{ours.pretrain_tokens_per_param:g} tokens per parameter, cosine from {ours.pretrain_lr:g} to "
-     f"{ours.pretrain_lr * ours.pretrain_min_lr_ratio:g}" if ours.pretrain_tokens_per_param else "public checkpoints"),
-    ("batch (tokens per step)", f"{theirs.batch_size * theirs.seq_len:,}", f"{ours.batch_size * ours.seq_len:,}"),
-    ("post-training tokens per model", "0.5B (smaller three) or 1B (larger three)",
-     f"{tokens(post.min())} – {tokens(post.max())}" if len(post) else "–"),
-    ("post-training tokens ÷ N0", f"{min(m.post_training_tokens / m.n_params for m in paper.PAPER_MODELS.values()):.2f}"
-     f" – {max(m.post_training_tokens / m.n_params for m in paper.PAPER_MODELS.values()):.2f}",
-     f"{ours.post_tokens_per_param}"),
-    ("evaluation checkpoints per curve", "not stated", f"{ours.n_checkpoints} after D = 0 ({ours.checkpoint_spacing})"),
+compute_rows = [
     ("hardware", "4 × A800-80G + 4 × A6000-48G", f"CPU only, {threads_text}"),
     ("wall time", "about 500 GPU-hours in all",
      f"{(run_seconds + pre_seconds) / 60:,.0f} min ({pre_seconds / 60:,.0f} pretraining bases, "
      f"{run_seconds / 60:,.0f} post-training)" if manifest else "–"),
-    ("post-training throughput", "not stated",
-     f"{trained_tokens / run_seconds:,.0f} tokens/s" if run_seconds else "–"),
-], columns=["", "paper", f"ours ({profile})"]).astype(str)
+    ("post-training throughput", "not stated", f"{trained_tokens / run_seconds:,.0f} tokens/s" if run_seconds else "–"),
+]
+
+# %% [markdown]
+# The three parts make the recipe table:
+
+# %%
+recipe = pd.DataFrame(data_rows + training_rows + compute_rows, columns=["", "paper", f"ours ({profile})"]).astype(str)
 bs.save_table(recipe, out, "reproduction", "recipe")
 recipe.style.hide(axis="index")
 
@@ -158,6 +209,11 @@ for model in dict.fromkeys(df["model"]):
         "post-training tokens/s": sum(v["tokens"] for v in runs) / post_s if post_s else None,
     })
 compute = pd.DataFrame(compute)
+
+# %% [markdown]
+# A last row adds the models up:
+
+# %%
 total_min = float(compute["pretraining min"].sum() + compute["post-training min"].sum()) if len(compute) else float("nan")
 if len(compute):
     compute.loc[len(compute)] = {"model": "all", "threads": "", "runs": compute["runs"].sum(),
@@ -172,8 +228,7 @@ compute.style.format({"pretraining min": "{:.1f}", "post-training min": "{:.1f}"
 # In all, {glue:text}`repro_total_min:,.0f` minutes of machine time for these results. A sweep's
 # dry run (`p2law run --profile toy --dry-run`) estimates its time from these measured rates when it finds
 # this manifest in its output folder.
-
-# %% [markdown]
+#
 # ## Four disjoint corpus splits
 #
 # The corpus is split by document, before anything is tokenized, into a pretraining set (the bases learn
@@ -191,17 +246,22 @@ splits.style.format({"MB": "{:.1f}", "tokens": "{:,.0f}", "blocks": "{:,.0f}"}, 
 # ## The bases: pretrained long enough, annealed at the end
 #
 # Each base is pretrained on the pretraining split for the tokens per parameter in the recipe, with a
-# cosine learning rate that ends low; the figure shows each base's evaluation loss as it trained.
+# cosine learning rate that ends low. We read each base's evaluation curve from its pretraining record and
+# measure how much its loss still fell over the last tenth of its tokens.
 
 # %%
 curves = sc.pretrain_curves(bs.load_pretrain(out))
-fig, ax = plt.subplots(figsize=(6, 3.5))
-for k, (model, c) in enumerate(curves.groupby("model", sort=False)):
-    ax.plot(c["tokens per parameter"], c["eval_loss"], marker=".", color=f"C{k}", label=model)
-ax.set_xlabel("pretraining tokens per parameter")
-ax.set_ylabel("eval loss (nats)")
-if ax.lines:
-    ax.legend(fontsize=7)
+last_tenth = {}
+for model, c in curves.groupby("model", sort=False):
+    tpp, loss = c["tokens per parameter"].to_numpy(float), c["eval_loss"].to_numpy(float)
+    last_tenth[model] = float(np.interp(0.9 * tpp[-1], tpp, loss) - loss[-1])
+glue("repro_pre_last_drop", max(last_tenth.values()) if last_tenth else float("nan"), display=False)
+
+# %% [markdown]
+# The figure draws the curves.
+
+# %% tags=["hide-input"]
+fig = figures.pretraining_curves(curves)
 bs.save_figure(fig, out, "reproduction", "pretraining")
 glue("fig_pretraining", fig, display=False)
 plt.close(fig)
@@ -210,9 +270,12 @@ plt.close(fig)
 # ```{glue:figure} fig_pretraining
 # :name: fig-pretraining
 #
-# Pretraining curves of the bases (evaluation loss against tokens per parameter). The last points fall
-# steeply because the learning rate anneals there, not because the models are far from done.
+# Pretraining curves of the bases (evaluation loss against tokens per parameter).
 # ```
+#
+# Every base's loss falls fast over the first few tokens per parameter and slowly by the end: over the
+# last tenth of its pretraining no base's loss fell by more than
+# {glue:text}`repro_pre_last_drop:.3f` nats. The three sizes of a family end far apart, the larger lower.
 #
 # ## Is each base well-trained? The ρ = 0 control
 #
@@ -227,11 +290,21 @@ bs.save_table(drift, out, "reproduction", "control_drift")
 glue("repro_controls_flat", int(drift["flat"].sum()), display=False)
 glue("repro_controls", int(len(drift)), display=False)
 glue("repro_max_drift", float(drift["max |L − L0|"].max()) if len(drift) else float("nan"), display=False)
-seed_spread = drift.groupby("model")["final − L0"].agg(lambda x: x.max() - x.min() if len(x) > 1 else np.nan)
-glue("repro_control_seed_spread", float(seed_spread.max()) if seed_spread.notna().any() else float("nan"),
+not_flat = drift[~drift["flat"].astype(bool)]
+glue("repro_controls_below", int((drift["final − L0"] < 0).sum()), display=False)
+glue("repro_not_flat_text", ", ".join(f"{r.model} seed {r.seed}" for r in not_flat.itertuples()) or "none",
      display=False)
 drift.style.format({"L0": "{:.4f}", "final": "{:.4f}", "final − L0": "{:+.4f}", "max |L − L0|": "{:.4f}"}
                    ).hide(axis="index")
+
+# %% [markdown]
+# Where a model has two data-order seeds, we measure how far apart its two controls end.
+
+# %%
+seed_spread = drift.groupby("model")["final − L0"].agg(lambda x: x.max() - x.min() if len(x) > 1 else np.nan)
+glue("repro_control_seed_spread", float(seed_spread.max()) if seed_spread.notna().any() else float("nan"),
+     display=False)
+seed_spread.rename("spread of final − L0 between seeds").to_frame()
 
 # %% [markdown]
 # {glue:text}`repro_controls_flat:d` of the {glue:text}`repro_controls:d` control curves stay within 0.01
@@ -261,19 +334,11 @@ drift.style.format({"L0": "{:.4f}", "final": "{:.4f}", "final − L0": "{:+.4f}"
 # annealed. Bases trained to hundreds of tokens per parameter, as the paper's are to thousands, need a
 # larger corpus than this machine's.
 
-# %%
-fig, ax = plt.subplots(figsize=(6, 3.2))
-control_rows = df[df["method"] == "none"]
-for k, (model, c) in enumerate(control_rows.groupby("model", sort=False)):
-    for i, (seed, cs) in enumerate(c.groupby("seed")):
-        cs = cs.sort_values("tokens")
-        ax.plot(cs["tokens"] / cs["n0"], cs["eval_loss"] - cs["l0"], color=f"C{k}", alpha=1 if i == 0 else 0.4,
-                label=model if i == 0 else None)
-ax.axhspan(-0.01, 0.01, color="0.9", zorder=0)
-ax.set_xlabel("post-training tokens per parameter")
-ax.set_ylabel("control loss − L0 (nats)")
-if ax.lines:
-    ax.legend(fontsize=6.5, ncol=2)
+# %% [markdown]
+# The figure follows each control's distance from $\mathcal{L}_0$ through post-training.
+
+# %% tags=["hide-input"]
+fig = figures.control_drift(df[df["method"] == "none"])
 bs.save_figure(fig, out, "reproduction", "control_drift")
 glue("fig_control_drift", fig, display=False)
 plt.close(fig)
@@ -285,6 +350,9 @@ plt.close(fig)
 # The ρ = 0 controls' distance from $\mathcal{L}_0$ during post-training (grey band: ±0.01 nats; faint: the
 # second data-order seed).
 # ```
+#
+# {glue:text}`repro_controls_below:d` of the {glue:text}`repro_controls:d` controls end below
+# $\mathcal{L}_0$; the curves that leave the grey band are {glue:text}`repro_not_flat_text`.
 #
 # ## Matched, distinct pruning rates
 #
@@ -342,3 +410,15 @@ matching.style.format({"spread": "{:.3f}", "limit": "{:.2f}"}).hide(axis="index"
 # its share of a 128-sequence batch of 2,048 tokens, and the 8B model needs FSDP or DeepSpeed
 # (`accelerate config`) for its optimizer state; and the corpus loader reads at most 200,000 SlimPajama
 # documents by default, fewer than a billion tokens, so the largest budgets would revisit data.
+#
+# ## On this page we
+#
+# - set our {glue:text}`repro_models_present:d` toy models and their recipe beside the paper's six models
+#   and recipe, with every number of our column read from the code and the sweep's manifest;
+# - listed the four document-disjoint corpus splits and measured how far the bases' pretraining loss still
+#   fell at the end;
+# - found {glue:text}`repro_controls_flat:d` of {glue:text}`repro_controls:d` unpruned controls flat to
+#   0.01 nats, and that the rest are still learning, which is why the verdicts measure recovery against the
+#   control;
+# - checked that the pruning rates are matched across model sizes;
+# - said how to run the paper's own setting on GPUs with the same code.
