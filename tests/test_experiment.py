@@ -114,15 +114,18 @@ def test_killed_sweep_resumes_to_the_same_table(smoke_results, tmp_path):
     pd.testing.assert_frame_equal(resumed, expected)
 
 
-def test_a_sweep_under_torchrun_writes_what_one_process_writes(smoke_results, tmp_path):
+@pytest.mark.parametrize("method, sharding", [("width", "ddp"), ("2:4", "fsdp2")])
+def test_a_sweep_under_torchrun_writes_what_one_process_writes(smoke_results, tmp_path, method, sharding):
     """Two processes (torchrun, gloo) run the same sweep: rank 0 alone writes the reports, the manifest and
-    the table, and the rows match the single-process sweep's (same global batch)."""
+    the table, and the rows match the single-process sweep's (same global batch). Under FSDP2 with 2:4 each
+    rank prunes with SparseGPT by itself and keeps its shard of its own mask: the rows match only if both
+    ranks found the same masks (pruning is deterministic on every rank)."""
     out = tmp_path / "two"
     (out / "_cache").mkdir(parents=True)
     shutil.copytree(smoke_results / "_cache" / "bases", out / "_cache" / "bases")  # post-training only
     for tok in (smoke_results / "_cache").glob("tokenizer-*.json"):
         shutil.copy(tok, out / "_cache" / tok.name)
-    run_id = next(r.run_id for r in plan_runs(SMOKE) if r.method == "width")
+    run_id = next(r.run_id for r in plan_runs(SMOKE) if r.method == method)
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     from train_fixtures import run_group  # a timeout kills torchrun's workers too
@@ -133,7 +136,7 @@ def test_a_sweep_under_torchrun_writes_what_one_process_writes(smoke_results, tm
             "--nproc_per_node",
             "2",
             "--master_port",
-            "29533",
+            str(29533 + (sharding == "fsdp2")),
             "-m",
             "p2law.cli",
             "run",
@@ -143,6 +146,8 @@ def test_a_sweep_under_torchrun_writes_what_one_process_writes(smoke_results, tm
             str(out),
             "--only",
             run_id,
+            "--sharding",
+            sharding,
             "--quiet",
         ],
         env=env,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from prune_fixtures import tiny_model
-from train_fixtures import pattern_data, run_group
+from train_fixtures import kill_tree, pattern_data, run_group
 from train_worker import CONFIG, PREEMPTIBLE_CONFIG
 
 from p2law.lab.prune import prune_2of4
@@ -331,21 +331,42 @@ def test_two_processes_keep_the_2of4_zeros_and_match_one(tmp_path, sharding):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sharding", ["ddp", "fsdp2"])
-def test_a_two_process_run_stopped_midway_resumes_to_the_uninterrupted_rows(tmp_path, sharding):
-    """Stopped after 2 of 4 checkpoints, the state is on disk as one file per rank holding one copy in all
-    (FSDP2: each rank's shards; DDP: the replicas written once, split between the ranks), masks included;
-    the restarted job ends with the rows of an uninterrupted run."""
+def test_a_two_process_run_killed_midway_resumes_to_the_uninterrupted_rows(tmp_path, sharding):
+    """SIGKILL to the whole job once 2 of 4 checkpoints are saved: the state on disk is whole, one file per
+    rank holding one copy in all (FSDP2: each rank's shards; DDP: the replicas written once, split between
+    the ranks), masks and AdamW included; the restarted job trains only the remaining steps and ends with
+    the rows of an uninterrupted run."""
+    import subprocess
+
     import torch.distributed.checkpoint as dcp
 
     from p2law.lab import resume
 
-    state = tmp_path / "state"
-    port = 29543 + 2 * (sharding == "fsdp2")
-    first = _masked_under_torchrun(tmp_path, sharding, state, stop_after=2, port=port, name="first.json")
-    assert [r["step"] for r in first["rows"]] == [0, 3, 6]
+    state, port = tmp_path / "state", 29543 + 2 * (sharding == "fsdp2")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent)}
+    cmd = [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", "--master_port", str(port)]
+    worker = [str(Path(__file__).with_name("train_worker.py")), "--masked", str(tmp_path / "killed.json")]
+    job = subprocess.Popen(
+        cmd + worker + [sharding, str(state), "0", "0.3"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 240
+    try:
+        while not (resume.exists(state) and json.loads((state / "meta.json").read_text())["step"] >= 6):
+            assert job.poll() is None and time.time() < deadline, "the job ended or stalled before step 6"
+            time.sleep(0.2)
+    finally:
+        kill_tree(job.pid)  # torchrun and both workers, as a node failure or scancel would
+        job.wait()
+    time.sleep(2)  # were a worker still alive, it would go on writing the state now
+    assert not (tmp_path / "killed.json").exists()  # killed before its end
+    saved_step = json.loads((state / "meta.json").read_text())["step"]
+    assert 6 <= saved_step < 12
     shards = sorted(state.glob("*.distcp"))
     assert [f.name for f in shards] == ["__0_0.distcp", "__1_0.distcp"]  # each rank wrote its part
-    assert not (tmp_path / "state.tmp").exists()
     from train_worker import masked_model
 
     model, masks = masked_model()
@@ -362,8 +383,8 @@ def test_a_two_process_run_stopped_midway_resumes_to_the_uninterrupted_rows(tmp_
     )
     second = _masked_under_torchrun(tmp_path, sharding, state, port=port + 1, name="second.json")
     assert second["masked_zero"]
+    assert second["forwards"] == 12 - saved_step  # resumed at the saved step, not from the start
     _assert_same_rows(second["rows"], _masked_in_one_process(), tol=1e-5)
-    assert second["rows"][:3] == first["rows"]  # the first rows come from the state, unchanged
 
 
 def test_a_signal_stops_the_run_at_the_next_step_and_resuming_is_exact(tmp_path):

@@ -12,11 +12,34 @@ def pattern_data(seq_len=32, vocab=96):
     return TrainData(train=seqs[:112], eval=seqs[112:])
 
 
-def run_group(cmd, timeout, **kw):
-    """``subprocess.run`` for a launcher (torchrun) whose workers are its children: started in a session of
-    its own, so a timeout kills the whole group instead of leaving the workers running."""
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant. torchrun starts each worker in a session of its own, so
+    killing torchrun's process group would leave its workers running (and writing)."""
     import os
     import signal
+    from pathlib import Path
+
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    todo, tree = [pid], []
+    while todo:
+        tree.append(todo.pop())
+        todo.extend(children.get(tree[-1], []))
+    for p in tree:  # all collected before any dies, so none escapes by being re-parented
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def run_group(cmd, timeout, **kw):
+    """``subprocess.run`` for a launcher (torchrun) whose workers are its children: a timeout kills the
+    launcher and all its workers (``kill_tree``), not only the launcher's process group."""
     import subprocess
 
     proc = subprocess.Popen(
@@ -25,7 +48,7 @@ def run_group(cmd, timeout, **kw):
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)
         proc.communicate()
         raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)

@@ -2,10 +2,11 @@
 
 torchrun --nproc_per_node 2 tests/train_worker.py OUT.json [MICRO_BATCH_SIZE]
     a short post-training under torchrun; rank 0 writes its rows as JSON.
-torchrun --nproc_per_node 2 tests/train_worker.py --masked OUT.json SHARDING STATE_DIR STOP_AFTER
+torchrun --nproc_per_node 2 tests/train_worker.py --masked OUT.json SHARDING STATE_DIR STOP_AFTER [SLOW]
     a 2:4-masked post-training (magnitude masks) under ``sharding`` ("ddp" or "fsdp2"); with STOP_AFTER > 0
-    it stops after that many checkpoints (a stand-in for a kill), leaving its state in STATE_DIR. Rank 0
-    writes the rows, and every rank checks that its pruned weights are exactly zero ("masked_zero").
+    it stops after that many checkpoints, leaving its state in STATE_DIR; SLOW seconds are added to every
+    training forward pass (so a test can kill it mid-run). Rank 0 writes the rows and how many training
+    forward passes it ran ("forwards"), and every rank checks that its pruned weights are exactly zero.
 python tests/train_worker.py --preemptible TABLE STATE_DIR
     one process, slowed down so that a test's signal lands mid-run; exits as ``p2law run`` does when
     preempted (the status ``Preempted.exit_code``, one line on stderr).
@@ -48,9 +49,17 @@ def masked_model():
     return model, masks
 
 
-def masked(out, sharding, state_dir, stop_after):
+def masked(out, sharding, state_dir, stop_after, slow="0"):
     torch.set_num_threads(1)
     model, masks = masked_model()
+    forwards = []
+
+    def count_and_wait(module, args):  # a hook, so it runs however DDP / accelerate wrap the forward
+        if module.training:
+            forwards.append(1)
+            time.sleep(float(slow))
+
+    model.register_forward_pre_hook(count_and_wait)
     cfg = TrainConfig(**CONFIG, sharding=sharding)
     rows = post_train(
         model,
@@ -70,7 +79,9 @@ def masked(out, sharding, state_dir, stop_after):
             zero &= bool((full.detach()[~masks[name]] == 0).all()) and local.numel() <= p.numel()
     sharded = any(hasattr(p, "to_local") for p in model.parameters())
     if int(__import__("os").environ.get("RANK", "0")) == 0:
-        Path(out).write_text(json.dumps({"rows": rows, "masked_zero": zero, "sharded": sharded}))
+        Path(out).write_text(
+            json.dumps({"rows": rows, "masked_zero": zero, "sharded": sharded, "forwards": len(forwards)})
+        )
     elif not zero:
         sys.exit(3)
 
@@ -105,6 +116,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "--preemptible":
         preemptible(*sys.argv[2:4])
     elif sys.argv[1] == "--masked":
-        masked(*sys.argv[2:6])
+        masked(*sys.argv[2:7])
     else:
         main(*sys.argv[1:3])
