@@ -393,23 +393,28 @@ matching.style.format({"spread": "{:.3f}", "limit": "{:.2f}"}).hide(axis="index"
 # `--model-path Llama-3.2-1B=/models/llama-3.2-1b`), streams SlimPajama through `datasets`, measures
 # each base's $\mathcal{L}_0$, prunes, post-trains with the mask kept and writes the same checkpoint
 # table as the toy sweep. The trainer is an `accelerate` loop, so several GPUs are used by starting it
-# through `accelerate launch`; weights stay in float32 (AdamW at a learning rate of 2e-5 needs them) and
-# bf16 compute comes from accelerate's mixed precision:
+# through `accelerate launch` (or `torchrun`); weights and AdamW stay in float32 (AdamW at a learning rate
+# of 2e-5 needs them) and compute is bf16 autocast on GPUs by default, $\mathcal{L}_0$ included:
 #
 # ```bash
-# accelerate launch --mixed_precision bf16 -m p2law.cli run --profile paper --out results/paper
+# accelerate launch --config_file configs/accelerate/ddp.yaml -m p2law.cli run --profile paper \
+#     --out results/paper --micro-batch 8
 # ```
 #
-# Each process takes an equal share of every 256k-token global batch, so the loss curve does not depend
-# on the number of GPUs, and only the first process writes files. The sweep is resumable: stopped and
-# started again, it skips finished runs and continues an interrupted one from its last checkpoint. Then
-# every page of this book re-renders from those results with `PROFILE=paper make book`.
+# Each process takes an equal share of every 256k-token global batch, accumulated over micro-batches of the
+# size the dry run prints, so the loss curve depends neither on the number of GPUs nor on the micro-batch;
+# only the first process writes the table. Llama-3.1-8B needs its weights, gradients and AdamW sharded:
+# `configs/accelerate/fsdp2.yaml`, or `torchrun ... -m p2law.cli run --sharding fsdp2`; the 2:4 masks are
+# sharded like their weights and stay exactly zero. The sweep is resumable: each checkpoint saves the run's
+# state with `torch.distributed.checkpoint` (every rank its own part, masks included), SIGTERM or SIGUSR1
+# from a scheduler stops it cleanly at the next step, and started again it skips finished runs and continues
+# an interrupted one. The corpus is streamed into a token store holding the whole budget, each block read
+# once. Then every page of this book re-renders from those results with `PROFILE=paper make book`.
 #
-# What we could not test here, and a GPU user should know: this path has been run end to end only on a
-# tiny local stand-in model (in the test suite); there is no gradient accumulation, so each GPU must hold
-# its share of a 128-sequence batch of 2,048 tokens, and the 8B model needs FSDP or DeepSpeed
-# (`accelerate config`) for its optimizer state; and the corpus loader reads at most 200,000 SlimPajama
-# documents by default, fewer than a billion tokens, so the largest budgets would revisit data.
+# What we could not test here, and a GPU user should know: none of this has run on a GPU. The paper path
+# has been run end to end only on a tiny local stand-in model, and the multi-process paths (DDP and our
+# FSDP2 route, kill and resume, 2:4 masks) on two CPU processes over gloo, all in the test suite;
+# accelerate's own FSDP plugin is not offered on CPU processes, so that route is untried.
 #
 # ## On this page we
 #
