@@ -39,21 +39,24 @@ curve_fitter = "lm"
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from myst_nb import glue
 
 from p2law import book as bs
 from p2law import paper, table
-from p2law.analysis import grids
+from p2law.analysis import grids, results
 from p2law.analysis.fit import identifiability
-from p2law.analysis.metrics import Domain, check_conditions
 from p2law.table import fit_rows
 
 PAGE = "fitting"
 out = bs.ensure_results(profile, results_dir)
+checkpoints = bs.load_checkpoints(out)
 # Laws are fitted to one data-order seed per run (the repeats measure the noise floor, on the verdict page).
-df = table.first_seed(bs.load_checkpoints(out))
+df = table.first_seed(checkpoints)
+# The fits behind Tables 2, 4 and 6 (p2law.analysis.results), cached under results_dir/cache by the table's
+# fingerprint: the verdict page asks for the same ones and reads them from there.
+grid = dict(fitters=fitters, n_unit=n_unit, d_unit=d_unit, huber_start=huber_start, max_starts=max_starts,
+            cache_dir=out / "cache")
 cov = grids.coverage(df)
 glue("fitting_starts", "every start" if max_starts is None else f"the {max_starts} best starts", display=False)
 glue("fitting_missing", ", ".join(f"{r.family} {r.method}" for r in cov.itertuples() if r.curves == 0) or "none",
@@ -86,8 +89,7 @@ def styled(table: pd.DataFrame, caption: str):
             .set_caption(caption))
 
 
-scores, fits = grids.fit_grid(df, ["L1", "L2", "L3"], fitters=fitters, n_unit=n_unit, d_unit=d_unit,
-                          huber_start=huber_start, max_starts=max_starts)
+scores, fits = results.table2(checkpoints, **grid)
 bs.save_table(scores, out, PAGE, "table2_ours")
 table2 = beside(scores, paper.TABLE2, ["family", "form", "method"])
 glue("n_fits_t2", int(scores["r2"].notna().sum()), display=False)
@@ -105,9 +107,7 @@ scores.loc[scores["note"] != "", ["family", "method", "form", "fitter", "n_point
 # ## Table 4: the OpenAI-style forms
 
 # %%
-scores4, fits4 = grids.fit_grid(df, ["L4", "L5"], fitters=fitters, n_unit=n_unit, d_unit=d_unit,
-                            huber_start=huber_start, max_starts=max_starts)
-scores4 = pd.concat([scores[scores["form"] == "L1"], scores4], ignore_index=True)
+scores4, fits4 = results.table4(checkpoints, **grid)
 bs.save_table(scores4, out, PAGE, "table4_ours")
 table4 = beside(scores4, paper.TABLE4, ["family", "form", "method"])
 styled(table4, "Table 4, paper (grey, italic) beside ours: L1 against L4 and L5.")
@@ -160,22 +160,7 @@ unidentified[["family", "form", "method", "why not"]] if len(unidentified) else 
 # in closed form where one exists and numerically over the range of our model sizes and token counts.
 
 # %%
-domain = Domain(n0=(df["n0"].min() / n_unit, df["n0"].max() / n_unit),
-                d=(max(df.loc[df["tokens"] > 0, "tokens"].min(), 1) / d_unit, df["tokens"].max() / d_unit),
-                rho=(max(df.loc[df["rate"] > 0, "rate"].min(), 0.01), df["rate"].max()), l0=float(df["l0"].mean()))
-t6 = []
-for (fam, m, form, fitter), res in fits.items():
-    if fitter != curve_fitter:
-        continue
-    verdict = np.nan
-    if res is not None:
-        try:
-            c2 = [c for c in check_conditions(res.form, res.params, domain) if c.condition == 2][0]
-            verdict = bool(c2.analytic if c2.analytic is not None else c2.numeric)
-        except (ValueError, FloatingPointError):  # the condition cannot be judged: left blank
-            verdict = np.nan
-    t6.append({"family": fam, "form": form, "method": m, "ours": verdict})
-t6 = pd.DataFrame(t6, columns=["family", "form", "method", "ours"])
+t6 = results.table6(checkpoints, fitter=curve_fitter, **grid)
 table6 = paper.TABLE6.rename(columns={"condition2": "paper"}).merge(t6, how="outer", on=["family", "form", "method"])
 bs.save_table(t6, out, PAGE, "table6_ours")
 mark = lambda v: "–" if pd.isna(v) else ("✓" if bool(v) else "×")

@@ -48,32 +48,23 @@ from myst_nb import glue
 
 from p2law import book as bs
 from p2law import paper, table
-from p2law.analysis import grids
+from p2law.analysis import grids, results
 from p2law.analysis.protocols import SPLITS
 
 PAGE = "generalization"
 out = bs.ensure_results(profile, results_dir)
+checkpoints = bs.load_checkpoints(out)
 # Laws are fitted to one data-order seed per run (the repeats measure the noise floor, on the verdict page).
-df = table.first_seed(bs.load_checkpoints(out))
+df = table.first_seed(checkpoints)
 grids.coverage(df)
 
 # %%
 # One cell per (family, method, split): fit on the split's fitting rows with each fitter, score on the held-out
-# rows, and refit on bootstrap resamples for the interval (grids.held_out_scores). Cells run in worker processes.
-cells = [(fam, m, protocol) for fam in sorted(df["family"].unique()) for m in grids.METHODS for protocol in SPLITS]
-results = grids.parallel_map(grids.held_out_scores, [
-    (df, fam, m, protocol, form, fitters, dict(n_unit=n_unit, d_unit=d_unit, huber_start=huber_start,
-                                             token_fraction=token_fraction, n_bootstrap=n_bootstrap, seed=seed,
-                                             level=level, max_starts=max_starts))
-    for fam, m, protocol in cells])
-rows, held_fits = [], {}
-for (fam, m, protocol), (cell_rows, cell_fits) in zip(cells, results):
-    rows += cell_rows
-    held_fits |= {(fam, m, protocol, fitter): fit for fitter, fit in cell_fits.items()}
-ours3 = pd.DataFrame(rows)
-for c in ["r2", "huber", "asd", "r2 low", "r2 high", "n_fit", "n_held_out", "resamples", "failed refits"]:
-    if c not in ours3:
-        ours3[c] = np.nan
+# rows, and refit on bootstrap resamples for the interval (p2law.analysis.results.table3, cached under
+# results_dir/cache by the table's fingerprint; the verdict page asks for the same table).
+ours3, held_fits = results.table3(checkpoints, form=form, fitters=fitters, n_unit=n_unit, d_unit=d_unit,
+                                  huber_start=huber_start, max_starts=max_starts, token_fraction=token_fraction,
+                                  n_bootstrap=n_bootstrap, seed=seed, level=level, cache_dir=out / "cache")
 bs.save_table(ours3, out, PAGE, "table3_ours")
 glue("n_held_scored", int(ours3["r2"].notna().sum()), display=False)
 glue("n_held_total", int(len(ours3)), display=False)
@@ -206,22 +197,8 @@ plt.close(fig)
 # %%
 from p2law.analysis import verdict as v
 
-forms = ["L1", "L2", "L3", "L4", "L5"]
-form_protocols = ["dataset_size", "pruning_rate"]
-swapped, n_swapped = v.swap_seeds(bs.load_checkpoints(out))
-seed_tables = {"first": df, "repeat": swapped}
-form_cells = [(seeds, fam, m, protocol, f) for seeds in seed_tables for fam in sorted(df["family"].unique())
-              for m in grids.METHODS for protocol in form_protocols for f in forms]
-form_options = dict(n_unit=n_unit, d_unit=d_unit, huber_start="lm", token_fraction=token_fraction,
-                    n_bootstrap=0, seed=seed, level=level, max_starts=form_max_starts)
-form_results = grids.parallel_map(grids.held_out_scores, [(seed_tables[s], fam, m, p, f, ["lm"], form_options)
-                                                    for s, fam, m, p, f in form_cells])
-forms_held = pd.DataFrame([row | {"seeds": s, "form": f, "n_repeated": n_swapped}
-                           for (s, fam, m, p, f), (cell_rows, _) in zip(form_cells, form_results)
-                           for row in cell_rows])
-for c in ["r2", "huber", "asd"]:
-    if c not in forms_held:
-        forms_held[c] = np.nan
+forms_held = results.forms_held_out(checkpoints, n_unit=n_unit, d_unit=d_unit, token_fraction=token_fraction,
+                                    max_starts=form_max_starts, cache_dir=out / "cache")
 bs.save_table(forms_held, out, PAGE, "forms_held_out")
 glue("form_max_starts", form_max_starts, display=False)
 wins = {rivals: v.form_effect(forms_held[forms_held["seeds"] == "first"], "L1", rivals)

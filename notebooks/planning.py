@@ -42,49 +42,27 @@ from myst_nb import glue
 
 from p2law import book as bs
 from p2law import paper, table
-from p2law.analysis import grids
+from p2law.analysis import grids, results
 from p2law.analysis.budget import slope, token_budget
-from p2law.analysis.verdict import flattening_tokens
 from p2law.table import fit_rows
 
 PAGE = "planning"
 out = bs.ensure_results(profile, results_dir)
+checkpoints = bs.load_checkpoints(out)
 # Laws are fitted to one data-order seed per run (the repeats measure the noise floor, on the verdict page).
-df = table.first_seed(bs.load_checkpoints(out))
+df = table.first_seed(checkpoints)
 grids.coverage(df)
 
 # %% [markdown]
 # ## Our models
 
 # %%
-rows, laws = [], {}
-cell_rows = {(fam, m): fit_rows(df, method=m, family=fam) for fam in sorted(df["family"].unique())
-             for m in grids.METHODS if (df.loc[(df["family"] == fam) & (df["method"] == m), "tokens"] > 0).any()}
-# The fits and their bootstrap refits, one cell per worker process.
-fitted = grids.parallel_map(grids.fit_with_bootstrap, [(data, form, fitter, n_unit, d_unit, n_bootstrap, seed)
-                                                 for data in cell_rows.values()])
-for ((fam, m), data), (res, why) in zip(cell_rows.items(), fitted):
-    laws[(fam, m)] = res
-    for (model, rate), g in data.groupby(["model", "rate"]):
-        rec = {"family": fam, "method": m, "model": model, "N0": int(g["n0"].iloc[0]), "rate ρ": float(rate),
-               "tokens trained": int(g["tokens"].max()), "note": why or ""}
-        if res is not None:
-            try:
-                b = token_budget(res, float(g["n0"].iloc[0]), float(rate), float(g["l0"].iloc[0]), threshold,
-                                 per=per, level=level)
-                rec |= {"budget tokens": b.tokens, "low": (b.tokens_interval or (np.nan,))[0],
-                        "high": (b.tokens_interval or (np.nan, np.nan))[1], "compute 6ND": b.compute,
-                        "loss at budget": b.loss_at_budget}
-            except ValueError as err:
-                rec["note"] = str(err)
-        if per == "decade":  # where the measured curve itself flattened, by the same threshold
-            curve = g.sort_values("tokens")
-            rec["measured flattening"] = flattening_tokens(curve["tokens"], curve["eval_loss"], threshold)
-        rows.append(rec)
-ours = pd.DataFrame(rows)
-for c in ["budget tokens", "low", "high", "compute 6ND", "loss at budget", "measured flattening"]:
-    if c not in ours:
-        ours[c] = np.nan
+# One law per family and method with its bootstrap refits, and each curve's budget beside where the measured
+# curve itself flattened by the same threshold (p2law.analysis.results.budgets, cached under results_dir/cache
+# by the table's fingerprint; the verdict page asks for the same table).
+ours, laws = results.budgets(checkpoints, form=form, fitter=fitter, threshold=threshold, per=per,
+                             n_bootstrap=n_bootstrap, level=level, seed=seed, n_unit=n_unit, d_unit=d_unit,
+                             cache_dir=out / "cache")
 bs.save_table(ours, out, PAGE, "budget_ours")
 glue("plan_threshold", float(threshold), display=False)
 both = ours.dropna(subset=["budget tokens", "measured flattening"])

@@ -9,8 +9,6 @@
 #     display_name: Python 3 (p2law)
 #     language: python
 #     name: python3
-#   p2law:
-#     needs: [fitting, generalization, planning]
 # ---
 
 # %% [markdown]
@@ -34,6 +32,13 @@ token_fraction = 0.8  # the dataset-size split of the generalization page
 max_drho = 0.03  # Trend 1: two models' curves are compared when their achieved rates differ by at most this
 end_tail = 3  # Trend 2: ΔL at the end is the mean over this many last checkpoints
 plan_threshold = 0.01  # Fig. 1: nats per decade under which a curve is flat (the planning page's threshold)
+# The fits this page judges are those of the fitting, generalization and planning pages: the same library
+# calls (p2law.analysis.results) with the same parameters, read from the cache under results_dir/cache
+# when those pages ran first. Keep these equal to those pages' parameters.
+huber_start = "grid"  # the fitting and generalization pages' huber_start
+max_starts = None  # their max_starts
+n_bootstrap = 20  # the generalization and planning pages' bootstrap refits
+form_max_starts = 2  # the generalization page's held-out form comparison
 
 # %%
 import inspect
@@ -46,25 +51,19 @@ from myst_nb import glue
 from p2law import book as bs
 from p2law import paper
 from p2law import table as tbl
+from p2law.analysis import results
 from p2law.analysis import verdict as v
 from p2law.analysis.budget import BELOW, BEYOND, token_budget
 
 PAGE = "verdict"
 out = bs.ensure_results(profile, results_dir)
 df = bs.load_checkpoints(out)
-
-
-def saved(page: str, name: str) -> pd.DataFrame:
-    """A table an earlier page of the book saved; this page reads its fits' scores instead of refitting."""
-    path = bs.book_dir(out, page) / f"{name}.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: execute the {page!r} page on these results first "
-                                "(scripts/build_book.py runs the pages in the table-of-contents order)")
-    return pd.read_csv(path)
-
-
-table2, table3, table4, table6 = (saved("fitting", "table2_ours"), saved("generalization", "table3_ours"),
-                                  saved("fitting", "table4_ours"), saved("fitting", "table6_ours"))
+cache = out / "cache"
+fits = dict(huber_start=huber_start, max_starts=max_starts, cache_dir=cache)
+table2, _ = results.table2(df, **fits)
+table6 = results.table6(df, fitter="lm", **fits)
+table3, _ = results.table3(df, huber_start=huber_start, max_starts=max_starts, token_fraction=token_fraction,
+                           n_bootstrap=n_bootstrap, cache_dir=cache)
 by_family = df.groupby("family")["model"].unique()
 glue("verdict_scope", "; ".join(f"{fam}: {', '.join(models)}" for fam, models in by_family.items()), display=False)
 glue("verdict_families_missing", ", ".join(sorted(set(["llama", "qwen2"]) - set(by_family.index))) or "none",
@@ -101,7 +100,7 @@ asd_verdict = v.asd_vs_flat(law_asd, flat_asd, asd_floor,
 # Form rankings held out (the generalization page's LM fits of L1-L5 on the dataset-size and pruning-rate
 # splits): in sample L1 cannot lose to L2/L3, which it nests. The floor: the same comparison with every
 # repeated curve swapped for its other seed.
-forms_held = saved("generalization", "forms_held_out")
+forms_held = results.forms_held_out(df, token_fraction=token_fraction, max_starts=form_max_starts, cache_dir=cache)
 forms_first, forms_repeat = (forms_held[forms_held["seeds"] == s] for s in ("first", "repeat"))
 n_form_repeats = int(forms_held["n_repeated"].max()) if len(forms_held) else 0
 
@@ -118,7 +117,7 @@ nested = held_out_ranking(("L2", "L3"), "L1 beats the forms it nests (L2, L3)", 
 # Fig. 1: the planning page's budgets (L1, LM) against where each measured curve flattened by the same
 # threshold; a curve that had not flattened within its run is censored. The floor is the seed-to-seed spread
 # of the measured flattening point (decades), which this page measures on the repeated curves.
-budget = saved("planning", "budget_ours")
+budget, _ = results.budgets(df, threshold=plan_threshold, n_bootstrap=n_bootstrap, cache_dir=cache)
 floor_range = inspect.signature(token_budget).parameters["d_range"].default
 budget = budget.assign(predicted=budget["budget tokens"], measured=budget["measured flattening"],
                        **{"predicted censored": np.where(np.isinf(budget["budget tokens"]), BEYOND,

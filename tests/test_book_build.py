@@ -88,111 +88,89 @@ def test_notebook_jobs_come_from_the_toc_and_need_a_source(tmp_path, capsys):
             "draft": NOTEBOOK.format(body="x = 3"),
         },
     )
-    jobs = build_book.notebook_jobs(tmp_path)
-    assert [(j.name, str(j.source), str(j.executed)) for j in jobs] == [
-        ("first", "notebooks/first.py", "book/_executed/first.ipynb"),
-        ("second", "notebooks/second.py", "book/_executed/second.ipynb"),
-    ]
+    assert build_book.notebook_jobs(tmp_path) == ["first", "second"]
     assert "notebooks/draft.py is not in _toc.yml" in capsys.readouterr().err
     (tmp_path / "notebooks" / "second.py").unlink()
     with pytest.raises(build_book.BookBuildError, match="notebooks/second.py does not exist"):
         build_book.notebook_jobs(tmp_path)
 
 
-NEEDS_HEADER = "# ---\n# jupyter:\n#   p2law:\n#     needs: {needs}\n# ---\n\n"
+def test_no_notebook_header_orders_the_pages():
+    """Pages read no other page's files, so nothing orders them: no jupytext header says what a page needs."""
+    for path in (ROOT / "notebooks").glob("*.py"):
+        header = path.read_text(encoding="utf-8").split("# ---", 2)[1]
+        assert "p2law:" not in header and "needs:" not in header, path.name
 
 
-def test_a_notebook_header_says_which_earlier_pages_it_needs(tmp_path):
-    _write_book(
-        tmp_path,
-        TOC,
-        {
-            "first": NOTEBOOK.format(body="x = 1"),
-            "second": NEEDS_HEADER.format(needs="[first]") + NOTEBOOK.format(body="x = 2"),
-        },
-    )
-    assert [(j.name, j.needs) for j in build_book.notebook_jobs(tmp_path)] == [("first", ()), ("second", ("first",))]
-    # The real book: the verdict page reads the tables the fitting, generalization and planning pages saved.
-    assert {j.name: j.needs for j in build_book.notebook_jobs(ROOT)}["verdict"] == (
-        "fitting",
-        "generalization",
-        "planning",
-    )
-    # A need that the toc lists later (or not at all) would make reading order a wrong execution order.
-    (tmp_path / "notebooks" / "first.py").write_text(NEEDS_HEADER.format(needs="[second]") + NOTEBOOK.format(body=""))
-    with pytest.raises(build_book.BookBuildError, match=r"notebooks/first.py needs \['second'\], which the toc"):
-        build_book.notebook_jobs(tmp_path)
-    (tmp_path / "notebooks" / "first.py").write_text(NEEDS_HEADER.format(needs="second") + NOTEBOOK.format(body=""))
-    with pytest.raises(build_book.BookBuildError, match="must be a list of notebook names"):
-        build_book.notebook_jobs(tmp_path)
-
-
-def _jobs(*specs):
-    return [
-        build_book.NotebookJob(name, Path(f"notebooks/{name}.py"), Path(f"book/_executed/{name}.ipynb"), tuple(needs))
-        for name, needs in specs
-    ]
-
-
-def test_run_jobs_runs_side_by_side_and_waits_for_what_a_job_needs():
+def test_run_pages_runs_side_by_side_and_stops_at_the_first_failure(monkeypatch):
     import threading
 
     together = threading.Barrier(2, timeout=10)  # a and b each wait for the other: they must overlap
-    lock, finished, seen_by_c = threading.Lock(), [], []
-
-    def run_one(job):
-        if job.name in ("a", "b"):
-            together.wait()
-        if job.name == "c":
-            with lock:
-                seen_by_c.extend(finished)
-        with lock:
-            finished.append(job.name)
-        return len(job.name)
-
-    jobs = _jobs(("a", []), ("b", []), ("c", ["a", "b"]), ("d", []))
-    assert build_book.run_jobs(jobs, run_one, workers=2) == {"a": 1, "b": 1, "c": 1, "d": 1}
-    assert {"a", "b"} <= set(seen_by_c)
-    # One worker runs the toc order as it is.
-    finished.clear()
-    together = threading.Barrier(1)
-    build_book.run_jobs(jobs, run_one, workers=1)
-    assert finished == ["a", "b", "c", "d"]
-    with pytest.raises(build_book.BookBuildError, match="BOOK_JOBS must be at least 1"):
-        build_book.run_jobs(jobs, run_one, workers=0)
-
-
-def test_run_jobs_stops_at_the_first_failure(monkeypatch):
-    import threading
+    assert build_book.run_pages(["a", "b"], lambda name: together.wait() or len(name), workers=2) == {"a": 1, "b": 1}
 
     lock, active, log = threading.Lock(), [0], []
 
-    def run_one(job):
+    def run_one(name):
         with lock:
             active[0] += 1
-            log.append((job.name, active[0]))
+            log.append((name, active[0]))
         try:
-            if job.name == "b":
+            if name == "b":
                 raise ValueError("b broke")
             return 0.0
         finally:
             with lock:
                 active[0] -= 1
 
-    jobs = _jobs(("a", []), ("b", []), ("c", ["b"]), ("d", []), ("e", []))
     with pytest.raises(ValueError, match="b broke"):
-        build_book.run_jobs(jobs, run_one, workers=1)
-    assert log == [("a", 1), ("b", 1)]  # after b failed, neither c (needs b) nor d, e started
-    monkeypatch.setenv("BOOK_JOBS", "three")
-    with pytest.raises(build_book.BookBuildError, match="BOOK_JOBS must be a whole number, got 'three'"):
-        build_book.book_jobs()
+        build_book.run_pages(["a", "b", "c", "d"], run_one, workers=1)
+    assert log == [("a", 1), ("b", 1)]  # after b failed, neither c nor d started
+    for bad in ("three", "0"):
+        monkeypatch.setenv("BOOK_JOBS", bad)
+        with pytest.raises(build_book.BookBuildError, match=f"BOOK_JOBS must be a whole number.*got '{bad}'"):
+            build_book.book_jobs()
     monkeypatch.setenv("BOOK_JOBS", "3")
     assert build_book.book_jobs() == 3
+
+
+@pytest.mark.parametrize("sweep_done", [False, True])
+def test_on_an_empty_results_folder_the_first_page_runs_alone(tmp_path, monkeypatch, sweep_done):
+    """The first page runs the smoke sweep every page reads; the others start after it, side by side."""
+    import threading
+
+    _write_book(tmp_path, TOC, {"first": NOTEBOOK.format(body=""), "second": NOTEBOOK.format(body="")})
+    results = tmp_path / "results"
+    if sweep_done:
+        results.mkdir()
+        (results / "checkpoints.csv").write_text("run_id\n")
+    lock, active, log = threading.Lock(), [0], []
+
+    def execute(name, root, parameters, kernel):
+        with lock:
+            active[0] += 1
+            log.append((name, active[0], parameters["results_dir"]))
+        time.sleep(0.5)
+        with lock:
+            active[0] -= 1
+        return 0.5
+
+    monkeypatch.setattr(build_book, "execute", execute)
+    monkeypatch.setattr(build_book, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0))  # no jupyter-book
+    monkeypatch.setattr(build_book, "check_built_book", lambda *a: [])
+    monkeypatch.setenv("RESULTS_DIR", str(results))
+    monkeypatch.setenv("BOOK_JOBS", "2")
+    build_book.build(root=tmp_path, profile="smoke")
+    assert sorted(name for name, _, _ in log) == ["first", "second"] and {r for *_, r in log} == {str(results)}
+    if sweep_done:  # side by side
+        assert max(n for _, n, _ in log) == 2
+    else:  # the first alone, before any other
+        assert log[0][:2] == ("first", 1) and max(n for _, n, _ in log) == 1
 
 
 def test_book_params_reach_only_the_notebooks_they_name(tmp_path):
     _write_book(tmp_path, TOC, {"first": "", "second": ""})
     jobs = build_book.notebook_jobs(tmp_path)
+    assert jobs == ["first", "second"]
     assert build_book.notebook_parameters(jobs, None) == {}
     assert build_book.notebook_parameters(jobs, '{"second": {"n_bootstrap": 5}}') == {"second": {"n_bootstrap": 5}}
     # the smoke profile's own settings apply to the notebooks the book has, and BOOK_PARAMS updates them
@@ -202,6 +180,7 @@ def test_book_params_reach_only_the_notebooks_they_name(tmp_path):
     )
     assert smoke["generalization"] == {"huber_start": "lm", "n_bootstrap": 7}
     assert smoke["pruning"] == {"seed": 1} and smoke["fitting"] == {"huber_start": "lm"}
+    assert smoke["verdict"] == {"huber_start": "lm", "n_bootstrap": 3}  # the settings of the pages it judges
     assert build_book.notebook_parameters(real, None, "toy") == {}
     with pytest.raises(build_book.BookBuildError, match=r"notebooks the book does not have: \['thrid'\]"):
         build_book.notebook_parameters(jobs, '{"thrid": {"n_bootstrap": 5}}')

@@ -179,6 +179,13 @@ def test_verdict_page_judges_every_claim_from_the_saved_tables(executed, smoke_r
     assert table.loc[table["claim"].str.startswith("Trend 1"), "verdict"].iloc[0] == v.trend1_slopes(df)[0].verdict
 
 
+def test_the_verdict_page_reads_the_fits_of_the_pages_it_judges_from_the_cache(executed, smoke_results):
+    """One cache entry per table: the verdict page asked for the fits with the same parameters as the fitting,
+    generalization and planning pages (a second entry would mean it refitted with other settings)."""
+    entries = sorted(p.name.split("-")[0] for p in (Path(smoke_results) / "cache").glob("*.pkl"))
+    assert entries == ["budgets", "forms_held_out", "table2", "table3", "table4", "table6"]
+
+
 def test_ensure_results_refuses_expensive_profiles(tmp_path):
     from p2law.book import MissingResultsError, ensure_results
 

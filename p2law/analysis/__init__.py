@@ -7,5 +7,7 @@
 * ``budget``: post-training tokens at which a fitted law's slope falls under a threshold;
 * ``verdict``: each of the paper's claims judged against a baseline above the seed-to-seed noise;
 * ``sweep_checks``: the evidence rules a sweep must meet (flat controls, distinct and matched rates);
-* ``grids``: a law fitted to every (family, pruning method) of a table, in worker processes.
+* ``grids``: a law fitted to every (family, pruning method) of a table, in worker processes;
+* ``results``: the book's result tables (Tables 2, 3, 4, 6, held-out forms, budgets) from a checkpoint table;
+* ``cache``: those tables cached on disk, keyed by the table's fingerprint, parameters and this code.
 """
