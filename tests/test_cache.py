@@ -172,3 +172,24 @@ def test_the_verdict_page_asks_for_the_fits_with_the_parameters_of_the_pages_it_
                 "huber-log",
             ]
         assert fitting["curve_fitter"] == planning["fitter"] == "lm"
+
+
+def test_the_code_version_covers_every_module_the_cached_results_import():
+    """Importing p2law.analysis.results in a fresh interpreter loads exactly the modules _CODE hashes: a
+    new import (a result computed by a module outside the hash) fails here, as does a stale entry."""
+    import subprocess
+    import sys
+
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, p2law.analysis.results; "
+            "print('\\n'.join(sorted(m.__file__ for n, m in sys.modules.items() if n.startswith('p2law'))))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert sorted(Path(f).resolve() for f in loaded) == sorted(p.resolve() for p in cache._CODE)
+    assert "verdict.py" not in {p.name for p in cache._CODE}  # the rules read results; editing them refits nothing

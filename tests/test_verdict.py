@@ -54,6 +54,16 @@ def test_trend1_not_confirmed_when_larger_models_drop_more():
     assert not pairs["agrees"].any() and verdict.verdict == v.NOT_CONFIRMED
 
 
+def test_a_repeated_seed_shares_its_rate_rank_so_pairs_compare_equal_rates():
+    """The small and medium models have each rate twice (two seeds), the large once: every rate rank must
+    still hold one rate per model, so pairs never compare a 0.15 curve with a 0.25 one."""
+    df = curves(lambda m, r: {"s": 0.9, "m": 0.6, "l": 0.3}[m], lambda m, r: 3.2)
+    repeat = df[df["model"] != "l"].assign(run_id=lambda d: d["run_id"] + "-seed1", seed=1)
+    drops = v.relative_drops(pd.concat([df.assign(seed=0), repeat], ignore_index=True))
+    assert (drops.groupby("rate rank")["rate"].nunique() == 1).all()
+    assert sorted(drops["rate rank"].unique()) == [0, 1, 2]
+
+
 def test_trend1_not_testable_with_one_model():
     df = curves(lambda m, r: 0.5, lambda m, r: 3.2)
     verdict, pairs = v.trend1(df[df["model"] == "s"])

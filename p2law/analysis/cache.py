@@ -1,11 +1,11 @@
 """A disk cache for slow analysis: one pickle per (function, checkpoint table, parameters, analysis code).
 
 An entry's key hashes the rows of the table the function is given (``fingerprint``), the function's name,
-its parameters (defaults filled in) and the source of the analysis code (``p2law/analysis/*.py``,
-``p2law/table.py``, ``p2law/paper.py``), so a changed row, parameter or line of analysis code computes
-afresh. Entries are written atomically (a temporary file, then ``os.replace``) under a file lock of their
-own: two pages that need one entry at the same time compute it once, the second waits and reads it. An
-entry that cannot be read is computed again. Deleting the folder recomputes everything.
+its parameters (defaults filled in) and the source of the code that computes it (``results`` and the
+modules it imports: ``_CODE``), so a changed row, parameter or line of that code computes afresh. Entries
+are written atomically (a temporary file, then ``os.replace``) under a file lock of their own: two pages
+that need one entry at the same time compute it once, the second waits and reads it. An entry that cannot
+be read is computed again. Deleting the folder recomputes everything.
 """
 
 from __future__ import annotations
@@ -23,9 +23,14 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
+# The code the cached results are computed by: ``results`` and every p2law module it imports (a test
+# checks this list against what importing ``results`` loads). The verdict rules and the sweep checks only
+# read these results, so changing them does not refit the book's tables.
 _CODE = [
-    *sorted(Path(__file__).parent.glob("*.py")),
-    *(Path(__file__).parents[1] / n for n in ("table.py", "paper.py")),
+    *(Path(__file__).parent / f"{m}.py" for m in ("results", "cache", "grids", "fit", "law", "metrics", "protocols")),
+    Path(__file__).parent / "budget.py",
+    *(Path(__file__).parents[1] / n for n in ("table.py", "paper.py", "__init__.py")),
+    Path(__file__).parent / "__init__.py",
 ]
 
 

@@ -105,7 +105,8 @@ def relative_drops(
     )
     if runs.empty:
         return pd.DataFrame(columns=columns)
-    runs["rate rank"] = runs.groupby(["family", "method", "model"])["rate"].rank(method="first").astype(int) - 1
+    # dense: the repeats of one rate (other seeds) share its rank, so each rank is one rate of each model
+    runs["rate rank"] = runs.groupby(["family", "method", "model"])["rate"].rank(method="dense").astype(int) - 1
     runs["tokens compared"] = fraction * runs.groupby(["family", "method", "rate rank"])["max tokens"].transform("min")
     controls = {m: c.sort_values("tokens") for m, c in df[df["method"] == "none"].groupby("model")}
     if baseline == "control":
