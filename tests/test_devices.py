@@ -11,11 +11,18 @@ from p2law.lab.train import TrainConfig, post_train
 def test_device_is_this_ranks_partial_state_device(monkeypatch):
     import accelerate
 
+    made_with = {}
+
     class Rank1:
         device = torch.device("cuda", 1)  # what PartialState gives local rank 1 of a GPU job
 
+        def __init__(self, **kwargs):
+            made_with.update(kwargs)
+
     monkeypatch.setattr(accelerate, "PartialState", Rank1)
     assert experiment._device() == torch.device("cuda", 1)
+    # the process group it sets up waits longer than NCCL's 10 minutes (rank 0 pruning, first tokenisation)
+    assert made_with["timeout"] == experiment.PROCESS_GROUP_TIMEOUT
     monkeypatch.undo()
     assert experiment._device() == accelerate.PartialState().device
 
