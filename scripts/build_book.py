@@ -1,13 +1,13 @@
-"""Build the Jupyter Book: papermill executes every notebook page once, then jupyter-book renders (execution off).
+"""Build the Jupyter Book: papermill executes each notebook page once, then jupyter-book renders it.
 
     PROFILE=toy   python scripts/build_book.py    # default: the pages read the committed results/toy
     PROFILE=smoke python scripts/build_book.py    # the pages re-run their experiments at smoke scale
 
-A toc entry ``book/_executed/<name>`` is the page of ``notebooks/<name>.py``. Pages run side by side (BOOK_JOBS,
-default one per CPU), each papermill in a process group of its own that a stopped build takes down with it;
-a page reads no other page's files (slow analysis is cached by the library), so any order works. Environment:
-PROFILE, RESULTS_DIR (default results/<profile>; smoke: a fresh scratch folder), BOOK_PARAMS (JSON,
-{page: {parameter: value}}, updating PROFILE_PARAMS), BOOK_SKIP_EXECUTE=1 (render what was executed).
+The toc entry ``book/_executed/<name>`` is the page of ``notebooks/<name>.py``. Pages run side by side
+(BOOK_JOBS, default one per CPU): none reads another's files, and the first to need an unfinished smoke sweep
+runs it while the others wait (``p2law.book.ensure_results``). Each papermill runs in a process group that a
+stopped build takes down. Environment: PROFILE, RESULTS_DIR (default results/<profile>; smoke: a fresh scratch
+folder), BOOK_PARAMS (JSON {page: {parameter: value}} over PROFILE_PARAMS), BOOK_SKIP_EXECUTE=1.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from urllib.parse import unquote, urlparse
 
 import jupytext
 import yaml
+from sphinx_external_toc.parsing import MalformedError, parse_toc_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = Path("book/_executed")
-# The smoke build turns down what only changes cost; the verdict page asks the library for the same fits as
-# the pages it judges, so it gets their settings too (then it reads their fits from the cache).
+# Smoke turns down what only changes cost; the verdict page asks for the same fits as the pages it judges.
 PROFILE_PARAMS = {
     "smoke": {
         "fitting": {"huber_start": "lm"},
@@ -42,7 +42,7 @@ PROFILE_PARAMS = {
         "verdict": {"huber_start": "lm", "n_bootstrap": 3},
     },
 }
-RUNNING: set[subprocess.Popen] = set()  # papermill processes under way
+RUNNING: set[subprocess.Popen] = set()  # papermill and jupyter-book processes under way
 PRCTL = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None  # looked up before any fork
 
 
@@ -51,26 +51,18 @@ class BookBuildError(RuntimeError):
 
 
 def toc_files(toc_path: Path) -> list[str]:
-    """Every ``file:`` of a jupyter-book toc, root first, in reading order, without .md/.ipynb suffixes."""
-    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
-    if not isinstance(toc, dict) or "root" not in toc:
-        raise BookBuildError(f"{toc_path}: no 'root' entry")
-
-    def walk(node):
-        for item in node if isinstance(node, list) else [node] if isinstance(node, dict) else []:
-            yield from [item["file"]] if "file" in item else []
-            for key in ("parts", "chapters", "sections"):
-                yield from walk(item.get(key, []))
-
-    return [re.sub(r"\.(md|ipynb)$", "", f) for f in [toc["root"], *walk(toc)]]
+    """Every file of a jupyter-book toc in reading order, root first, without .md/.ipynb suffixes."""
+    try:
+        return [re.sub(r"\.(md|ipynb)$", "", doc) for doc in parse_toc_yaml(toc_path).keys()]
+    except MalformedError as exc:
+        raise BookBuildError(f"{toc_path}: {exc}") from None
 
 
 def notebook_jobs(root: Path) -> list[str]:
-    """The names of the notebook pages the toc lists, each checked to have its source notebooks/<name>.py."""
+    """The notebook pages the toc lists, each checked to have its source notebooks/<name>.py."""
     names = [Path(f).name for f in toc_files(root / "_toc.yml") if Path(f).parent == EXECUTED]
-    for name in names:
-        if not (root / "notebooks" / f"{name}.py").exists():
-            raise BookBuildError(f"_toc.yml lists {EXECUTED / name} but its source notebooks/{name}.py does not exist")
+    if missing := [n for n in names if not (root / "notebooks" / f"{n}.py").exists()]:
+        raise BookBuildError(f"_toc.yml lists {EXECUTED / missing[0]} but notebooks/{missing[0]}.py does not exist")
     for orphan in sorted({p.stem for p in (root / "notebooks").glob("*.py")} - set(names)):
         print(f"note: notebooks/{orphan}.py is not in _toc.yml and is not built", file=sys.stderr)
     return names
@@ -94,18 +86,16 @@ def notebook_parameters(names: list[str], text: str | None, profile: str = "toy"
 
 def results_dir_for(profile: str, root: Path) -> str:
     """RESULTS_DIR, else the committed results/<profile>; for smoke a scratch folder emptied first."""
-    if os.environ.get("RESULTS_DIR"):
-        return os.environ["RESULTS_DIR"]
-    if profile != "smoke":
-        return f"results/{profile}"
+    if os.environ.get("RESULTS_DIR") or profile != "smoke":
+        return os.environ.get("RESULTS_DIR") or f"results/{profile}"
     shutil.rmtree(root / EXECUTED / "results-smoke", ignore_errors=True)
     return str(EXECUTED / "results-smoke")
 
 
 def run(command: list[str], capture: bool = True, **popen) -> subprocess.CompletedProcess:
     """A child in its own process group (stop_all signals the group), SIGKILLed if this build dies (Linux)."""
-    pipe = subprocess.PIPE if capture else None
     die = (lambda: PRCTL(1, signal.SIGKILL)) if PRCTL else None  # 1 = PR_SET_PDEATHSIG
+    pipe = subprocess.PIPE if capture else None
     process = subprocess.Popen(
         command, stdout=pipe, stderr=pipe, text=True, start_new_session=True, preexec_fn=die, **popen
     )
@@ -118,7 +108,7 @@ def run(command: list[str], capture: bool = True, **popen) -> subprocess.Complet
 
 
 def stop_all(signum, frame) -> None:
-    """SIGTERM/SIGINT: stop every papermill (with its kernel and the kernel's fit workers), exit 128 + signum."""
+    """SIGTERM/SIGINT: stop every child's process group (papermill, its kernel, the kernel's fit workers)."""
     for process in list(RUNNING):
         try:
             os.killpg(process.pid, signal.SIGTERM)
@@ -135,19 +125,20 @@ def first_error(executed: Path) -> tuple[str, str] | None:
     return (errors[0].get("ename", "?"), errors[0].get("evalue", "")) if errors else None
 
 
-def execute(name: str, root: Path, parameters: dict, kernel: str) -> float:
-    """Run one page with papermill into book/_executed/<name>.ipynb, parameter cells tagged remove-cell."""
+def execute(name: str, root: Path, parameters: dict) -> float:
+    """Run one page with papermill into book/_executed/<name>.ipynb, its parameter cells tagged remove-cell."""
     print(f"executing notebooks/{name}.py ...", flush=True)
     started, executed = time.perf_counter(), root / EXECUTED / f"{name}.ipynb"
-    notebook = jupytext.read(root / "notebooks" / f"{name}.py")
-    notebook.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
     executed.parent.mkdir(parents=True, exist_ok=True)
     executed.unlink(missing_ok=True)  # a failure must not be judged on an older copy
     with tempfile.TemporaryDirectory() as tmp:
-        jupytext.write(notebook, Path(tmp) / "in.ipynb")
+        jupytext.write(jupytext.read(root / "notebooks" / f"{name}.py"), Path(tmp) / "in.ipynb")
         Path(tmp, "p.yml").write_text(yaml.safe_dump(parameters), encoding="utf-8")
-        args = [Path(tmp) / "in.ipynb", executed, "-f", Path(tmp) / "p.yml", "-k", kernel, "--cwd", root]
-        result = run([sys.executable, "-m", "papermill", *map(str, args), "--no-progress-bar", "--no-log-output"])
+        # kernel python3 from this environment's own kernelspecs: jupyter_client starts it with this interpreter
+        args = [f"{tmp}/in.ipynb", executed, "-f", f"{tmp}/p.yml", "-k", "python3", "--language", "python"]
+        env = os.environ | {"JUPYTER_PREFER_ENV_PATH": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+        quiet = ["--cwd", str(root), "--no-progress-bar", "--no-log-output"]
+        result = run([sys.executable, "-m", "papermill", *map(str, args), *quiet], env=env)
     if result.returncode != 0:
         if (error := first_error(executed)) is None:
             raise BookBuildError(f"papermill could not execute notebooks/{name}.py:\n{result.stderr[-3000:]}")
@@ -155,12 +146,10 @@ def execute(name: str, root: Path, parameters: dict, kernel: str) -> float:
     nb = json.loads(executed.read_text(encoding="utf-8"))
     for cell in nb["cells"]:  # the parameter cells stay in the notebook (for re-runners), off the page
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
-        if {"parameters", "injected-parameters"} & set(tags) and "remove-cell" not in tags:
-            tags.append("remove-cell")
+        tags += ["remove-cell"] if {"parameters", "injected-parameters"} & set(tags) else []
     executed.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
-    seconds = time.perf_counter() - started
-    print(f"  {name} done in {seconds:.1f} s", flush=True)
-    return seconds
+    print(f"  {name} done in {time.perf_counter() - started:.1f} s", flush=True)
+    return time.perf_counter() - started
 
 
 def book_jobs() -> int:
@@ -185,17 +174,15 @@ def run_pages(names: list[str], run_one, workers: int) -> dict[str, float]:
 
     with ThreadPoolExecutor(workers) as pool:  # the pages under way finish before the failure is raised
         futures = {name: pool.submit(guarded, name) for name in names}
-    for future in futures.values():
-        if future.exception() is not None:
-            raise future.exception()
+    if errors := [f.exception() for f in futures.values() if f.exception() is not None]:
+        raise errors[0]
     return {name: future.result() for name, future in futures.items()}
 
 
 def check_built_book(root: Path, html: Path, names: list[str]) -> list[str]:
     """Problems of the built book: missing pages, figures as text, missing images, notebooks with errors."""
     problems = []
-    for entry in toc_files(root / "_toc.yml"):
-        page = html / f"{entry}.html"
+    for page in (html / f"{entry}.html" for entry in toc_files(root / "_toc.yml")):
         if not page.exists():
             problems.append(f"page missing: {page.relative_to(root)}")
             continue
@@ -206,8 +193,7 @@ def check_built_book(root: Path, html: Path, names: list[str]) -> list[str]:
             url = urlparse(src)
             if url.scheme not in {"http", "https", "data"} and not (page.parent / unquote(url.path)).exists():
                 problems.append(f"{page.relative_to(root)} references a missing image {src}")
-    for name in names:
-        executed = EXECUTED / f"{name}.ipynb"
+    for executed in (EXECUTED / f"{name}.ipynb" for name in names):
         if not (root / executed).exists():
             problems.append(f"{executed} was never executed")
         elif error := first_error(root / executed):
@@ -223,24 +209,8 @@ def build(root: Path = ROOT, profile: str | None = None, execute_notebooks: bool
     if execute_notebooks:
         extra = notebook_parameters(names, os.environ.get("BOOK_PARAMS"), profile)
         base = {"profile": profile, "results_dir": results_dir_for(profile, root)}
-        saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "MPLBACKEND")}
-        try:
-            with tempfile.TemporaryDirectory() as jupyter_dir:  # a kernel that runs this very interpreter
-                spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                        "display_name": "Python 3 (p2law)", "language": "python"}  # fmt: skip
-                Path(jupyter_dir, "kernels", "p2law").mkdir(parents=True)
-                Path(jupyter_dir, "kernels", "p2law", "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
-                os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [jupyter_dir, saved["JUPYTER_PATH"]]))
-                os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures as images
-                one = lambda name: execute(name, root, base | extra.get(name, {}), "p2law")  # noqa: E731
-                workers, rest = book_jobs(), names
-                if profile == "smoke" and not (root / base["results_dir"] / "checkpoints.csv").exists() and names:
-                    timings[names[0]], rest = one(names[0]), names[1:]  # alone: it runs the sweep every page reads
-                print(f"executing {len(rest)} notebooks (profile={profile}), {workers} at a time", flush=True)
-                timings |= run_pages(rest, one, workers)
-        finally:
-            for key, value in saved.items():
-                os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+        print(f"executing {len(names)} notebooks (profile={profile}), {book_jobs()} at a time", flush=True)
+        timings = run_pages(names, lambda name: execute(name, root, base | extra.get(name, {})), book_jobs())
     elif missing := [n for n in names if not (root / EXECUTED / f"{n}.ipynb").exists()]:
         raise BookBuildError(f"BOOK_SKIP_EXECUTE is set but these notebooks were never executed: {missing}")
     started = time.perf_counter()
