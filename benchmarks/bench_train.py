@@ -5,7 +5,11 @@ tokens/s and MFU = 6·N·(tokens/s) / peak; and the overhead of mask re-applicat
 of whole step times with and without masks (same model, same steps; noisy, since the difference is
 smaller than the machine's jitter), and directly, as the time of the two mask products a step does
 (gradients before the optimizer step, weights after it) divided by the time of a plain step.
-Run: python benchmarks/bench_train.py [--steps 20] [--repeats 3] [--scale toy]
+Then, on the largest toy model, the throughput knobs the experiment issue asked about, each against the
+sweep's own setting (eager, 16 sequences a step, foreach AdamW) in the same run: larger batches, fused AdamW,
+torch.compile. MFU is printed twice: over 6·N FLOPs per token, and with attention's score and value
+products added (12·layers·seq·width per token, which 6·N leaves out and which is large at width 56).
+Run: python benchmarks/bench_train.py [--steps 20] [--repeats 3] [--scale toy] [--knobs-only]
 """
 
 import argparse
@@ -65,6 +69,46 @@ def mask_seconds_per_step(spec, vocab, repeats: int = 50) -> float:
     return best
 
 
+def knob_tokens_per_second(spec, vocab, seq_len, batch, steps, fused, compiled) -> float:
+    """Tokens/s of plain training steps (forward, backward, clipping, AdamW) under one setting, after 3 warm-up
+    steps (compilation happens there)."""
+    model = build_model(spec, vocab, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused or None)
+    ids = torch.randint(0, vocab, (batch, seq_len), generator=torch.Generator().manual_seed(0))
+    loss_of = torch.compile(lambda x: model(input_ids=x, labels=x).loss) if compiled else None
+    for i in range(3 + steps):
+        if i == 3:
+            started = time.perf_counter()
+        loss = loss_of(ids) if compiled else model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return batch * seq_len * steps / (time.perf_counter() - started)
+
+
+def knobs(spec, vocab, seq_len, steps, peak) -> None:
+    n = count_params(build_model(spec, vocab, seed=0))
+    attention = 12 * spec.num_hidden_layers * seq_len * spec.hidden_size  # per token, forward and backward
+    settings = [  # (label, batch, fused AdamW, torch.compile); the first is what the toy sweep runs
+        ("sweep: eager, batch 16", 16, False, False),
+        ("batch 64", 64, False, False),
+        ("batch 64, fused AdamW", 64, True, False),
+        ("batch 16, compiled", 16, False, True),
+        ("batch 64, fused, compiled", 64, True, True),
+    ]
+    shape = f"width {spec.hidden_size}, {spec.num_hidden_layers} layers, seq {seq_len}"
+    print(f"throughput knobs on {spec.name} (N={n:,}, {shape}):")
+    base = None
+    for label, batch, fused, compiled in settings:
+        tps = knob_tokens_per_second(spec, vocab, seq_len, batch, steps, fused, compiled)
+        base = base or tps
+        print(
+            f"  {label:<28} {tps:>8,.0f} tokens/s  x{tps / base:4.2f}  MFU(6N) {6 * n * tps / peak:6.1%}  "
+            f"MFU(6N+attention) {(6 * n + attention) * tps / peak:6.1%}"
+        )
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=20)
@@ -72,12 +116,13 @@ def main():
     parser.add_argument("--scale", default="toy")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--vocab", type=int, default=2048)
+    parser.add_argument("--vocab", type=int, default=512)  # the toy profile's tokenizer
+    parser.add_argument("--knobs-only", action="store_true", help="only the throughput knobs")
     args = parser.parse_args()
     peak = matmul_flops_per_second(2048)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")
     tokens = args.steps * args.batch * args.seq_len
-    for family in ("llama", "qwen2"):
+    for family in () if args.knobs_only else ("llama", "qwen2"):
         for spec in toy_family(family, args.scale):
             # Best of --repeats, plain and masked interleaved, so a slow moment of the machine hits neither
             # side alone (a single 20-step pair moved the overhead by ±5%).
@@ -93,6 +138,7 @@ def main():
                 f"{spec.name:<16} N={n:>9,}  {tps:>8,.0f} tokens/s  MFU {6 * n * tps / peak:6.1%}  "
                 f"mask overhead: whole steps {masked / plain - 1:+.1%}, timed alone {direct:+.2%}"
             )
+    knobs(toy_family("llama", args.scale)[-1], args.vocab, args.seq_len, args.steps, peak)
 
 
 if __name__ == "__main__":
