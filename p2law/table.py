@@ -181,3 +181,23 @@ def replace_run_rows(path, run_id: str, rows: list[dict]) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: two writers never share one
     out.to_csv(tmp, index=False)
     os.replace(tmp, path)
+
+
+def rate_key(rate) -> np.ndarray:
+    """Achieved rates as keys: two rows of one curve compare equal."""
+    # Repeats of one run share the pruned model, hence its achieved rate exactly; rounding absorbs CSV noise.
+    return np.round(np.asarray(rate, float), 4)
+
+
+def swap_seeds(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The first-seed table with every repeated curve replaced by its next seed, and how many were swapped.
+
+    Refitting a statistic on this table and on the first seed's (``p2law.analysis.verdict.first_seed_rows``)
+    gives the statistic's seed-to-seed difference."""
+    if "seed" not in df.columns:
+        return df, 0
+    key = [df["model"], df["method"], rate_key(df["rate"])]
+    seeds = df.groupby(key)["seed"].transform(lambda s: sorted(s.unique())[1] if s.nunique() > 1 else s.min())
+    repeated = df.assign(_k=list(zip(*key))).groupby("_k")["seed"].nunique()
+    n = int((repeated > 1).sum())
+    return df.loc[df["seed"] == seeds].reset_index(drop=True), n

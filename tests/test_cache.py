@@ -192,4 +192,4 @@ def test_the_code_version_covers_every_module_the_cached_results_import():
         check=True,
     ).stdout.split()
     assert sorted(Path(f).resolve() for f in loaded) == sorted(p.resolve() for p in cache._CODE)
-    assert "verdict.py" not in {p.name for p in cache._CODE}  # the rules read results; editing them refits nothing
+    assert not [p for p in cache._CODE if "verdict" in p.parts]  # the rules read results; editing them refits nothing

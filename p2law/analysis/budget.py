@@ -154,3 +154,25 @@ def token_budget(
         n_refits_beyond=n_beyond,
         n_refits_below=n_below,
     )
+
+
+def flattening_tokens(tokens, loss, threshold: float, window: int = 3) -> float:
+    """Where a measured curve flattened: the first checkpoint after which the loss falls by less than
+    ``threshold`` nats per decade of tokens, judged on least-squares slopes over ``window`` consecutive
+    checkpoints (single steps are too noisy). ``nan`` if it never flattens within the run; D = 0 is skipped.
+    """
+    t = np.asarray(tokens, dtype=float)
+    y = np.asarray(loss, dtype=float)
+    if t.shape != y.shape:
+        raise ValueError(f"tokens and loss differ in length: {t.shape} vs {y.shape}")
+    if not np.isfinite(y).all():
+        raise ValueError("loss contains NaN or inf")
+    keep = t > 0
+    order = np.argsort(t[keep])
+    x, y = np.log10(t[keep][order]), y[keep][order]
+    if len(x) < window:
+        return float("nan")
+    drops = np.array([-np.polyfit(x[i : i + window], y[i : i + window], 1)[0] for i in range(len(x) - window + 1)])
+    steep = np.nonzero(drops >= threshold)[0]
+    start = 0 if len(steep) == 0 else steep[-1] + 1
+    return float(10 ** x[start]) if start < len(drops) else float("nan")

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..paper import METHODS
-from ..table import first_seed, fit_rows
+from ..table import first_seed, fit_rows, swap_seeds
 from . import grids
-from .budget import token_budget
+from .budget import flattening_tokens, token_budget
 from .cache import cached
 from .fit import FITTERS
 from .metrics import Domain, check_conditions
@@ -158,7 +158,6 @@ def forms_held_out(
     first seed's curves (``seeds`` "first") and once with every repeated curve swapped for its other seed
     ("repeat"; ``n_repeated`` says how many were), so the comparison has a noise floor. LM starts from the
     ``max_starts`` grid starts with the lowest initial error."""
-    from .verdict import swap_seeds  # verdict is the heavier module; only this table needs it
 
     swapped, n_swapped = swap_seeds(checkpoints)
     seed_tables = {"first": first_seed(checkpoints), "repeat": swapped}
@@ -205,7 +204,6 @@ def budgets(
     refits for a ``level`` interval, and the tokens at which its slope falls under ``threshold`` nats per
     ``per`` (``budget.token_budget``); beside it, where the measured curve itself flattened by the same
     threshold (per decade only). (table, {(family, method): fit or None})."""
-    from .verdict import flattening_tokens
 
     df = first_seed(checkpoints)
     cells = {
