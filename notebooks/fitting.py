@@ -133,6 +133,7 @@ noted
 def l1_wins(scores: pd.DataFrame, rivals) -> str:
     """'k of n cells with <fitter>' for each fitter: cells where L1's R² exceeds every rival's."""
     wide = scores.pivot_table(index=["fitter", "family", "method"], columns="form", values="r2", sort=False)
+    wide = wide.reindex(columns=["L1", *rivals])  # a form with no fit at all is still a column
     wins = (wide["L1"] > wide[list(rivals)].max(axis=1))[wide["L1"].notna()]
     return ", ".join(f"{int(w.sum())} of {len(w)} cells with {f}" for f, w in wins.groupby(level=0, sort=False))
 
