@@ -19,6 +19,16 @@
 # model than seen), and the highest pruning rate of each model (a harsher pruning than seen). We fit L1 on
 # the rest with both fitters, score it on the held-out rows, and give each held-out score a bootstrap
 # interval obtained by refitting on curves resampled with replacement.
+#
+# **What this page finds.**
+# - Held out, L1 fitted by {glue:text}`gen_fitter` scores R² of {glue:text}`gen_r2_dataset_size` on the last
+#   part of every curve, {glue:text}`gen_r2_pruning_rate` at the highest pruning rate and
+#   {glue:text}`gen_r2_model_size` on the largest model: by the median over cells it predicts best on the
+#   {glue:text}`gen_best_split` split and worst on the {glue:text}`gen_worst_split` split.
+# - Its largest miss on a held-out checkpoint is {glue:text}`gen_max_miss_text`.
+# - Held out, L1 beats both forms it nests in {glue:text}`forms_l1_nested_wins:d` of
+#   {glue:text}`forms_l1_nested_cells:d` cells, and both Kaplan-style forms in
+#   {glue:text}`forms_l1_kaplan_wins:d` of {glue:text}`forms_l1_kaplan_cells:d`.
 
 # %% tags=["parameters"]
 profile = "toy"
@@ -40,6 +50,10 @@ curve_family = "llama"  # the cell drawn as loss curves (Figs. 7-9 of the paper)
 curve_method = "depth"
 form_max_starts = 2  # held-out form comparison: LM from the best 2 grid starts only (one toy L1 start ~1.5 s)
 
+# %% [markdown]
+# We need the book's page helpers, the paper's Table 3, the library's held-out tables and splits, the verdict
+# module's form comparison, and the page's figures and table styles.
+
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
@@ -47,21 +61,31 @@ import pandas as pd
 from myst_nb import glue
 
 from p2law import book as bs
-from p2law import paper, table
+from p2law import figures, paper, table
 from p2law.analysis import grids, results
+from p2law.analysis import verdict as v
 from p2law.analysis.protocols import SPLITS
 
 PAGE = "generalization"
+
+# %% [markdown]
+# Laws are fitted to one data-order seed per run (the repeats measure the noise floor, on the verdict page);
+# the curves per family and method:
+
+# %%
 out = bs.ensure_results(profile, results_dir)
 checkpoints = bs.load_checkpoints(out)
-# Laws are fitted to one data-order seed per run (the repeats measure the noise floor, on the verdict page).
 df = table.first_seed(checkpoints)
 grids.coverage(df)
 
+# %% [markdown]
+# ## Table 3: held-out scores
+#
+# One cell per family, method and split: fit on the split's fitting rows with each fitter, score on the
+# held-out rows, and refit on bootstrap resamples for the interval (`p2law.analysis.results.table3`, cached
+# under `results_dir/cache` by the table's fingerprint; the verdict page asks for the same table).
+
 # %%
-# One cell per (family, method, split): fit on the split's fitting rows with each fitter, score on the held-out
-# rows, and refit on bootstrap resamples for the interval (p2law.analysis.results.table3, cached under
-# results_dir/cache by the table's fingerprint; the verdict page asks for the same table).
 ours3, held_fits = results.table3(checkpoints, form=form, fitters=fitters, n_unit=n_unit, d_unit=d_unit,
                                   huber_start=huber_start, max_starts=max_starts, token_fraction=token_fraction,
                                   n_bootstrap=n_bootstrap, seed=seed, level=level, cache_dir=out / "cache")
@@ -71,29 +95,15 @@ glue("n_held_total", int(len(ours3)), display=False)
 glue("n_refits_failed", int(ours3["failed refits"].fillna(0).sum()), display=False)
 glue("n_refits", int(ours3["resamples"].fillna(0).sum() + ours3["failed refits"].fillna(0).sum()), display=False)
 
-wide = ours3.pivot_table(index=["family", "protocol", "method"], columns="fitter",
-                         values=["r2", "r2 low", "r2 high", "huber", "asd"], dropna=False)
-wide.columns = pd.MultiIndex.from_tuples([(v, f"ours ({f})") for v, f in wide.columns])
-p3 = paper.TABLE3.set_index(["family", "protocol", "method"])[["r2", "huber", "asd"]]
-p3.columns = pd.MultiIndex.from_tuples([(c, "paper") for c in p3.columns])
-table3 = p3.join(wide, how="outer")
-order = [(v, s) for v in ["r2", "r2 low", "r2 high", "huber", "asd"]
-         for s in ["paper"] + [f"ours ({f})" for f in fitters] if (v, s) in table3.columns]
-table3 = table3[order]
-paper_cols = [c for c in table3.columns if c[1] == "paper"]
-r2_cols = [c for c in table3.columns if c[0].startswith("r2")]
+# %% [markdown]
+# Beside the paper's Table 3 (grey, italic), with our bootstrap interval of R²:
 
-
-def r2_text(v):
-    # A refit that extrapolates wildly gives R² like -1e18; past -100 the digits say nothing more.
-    return "–" if pd.isna(v) else ("< −100" if v < -100 else f"{v:.4g}")
-
-
-(table3.style.format("{:.4g}", na_rep="–").format(r2_text, subset=r2_cols)
- .set_properties(subset=paper_cols, **{"background-color": "#eeeeee", "font-style": "italic"})
- .set_caption(f"Table 3: {form} scored on held-out checkpoints; paper grey and italic; "
-              f"'r2 low/high' is our {level:.0%} bootstrap interval (values below −100 shown as such; "
-              "the saved table keeps them)."))
+# %%
+table3 = figures.paper_beside(ours3, paper.TABLE3, ["family", "protocol", "method"], fitters,
+                              metrics=["r2", "r2 low", "r2 high", "huber", "asd"])
+figures.style_paper_beside(table3, f"Table 3: {form} scored on held-out checkpoints; paper grey and italic; "
+                           f"'r2 low/high' is our {level:.0%} bootstrap interval (values below −100 shown as "
+                           "such; the saved table keeps them).", clip_r2=True)
 
 # %% [markdown]
 # {glue:text}`n_refits_failed:d` of the {glue:text}`n_refits:d` bootstrap refits failed; they are left out of
@@ -106,23 +116,44 @@ def r2_text(v):
 ours3.loc[ours3["note"].fillna("") != "", ["family", "protocol", "method", "fitter", "note"]]
 
 # %% [markdown]
-# ## Predicted against actual on the held-out rows
+# We read each split's range of held-out R² for the first fitter, and order the splits by their median.
 
 # %%
-keys = [k for k in held_fits if k[3] == fitters[0]]
-fig, axes = plt.subplots(1, max(len(SPLITS), 1), figsize=(4 * len(SPLITS), 3.2), squeeze=False)
-for ax, protocol in zip(axes[0], SPLITS):
-    for k, key in enumerate(kk for kk in keys if kk[2] == protocol):
-        res, train, test = held_fits[key]
-        lim_lo, lim_hi = test["eval_loss"].min(), test["eval_loss"].max()
-        ax.scatter(test["eval_loss"], res.predict(test), s=8, color=f"C{k}", label=f"{key[0]} {key[1]}")
-    lims = ax.get_xlim() if ax.collections else (0, 1)
-    ax.plot(lims, lims, "k--", lw=0.8)
-    ax.set_xlabel("actual held-out loss (nats)")
-    ax.set_ylabel("predicted loss (nats)")
-    ax.set_title(protocol.replace("_", " "), fontsize=9)
-    if ax.collections:
-        ax.legend(fontsize=6)
+first_fitter = ours3[ours3["fitter"] == fitters[0]].dropna(subset=["r2"])
+by_split = first_fitter.groupby("protocol")["r2"]
+glue("gen_fitter", fitters[0], display=False)
+for protocol in SPLITS:
+    r2 = by_split.get_group(protocol) if protocol in by_split.groups else pd.Series(dtype=float)
+    text = f"{figures.r2_text(r2.min())} to {figures.r2_text(r2.max())}" if len(r2) else "– (no split)"
+    glue(f"gen_r2_{protocol}", text, display=False)
+medians = by_split.median().sort_values()
+glue("gen_best_split", medians.index[-1].replace("_", " ") if len(medians) else "none", display=False)
+glue("gen_worst_split", medians.index[0].replace("_", " ") if len(medians) else "none", display=False)
+medians.rename("median held-out R²").to_frame()
+
+# %% [markdown]
+# With {glue:text}`gen_fitter`, held-out R² runs from {glue:text}`gen_r2_dataset_size` along the token axis,
+# {glue:text}`gen_r2_pruning_rate` at the highest rate and {glue:text}`gen_r2_model_size` on the largest
+# model. A negative R² means the law predicts the held-out checkpoints worse than their own mean would.
+#
+# ## Predicted against actual on the held-out rows
+#
+# For every cell we compare the law's prediction on each held-out checkpoint with the measured loss, and
+# keep the largest miss per split.
+
+# %%
+miss = pd.Series({protocol: max((np.abs(res.predict(test) - test["eval_loss"]).max()
+                                 for (_, _, p, f), (res, _, test) in held_fits.items()
+                                 if p == protocol and f == fitters[0]), default=np.nan) for protocol in SPLITS})
+glue("gen_max_miss_text", "; ".join(f"{m:.3g} nats on the {p.replace('_', ' ')} split" for p, m in miss.items()),
+     display=False)
+miss.rename("largest |predicted − actual| (nats)").to_frame()
+
+# %% [markdown]
+# The figure draws every held-out checkpoint, predicted against actual.
+
+# %% tags=["hide-input"]
+fig = figures.held_out_scatter(held_fits, fitters[0], list(SPLITS))
 bs.save_figure(fig, out, PAGE, "held_out")
 glue("fig_held_out", fig, display=False)
 plt.close(fig)
@@ -135,42 +166,32 @@ plt.close(fig)
 # parameters). Points on the dashed diagonal are predicted exactly; an empty panel means that split could
 # not be formed from these results.
 # ```
-
-# %% [markdown]
+#
+# The farther a point lies from the diagonal, the worse the law predicts it; the largest miss is
+# {glue:text}`gen_max_miss_text`.
+#
 # ## The held-out curves
 #
 # The paper draws its generalization results as loss curves (its Figs. 7–9): the law, fitted without some
 # checkpoints, traced over the whole token range next to the checkpoints it never saw. Here is the same
-# picture for one family and pruning method (papermill parameters `curve_family`, `curve_method`).
+# picture for one family and pruning method (papermill parameters `curve_family`, `curve_method`; another
+# present cell if that one is absent), with its held-out RMSE per split.
 
 # %%
-cells = [(k[0], k[1]) for k in keys]
+cells = [(k[0], k[1]) for k in held_fits if k[3] == fitters[0]]
 cell = (curve_family, curve_method) if (curve_family, curve_method) in cells else (cells[0] if cells else None)
-fig, axes = plt.subplots(1, max(len(SPLITS), 1), figsize=(4.2 * len(SPLITS), 3.4), squeeze=False, sharey=True)
-for ax, protocol in zip(axes[0], SPLITS):
-    key = (*cell, protocol, fitters[0]) if cell else None
-    if key not in held_fits:
-        ax.set_title(f"{protocol.replace('_', ' ')}: no split", fontsize=9)
-        continue
-    res, train, test = held_fits[key]
-    held_runs = list(dict.fromkeys(test["run_id"]))
-    for run in dict.fromkeys(train["run_id"]):
-        if run not in held_runs:  # curves only used for fitting: grey
-            g = train[train["run_id"] == run]
-            ax.plot(g["tokens"], g["eval_loss"], color="0.8", lw=0.8)
-    for k, run in enumerate(held_runs):
-        seen, unseen = train[train["run_id"] == run], test[test["run_id"] == run]
-        both = pd.concat([seen, unseen])
-        grid = both.iloc[[0] * 60].assign(tokens=np.geomspace(both["tokens"].min(), both["tokens"].max(), 60))
-        ax.plot(grid["tokens"], res.predict(grid), color=f"C{k}", lw=1.2)
-        ax.plot(seen["tokens"], seen["eval_loss"], "o", ms=2.5, color=f"C{k}", alpha=0.35)
-        ax.plot(unseen["tokens"], unseen["eval_loss"], "o", ms=3.5, color=f"C{k}", mfc="none",
-                label=f"{unseen['model'].iloc[0]} ρ={unseen['rate'].iloc[0]:.2f}")
-    ax.set_xscale("log")
-    ax.set_xlabel("post-training tokens D")
-    ax.set_title(f"{protocol.replace('_', ' ')}: {cell[0]} {cell[1]}", fontsize=9)
-    ax.legend(fontsize=5, ncol=1)
-axes[0][0].set_ylabel("evaluation loss (nats)")
+cell_rmse = {p: float(np.sqrt(np.mean((res.predict(test) - test["eval_loss"]) ** 2)))
+             for p in SPLITS if cell and (key := (*cell, p, fitters[0])) in held_fits
+             for res, _, test in [held_fits[key]]}
+glue("gen_curve_cell", " ".join(cell) if cell else "none", display=False)
+glue("gen_cell_rmse_text", "; ".join(f"{r:.3g} nats on the {p.replace('_', ' ')} split"
+                                     for p, r in cell_rmse.items()) or "not measurable (no split)", display=False)
+
+# %% [markdown]
+# The figure draws the cell's curves under each split.
+
+# %% tags=["hide-input"]
+fig = figures.held_out_curves(held_fits, cell, fitters[0], list(SPLITS))
 bs.save_figure(fig, out, PAGE, "held_out_curves")
 glue("fig_held_out_curves", fig, display=False)
 plt.close(fig)
@@ -183,8 +204,10 @@ plt.close(fig)
 # fitter listed in the parameters); open circles: held-out checkpoints; faint dots: checkpoints of the
 # same curve used in the fit; grey lines: curves used only for fitting.
 # ```
-
-# %% [markdown]
+#
+# For {glue:text}`gen_curve_cell` the law's held-out RMSE, the gap between each line and its open circles,
+# is {glue:text}`gen_cell_rmse_text`.
+#
 # ## Which form predicts best, held out
 #
 # In sample, L1 cannot score worse than L2 or L3: it nests both, so it fits at least as well. The
@@ -195,24 +218,37 @@ plt.close(fig)
 # is its noise floor. The verdict page judges Table 2's and Table 4's form rankings on these scores.
 
 # %%
-from p2law.analysis import verdict as v
-
 forms_held = results.forms_held_out(checkpoints, n_unit=n_unit, d_unit=d_unit, token_fraction=token_fraction,
                                     max_starts=form_max_starts, cache_dir=out / "cache")
 bs.save_table(forms_held, out, PAGE, "forms_held_out")
 glue("form_max_starts", form_max_starts, display=False)
-wins = {rivals: v.form_effect(forms_held[forms_held["seeds"] == "first"], "L1", rivals)
-        for rivals in [("L2", "L3"), ("L4", "L5")]}
+first_seed_forms = forms_held[forms_held["seeds"] == "first"]
+
+# %% [markdown]
+# In how many cells does L1's held-out R² beat both rivals, the nested forms and the Kaplan-style ones?
+
+# %%
+wins = {rivals: v.form_effect(first_seed_forms, "L1", rivals) for rivals in [("L2", "L3"), ("L4", "L5")]}
 glue("forms_l1_nested_wins", int(np.sum(np.array(wins[("L2", "L3")]["diffs"]) > 0)), display=False)
 glue("forms_l1_nested_cells", len(wins[("L2", "L3")]["diffs"]), display=False)
 glue("forms_l1_kaplan_wins", int(np.sum(np.array(wins[("L4", "L5")]["diffs"]) > 0)), display=False)
 glue("forms_l1_kaplan_cells", len(wins[("L4", "L5")]["diffs"]), display=False)
-(forms_held[forms_held["seeds"] == "first"]
- .pivot_table(index=["family", "protocol", "method"], columns="form", values="r2", dropna=False)
- .style.format(r2_text).set_caption("Held-out R² of each form (LM fits, first seed)."))
+(first_seed_forms.pivot_table(index=["family", "protocol", "method"], columns="form", values="r2", dropna=False)
+ .style.format(figures.r2_text).set_caption("Held-out R² of each form (LM fits, first seed)."))
 
 # %% [markdown]
 # Held out, L1 beats both of the forms it nests in {glue:text}`forms_l1_nested_wins:d` of
 # {glue:text}`forms_l1_nested_cells:d` cells, and both Kaplan-style forms in
 # {glue:text}`forms_l1_kaplan_wins:d` of {glue:text}`forms_l1_kaplan_cells:d`. Whether those margins exceed
 # what a change of data-order seed does to them is the verdict page's question.
+#
+# ## On this page we
+#
+# - fitted L1 without the last part of every curve, without the largest model and without the highest
+#   pruning rate, and scored it on what it did not see: R² {glue:text}`gen_r2_dataset_size`,
+#   {glue:text}`gen_r2_model_size` and {glue:text}`gen_r2_pruning_rate` respectively, with bootstrap
+#   intervals ({glue:text}`n_refits_failed:d` of {glue:text}`n_refits:d` refits failed);
+# - drew the held-out checkpoints against the law's predictions, and one cell's curves as the paper's
+#   Figs. 7–9 do;
+# - compared the five forms held out: L1 beats both nested forms in {glue:text}`forms_l1_nested_wins:d` of
+#   {glue:text}`forms_l1_nested_cells:d` cells.

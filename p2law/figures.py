@@ -1,8 +1,8 @@
 """The book's figures: plotting and styling only, so that a page's cells show the steps and not the axes.
 
-Each function takes the tables or arrays a page has already computed and returns a matplotlib Figure; none
-computes a number the page reports, reads a file or saves anything (the pages save through ``p2law.book``).
-matplotlib, numpy and pandas only: no torch.
+Each function takes the tables or arrays a page has already computed and returns a matplotlib Figure (or,
+for the tables set beside the paper's, a pandas Styler); none computes a number the page reports, reads a
+file or saves anything (the pages save through ``p2law.book``). matplotlib, numpy and pandas only: no torch.
 """
 
 from __future__ import annotations
@@ -153,6 +153,220 @@ def power_law_in_rate(last: pd.DataFrame, gamma_table: pd.DataFrame):
     ax.set_ylabel("(L − L0) / L0 at the last checkpoint")
     if ax.collections:
         ax.legend(fontsize=7)
+    return fig
+
+
+# --- fitting the law: tables beside the paper's -------------------------------------------------------------
+
+PAPER_STYLE = {"background-color": "#eeeeee", "font-style": "italic"}
+
+
+def paper_beside(ours: pd.DataFrame, theirs: pd.DataFrame, keys, fitters, metrics=("r2", "huber", "asd")):
+    """Our scores (one row per ``keys`` and fitter) beside the paper's: columns (metric, source), the paper's
+    first. A metric the paper does not print (our bootstrap interval) has our columns only."""
+    wide = ours.pivot_table(index=keys, columns="fitter", values=list(metrics), dropna=False)
+    wide.columns = pd.MultiIndex.from_tuples([(m, f"ours ({f})") for m, f in wide.columns])
+    printed = theirs.set_index(keys)[[m for m in metrics if m in theirs.columns]]
+    printed.columns = pd.MultiIndex.from_tuples([(m, "paper") for m in printed.columns])
+    both = printed.join(wide, how="outer")
+    order = [(m, s) for m in metrics for s in ["paper"] + [f"ours ({f})" for f in fitters] if (m, s) in both.columns]
+    return both[order]
+
+
+def r2_text(value) -> str:
+    """An R² for a table: a refit that extrapolates wildly gives R² like −1e18; past −100 the digits say
+    nothing more."""
+    return "–" if pd.isna(value) else ("< −100" if value < -100 else f"{value:.4g}")
+
+
+def style_paper_beside(table: pd.DataFrame, caption: str, clip_r2: bool = False):
+    """A ``paper_beside`` table with the paper's columns grey and italic; ``clip_r2`` writes R² below −100
+    (in any column whose metric starts with "r2") as "< −100"."""
+    styler = table.style.format("{:.4g}", na_rep="–")
+    if clip_r2:
+        styler = styler.format(r2_text, subset=[c for c in table.columns if c[0].startswith("r2")])
+    paper_cols = [c for c in table.columns if c[1] == "paper"]
+    return styler.set_properties(subset=paper_cols, **PAPER_STYLE).set_caption(caption)
+
+
+def style_constants(table: pd.DataFrame, flagged: set, caption: str):
+    """Table 5's constants indexed by (family, form, method, source): the paper's rows grey and italic, our
+    rows whose (family, form, method) is in ``flagged`` (constants not identified) yellow."""
+    paper_row = "; ".join(f"{k}: {v}" for k, v in PAPER_STYLE.items())
+
+    def shade(row):
+        colour = (
+            paper_row if row.name[3] == "paper" else ("background-color: #fff3cd" if row.name[:3] in flagged else "")
+        )
+        return [colour] * len(row)
+
+    return table.style.format("{:.3g}", na_rep="–").apply(shade, axis=1).set_caption(caption)
+
+
+def fit_curves(panels: dict, families: list[str], methods: list[str]):
+    """Measured losses (points) and a fitted law's predictions (lines, same colour) against compute 6ND, one
+    panel per family (rows) and method (columns). ``panels`` maps (family, method) to (the fit's rows, the
+    fit or None)."""
+    nrows, ncols = max(len(families), 1), max(len(methods), 1)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
+    for i, fam in enumerate(families):
+        for j, m in enumerate(methods):
+            ax = axes[i][j]
+            rows, res = panels.get((fam, m), (pd.DataFrame(columns=["run_id"]), None))
+            for k, (_, curve) in enumerate(rows.groupby("run_id")):
+                curve = curve.sort_values("tokens")
+                c = 6 * curve["n"] * curve["tokens"]
+                label = f"{curve['model'].iloc[0]} ρ={curve['rate'].iloc[0]:.2f}"
+                ax.plot(c, curve["eval_loss"], "o", ms=2.5, color=f"C{k}", label=label)
+                if res is not None:
+                    ax.plot(c, res.predict(curve), "-", color=f"C{k}")
+            ax.set_xscale("log")
+            ax.set_xlabel("compute C = 6 N D (FLOPs)")
+            ax.set_ylabel("eval loss (nats)")
+            ax.set_title(f"{fam}, {m}" + ("" if res is not None else " (no fit)"), fontsize=9)
+            if ax.lines:
+                ax.legend(fontsize=5.5)
+    return fig
+
+
+# --- generalization -----------------------------------------------------------------------------------------
+
+
+def _split_title(protocol: str) -> str:
+    return protocol.replace("_", " ")
+
+
+def held_out_scatter(held_fits: dict, fitter: str, splits):
+    """Predicted against actual loss on the held-out rows, one panel per split, one colour per (family,
+    method). ``held_fits`` maps (family, method, split, fitter) to (fit, fitting rows, held-out rows)."""
+    fig, axes = _panels(len(splits), 4, 3.2)
+    for ax, protocol in zip(axes[0], splits):
+        cells = [key for key in held_fits if key[3] == fitter and key[2] == protocol]
+        for k, key in enumerate(cells):
+            res, _, test = held_fits[key]
+            ax.scatter(test["eval_loss"], res.predict(test), s=8, color=f"C{k}", label=f"{key[0]} {key[1]}")
+        lims = ax.get_xlim() if ax.collections else (0, 1)
+        ax.plot(lims, lims, "k--", lw=0.8)
+        ax.set_xlabel("actual held-out loss (nats)")
+        ax.set_ylabel("predicted loss (nats)")
+        ax.set_title(_split_title(protocol), fontsize=9)
+        if ax.collections:
+            ax.legend(fontsize=6)
+    return fig
+
+
+def held_out_curves(held_fits: dict, cell, fitter: str, splits, n_grid: int = 60):
+    """The paper's Figs. 7–9 for one (family, method) ``cell``: per split, the law fitted without the held-out
+    checkpoints (lines) over the whole token range, the held-out checkpoints (open circles), the fitted
+    checkpoints of the same curves (faint dots) and the curves used only for fitting (grey)."""
+    n = max(len(splits), 1)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False, sharey=True)
+    for ax, protocol in zip(axes[0], splits):
+        key = (*cell, protocol, fitter) if cell else None
+        if key not in held_fits:
+            ax.set_title(f"{_split_title(protocol)}: no split", fontsize=9)
+            continue
+        res, train, test = held_fits[key]
+        held_runs = list(dict.fromkeys(test["run_id"]))
+        for run in dict.fromkeys(train["run_id"]):
+            if run not in held_runs:
+                g = train[train["run_id"] == run]
+                ax.plot(g["tokens"], g["eval_loss"], color="0.8", lw=0.8)
+        for k, run in enumerate(held_runs):
+            seen, unseen = train[train["run_id"] == run], test[test["run_id"] == run]
+            both = pd.concat([seen, unseen])
+            grid = both.iloc[[0] * n_grid].assign(
+                tokens=np.geomspace(both["tokens"].min(), both["tokens"].max(), n_grid)
+            )
+            ax.plot(grid["tokens"], res.predict(grid), color=f"C{k}", lw=1.2)
+            ax.plot(seen["tokens"], seen["eval_loss"], "o", ms=2.5, color=f"C{k}", alpha=0.35)
+            label = f"{unseen['model'].iloc[0]} ρ={unseen['rate'].iloc[0]:.2f}"
+            ax.plot(unseen["tokens"], unseen["eval_loss"], "o", ms=3.5, color=f"C{k}", mfc="none", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("post-training tokens D")
+        ax.set_title(f"{_split_title(protocol)}: {cell[0]} {cell[1]}", fontsize=9)
+        ax.legend(fontsize=5, ncol=1)
+    axes[0][0].set_ylabel("evaluation loss (nats)")
+    return fig
+
+
+# --- planning -----------------------------------------------------------------------------------------------
+
+
+def budget_slopes(slopes: pd.DataFrame, threshold: float, per: str):
+    """The size of predicted slopes against tokens (columns ``label``, ``source``, ``tokens``, ``slope``): our
+    laws solid, one colour each; the paper's dashed grey, thicker for each further one; the threshold dotted."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    ours = [g for _, g in slopes[slopes["source"] == "ours"].groupby("label", sort=False)]
+    theirs = [g for _, g in slopes[slopes["source"] == "paper"].groupby("label", sort=False)]
+    for k, g in enumerate(ours):
+        ax.plot(g["tokens"], g["slope"], color=f"C{k}", label=g["label"].iloc[0])
+    for k, g in enumerate(theirs):
+        ax.plot(g["tokens"], g["slope"], "--", color="gray", lw=1 + k, label=g["label"].iloc[0])
+    ax.axhline(threshold, color="k", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("post-training tokens D (paper curves: D / 1000)")
+    ax.set_ylabel(f"|dL/dlog10 D| (nats per {per})")
+    if ax.lines:
+        ax.legend(fontsize=6)
+    return fig
+
+
+# --- verdict ------------------------------------------------------------------------------------------------
+
+
+def style_verdicts(lead: pd.DataFrame, colours: dict[str, str], caption: str):
+    """The verdict table without its row numbers, each verdict cell on the background ``colours`` gives it."""
+    return (
+        lead.style.hide(axis="index")
+        .map(lambda x: f"background-color: {colours[x]}" if x in colours else "", subset=["verdict"])
+        .set_caption(caption)
+    )
+
+
+def trend2_collapse(collapsed: pd.DataFrame, panels: list[tuple[str, str]]):
+    """Trend 2 as the paper's Fig. 4 draws it: per (family, method) panel, each rate's loss over the control
+    divided by ρ to the fitted exponent (columns family, method, model, rate, slope, tokens, value). A panel
+    without rows says it has no fitted slope."""
+    fig, axes = plt.subplots(
+        1, max(len(panels), 1), figsize=(3.8 * max(len(panels), 1), 3.2), squeeze=False, constrained_layout=True
+    )
+    for ax, (fam, m) in zip(axes[0], panels):
+        sub = collapsed[(collapsed["family"] == fam) & (collapsed["method"] == m)]
+        if sub.empty:
+            ax.set_title(f"{fam} {m}: no fitted slope", fontsize=8)
+            continue
+        for k, (rate, curve) in enumerate(sub.groupby("rate")):
+            ax.plot(curve["tokens"], curve["value"], color=f"C{k}", label=f"ρ={rate:.2f}")
+        ax.set_xscale("log")
+        ax.set_xlabel("post-training tokens D")
+        ax.set_ylabel("(L − L_control) / ρ^slope")
+        ax.set_title(f"{fam} {m}, {sub['model'].iloc[0]}, slope {sub['slope'].iloc[0]:.2f}", fontsize=8)
+        ax.legend(fontsize=6)
+    return fig
+
+
+def ours_vs_paper_law(measured: pd.DataFrame, predicted: pd.DataFrame, panels: list[tuple[str, str]]):
+    """Per (family, method) panel: our measured ΔL (solid) and the paper's law for the model each stands in for
+    (dashed, same colour) against tokens per parameter. Both tables have family, method, k (the colour),
+    label, tpp and dL."""
+    fig, axes = plt.subplots(
+        1, max(len(panels), 1), figsize=(3.8 * max(len(panels), 1), 3.2), squeeze=False, constrained_layout=True
+    )
+    for ax, (fam, m) in zip(axes[0], panels):
+        for frame, style in ((measured, "-"), (predicted, "--")):
+            sub = frame[(frame["family"] == fam) & (frame["method"] == m)]
+            for (k, label), g in sub.groupby(["k", "label"], sort=True):
+                ax.plot(g["tpp"], g["dL"], style, color=f"C{k}", label=label)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())  # crowded minor labels on a short log axis
+        ax.set_xlabel("post-training tokens per parameter D/N0")
+        ax.set_ylabel("ΔL = L − L0 (nats)")
+        ax.set_title(f"{fam}, {m}", fontsize=9)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=5.5)
     return fig
 
 
