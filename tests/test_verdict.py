@@ -368,6 +368,10 @@ def test_trend2_power_law_true_convex_and_one_seed():
     verdict_c, table_c = v.trend2_power_law(convex)
     assert verdict_c.verdict == v.NOT_CONFIRMED and table_c["max |curvature|"].iloc[0] > 0.3
     assert v.trend2_power_law(power[power["seed"] == 0])[0].verdict == v.NOT_DISTINGUISHABLE
+    assert "local slopes differ by up to" in verdict.ours
+    two_rates = power[power["rate"].round(4).isin(sorted(power["rate"].round(4).unique())[:3])]  # 0, and two
+    text = v.trend2_power_law(two_rates)[0].ours
+    assert "two rates: no local slopes to compare" in text and "nan" not in text
 
 
 def test_trend2_against_l0_fails_when_the_control_leaves_l0():

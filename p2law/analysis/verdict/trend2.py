@@ -260,7 +260,12 @@ def trend2_power_law(
     ours = (
         "; ".join(
             f"{r['family']} {r['method']}: γ {r['γ (ours)']:.2f} (paper {r['γ (paper L1)']:.2f}), "
-            f"residual {r['rms residual']:.3f}, local slopes differ by up to {r['max |curvature|']:.2f}"
+            f"residual {r['rms residual']:.3f}, "
+            + (
+                f"local slopes differ by up to {r['max |curvature|']:.2f}"
+                if np.isfinite(r["max |curvature|"])
+                else "two rates: no local slopes to compare"
+            )
             for _, r in tested.iterrows()
         )
         or "no cell with ΔL > 0 at two rates"
