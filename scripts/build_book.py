@@ -1,13 +1,12 @@
-"""Build the Jupyter Book: papermill executes each notebook page once, then jupyter-book renders it.
+"""Build the Jupyter Book: papermill executes each page, jupyter-book renders the book, then we check it.
 
     PROFILE=toy   python scripts/build_book.py    # default: the pages read the committed results/toy
     PROFILE=smoke python scripts/build_book.py    # the pages re-run their experiments at smoke scale
 
-The toc entry ``book/_executed/<name>`` is the page of ``notebooks/<name>.py``. Pages run side by side
-(BOOK_JOBS, default one per CPU): none reads another's files, and the first to need an unfinished smoke sweep
-runs it while the others wait (``p2law.book.ensure_results``). Each papermill runs in a process group that a
-stopped build takes down. Environment: PROFILE, RESULTS_DIR (default results/<profile>; smoke: a fresh scratch
-folder), BOOK_PARAMS (JSON {page: {parameter: value}} over PROFILE_PARAMS), BOOK_SKIP_EXECUTE=1.
+The toc's ``book/_executed/<name>`` is the page of ``notebooks/<name>.py``. Pages run side by side (none reads
+another's files). Environment: PROFILE, RESULTS_DIR (default results/<profile>; smoke: a fresh scratch folder),
+BOOK_JOBS (pages at once; default one per CPU), BOOK_PARAMS (JSON {page: {parameter: value}} over
+PROFILE_PARAMS), BOOK_SKIP_EXECUTE=1.
 """
 
 from __future__ import annotations
@@ -34,15 +33,17 @@ from sphinx_external_toc.parsing import MalformedError, parse_toc_yaml
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = Path("book/_executed")
 # Smoke turns down what only changes cost; the verdict page asks for the same fits as the pages it judges.
+SMOKE_FITS = {"huber_start": "lm"}
 PROFILE_PARAMS = {
     "smoke": {
-        "fitting": {"huber_start": "lm"},
-        "generalization": {"huber_start": "lm", "n_bootstrap": 3},
+        "fitting": SMOKE_FITS,
+        "generalization": SMOKE_FITS | {"n_bootstrap": 3},
         "planning": {"n_bootstrap": 3},
-        "verdict": {"huber_start": "lm", "n_bootstrap": 3},
-    },
+        "verdict": SMOKE_FITS | {"n_bootstrap": 3},
+    }
 }
-RUNNING: set[subprocess.Popen] = set()  # papermill and jupyter-book processes under way
+# Every child is SIGKILLed when this build dies (Linux's PR_SET_PDEATHSIG = 1); a papermill's kernel then
+# sees its parent gone and exits, and the kernel's fit workers die with it (p2law.analysis.grids).
 PRCTL = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None  # looked up before any fork
 
 
@@ -93,29 +94,10 @@ def results_dir_for(profile: str, root: Path) -> str:
 
 
 def run(command: list[str], capture: bool = True, **popen) -> subprocess.CompletedProcess:
-    """A child in its own process group (stop_all signals the group), SIGKILLed if this build dies (Linux)."""
-    die = (lambda: PRCTL(1, signal.SIGKILL)) if PRCTL else None  # 1 = PR_SET_PDEATHSIG
+    """A child in its own process group, SIGKILLed if this build dies (see PRCTL)."""
     pipe = subprocess.PIPE if capture else None
-    process = subprocess.Popen(
-        command, stdout=pipe, stderr=pipe, text=True, start_new_session=True, preexec_fn=die, **popen
-    )
-    RUNNING.add(process)
-    try:
-        stdout, stderr = process.communicate()
-    finally:
-        RUNNING.discard(process)
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-
-
-def stop_all(signum, frame) -> None:
-    """SIGTERM/SIGINT: stop every child's process group (papermill, its kernel, the kernel's fit workers)."""
-    for process in list(RUNNING):
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    print(f"book build stopped by signal {signum}; notebooks under way were stopped", file=sys.stderr, flush=True)
-    os._exit(128 + signum)
+    die = (lambda: PRCTL(1, signal.SIGKILL)) if PRCTL else None
+    return subprocess.run(command, stdout=pipe, stderr=pipe, text=True, start_new_session=True, preexec_fn=die, **popen)
 
 
 def first_error(executed: Path) -> tuple[str, str] | None:
@@ -148,7 +130,6 @@ def execute(name: str, root: Path, parameters: dict) -> float:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         tags += ["remove-cell"] if {"parameters", "injected-parameters"} & set(tags) else []
     executed.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
-    print(f"  {name} done in {time.perf_counter() - started:.1f} s", flush=True)
     return time.perf_counter() - started
 
 
@@ -165,17 +146,14 @@ def run_pages(names: list[str], run_one, workers: int) -> dict[str, float]:
     failed = threading.Event()
 
     def guarded(name):
-        if not failed.is_set():
-            try:
-                return run_one(name)
-            except BaseException:
-                failed.set()
-                raise
+        try:
+            return None if failed.is_set() else run_one(name)
+        except BaseException:
+            failed.set()
+            raise
 
     with ThreadPoolExecutor(workers) as pool:  # the pages under way finish before the failure is raised
         futures = {name: pool.submit(guarded, name) for name in names}
-    if errors := [f.exception() for f in futures.values() if f.exception() is not None]:
-        raise errors[0]
     return {name: future.result() for name, future in futures.items()}
 
 
@@ -183,13 +161,12 @@ def check_built_book(root: Path, html: Path, names: list[str]) -> list[str]:
     """Problems of the built book: missing pages, figures as text, missing images, notebooks with errors."""
     problems = []
     for page in (html / f"{entry}.html" for entry in toc_files(root / "_toc.yml")):
-        if not page.exists():
+        text = page.read_text(encoding="utf-8") if page.exists() else None
+        if text is None:
             problems.append(f"page missing: {page.relative_to(root)}")
-            continue
-        text = page.read_text(encoding="utf-8")
-        if "&lt;Figure size" in text:
+        elif "&lt;Figure size" in text:
             problems.append(f"{page.relative_to(root)} shows a figure as text instead of an image")
-        for src in re.findall(r"<img\b[^>]*?\bsrc=\"([^\"]+)\"", text):
+        for src in re.findall(r"<img\b[^>]*?\bsrc=\"([^\"]+)\"", text or ""):
             url = urlparse(src)
             if url.scheme not in {"http", "https", "data"} and not (page.parent / unquote(url.path)).exists():
                 problems.append(f"{page.relative_to(root)} references a missing image {src}")
@@ -225,10 +202,16 @@ def build(root: Path = ROOT, profile: str | None = None, execute_notebooks: bool
     return timings
 
 
+def stop(signum, frame) -> None:
+    """SIGTERM/SIGINT: exit at once; the children die with this process (PRCTL), their kernels after them."""
+    print(f"book build stopped by signal {signum}", file=sys.stderr, flush=True)
+    os._exit(128 + signum)
+
+
 def main() -> int:
     started = time.perf_counter()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, stop_all)
+        signal.signal(signum, stop)
     try:
         timings = build(execute_notebooks=os.environ.get("BOOK_SKIP_EXECUTE", "") not in {"1", "true", "yes"})
     except BookBuildError as exc:

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -109,3 +110,23 @@ def test_python_docs_corpus_names_the_installed_folder_or_says_how_to_install_it
     (tmp_path / "python3.12" / "html" / "_sources" / "library" / "sys.rst.txt.gz").write_bytes(b"")
     assert python_docs_folder(pattern) == (tmp_path / "python3.11" / "html" / "_sources").resolve()  # not readable
     assert resolve_spec("stdlib:3") == "stdlib:3"  # other specs pass through
+
+
+def test_evaluation_and_calibration_blocks_are_spread_over_their_whole_split(tmp_path):
+    """Each document is one repeated marker word, long enough for many blocks: the evaluation and
+    calibration sets take their blocks from every document of their split, not from the first one."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(100):
+        (corpus / f"{i:03d}.txt").write_text(f"w{i}x " * 400)
+    bundle = data.prepare(str(corpus), 32, 300, seed=0, n_eval_blocks=8, n_calibration=8, cache_dir=tmp_path)
+    splits = data.split_documents(data.load_corpus(str(corpus)).documents, 0)
+    decode = bundle.tokenizer.decode
+    for name, blocks in (("eval", bundle.post_train_data.eval), ("calibration", bundle.calibration)):
+        markers = [{int(m) for m in re.findall(r"w(\d+)x", decode(b.tolist()))} for b in blocks]
+        docs_seen = set().union(*markers)
+        expected = {int(re.search(r"w(\d+)x", d).group(1)) for d in getattr(splits, name)}
+        assert docs_seen == expected, name  # all 4 documents of the split, none from elsewhere
+        assert bundle.corpus["splits"][name]["documents_in_blocks"] == len(expected) == 4
+    with pytest.raises(ValueError, match="evaluation documents give .* blocks, 10000 requested"):
+        data.prepare(str(corpus), 32, 300, seed=0, n_eval_blocks=10000, n_calibration=8, cache_dir=tmp_path)

@@ -101,11 +101,21 @@ def split_table(corpus_info: dict) -> pd.DataFrame:
                 "MB": s["n_bytes"] / 1e6 if "n_bytes" in s else None,
                 "blocks": s.get("blocks"),
                 "tokens": s.get("tokens"),
+                "documents its blocks come from": s.get("documents_in_blocks"),
                 "blocks dropped (text seen in an earlier split)": s.get("blocks_dropped_as_seen"),
                 "sha256 of its blocks": (s.get("sha256") or "")[:12],
             }
         )
     return pd.DataFrame(rows)
+
+
+def curves_on_other_eval(pretrain: dict[str, dict], corpus_info: dict) -> list[str]:
+    """Bases whose pretraining curve was measured on other evaluation blocks than the sweep's losses.
+
+    A base is reused as long as its pretraining data and recipe are unchanged, so after the evaluation
+    set changes its recorded curve stays on the old blocks (a record without the fingerprint predates it)."""
+    current = ((corpus_info or {}).get("splits", {}).get("eval") or {}).get("sha256")
+    return [m for m, info in pretrain.items() if info.get("curve") and info.get("curve_eval_sha256") != current]
 
 
 def pretrain_curves(pretrain: dict[str, dict]) -> pd.DataFrame:

@@ -263,10 +263,19 @@ def train_tokenizer(docs: list[str], vocab_size: int, cache_dir: Path | None = N
 
 def pack(docs: list[str], tokenizer, seq_len: int, max_blocks: int | None = None) -> torch.Tensor:
     """Tokenize, join with end-of-text, and cut into [n_blocks, seq_len] (the ragged tail is dropped)."""
+    return _pack_with_documents(docs, tokenizer, seq_len, max_blocks)[0]
+
+
+def _pack_with_documents(
+    docs: list[str], tokenizer, seq_len: int, max_blocks: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``pack``, and for each block the index of the document its first token comes from."""
     eot = tokenizer.eos_token_id
     ids: list[int] = []
+    doc_starts: list[int] = []  # token offset where each document begins
     need = None if max_blocks is None else max_blocks * seq_len
     for d in docs:
+        doc_starts.append(len(ids))
         ids.extend(tokenizer(d, add_special_tokens=False)["input_ids"])
         ids.append(eot)
         if need is not None and len(ids) >= need:
@@ -274,7 +283,28 @@ def pack(docs: list[str], tokenizer, seq_len: int, max_blocks: int | None = None
     n = len(ids) // seq_len if need is None else min(len(ids) // seq_len, max_blocks)
     if n == 0:
         raise ValueError(f"too little text for one block of {seq_len} tokens")
-    return torch.tensor(ids[: n * seq_len], dtype=torch.long).reshape(n, seq_len)
+    block_starts = torch.arange(n) * seq_len
+    doc_of_block = torch.searchsorted(torch.tensor(doc_starts), block_starts, right=True) - 1
+    return torch.tensor(ids[: n * seq_len], dtype=torch.long).reshape(n, seq_len), doc_of_block
+
+
+def spread_blocks(docs: list[str], tokenizer, seq_len: int, n: int, seen: set[bytes]) -> tuple[torch.Tensor, dict]:
+    """``n`` blocks evenly spaced over the whole of ``docs`` (blocks in ``seen`` left out), and a record.
+
+    Evaluation and calibration sets are small: taking the first ``n`` blocks would take them from the first
+    document or two of the split (the toy's 32 evaluation blocks all came from one file), and a loss on
+    one document moves with whatever that document resembles. Spacing them over the split measures the
+    split's whole text."""
+    blocks, doc_of_block = _pack_with_documents(docs, tokenizer, seq_len)
+    fresh = torch.tensor([i for i, r in enumerate(blocks) if r.numpy().tobytes() not in seen], dtype=torch.long)
+    if len(fresh) < n:
+        return blocks[fresh], {"blocks_dropped_as_seen": len(blocks) - len(fresh), "documents_in_blocks": 0}
+    chosen = fresh[torch.linspace(0, len(fresh) - 1, n).round().long()]
+    record = {
+        "blocks_dropped_as_seen": len(blocks) - len(fresh),
+        "documents_in_blocks": len(set(doc_of_block[chosen].tolist())),
+    }
+    return blocks[chosen], record
 
 
 def calibration_batches(blocks: torch.Tensor, n_samples: int, batch_size: int, seed: int = 0) -> list[torch.Tensor]:
@@ -304,11 +334,10 @@ def _block_keys(blocks: torch.Tensor) -> set[bytes]:
     return {r.numpy().tobytes() for r in blocks}
 
 
-def _drop_seen(blocks: torch.Tensor, seen: set[bytes], keep: int | None = None) -> tuple[torch.Tensor, int]:
-    """Blocks whose exact tokens are not in ``seen`` (the first ``keep`` of them), and how many were dropped."""
+def _drop_seen(blocks: torch.Tensor, seen: set[bytes]) -> tuple[torch.Tensor, int]:
+    """Blocks whose exact tokens are not in ``seen``, and how many were dropped."""
     fresh = [i for i, r in enumerate(blocks) if r.numpy().tobytes() not in seen]
-    n_dropped = len(blocks) - len(fresh)
-    return blocks[torch.tensor(fresh[:keep], dtype=torch.long)], n_dropped
+    return blocks[torch.tensor(fresh, dtype=torch.long)], len(blocks) - len(fresh)
 
 
 def _blocks_info(blocks: torch.Tensor) -> dict:
@@ -353,20 +382,21 @@ def prepare(
     # Different documents can still share a whole block of text (licence headers, copied code): such a
     # block is dropped from every later split, so no block is in two of them.
     seen = _block_keys(pre) if pre is not None else set()
-    dropped = {}
-    post, dropped["post_train"] = _drop_seen(pack(splits.post_train, tokenizer, seq_len, max_train_blocks), seen)
+    records = {}
+    post, n_dropped = _drop_seen(pack(splits.post_train, tokenizer, seq_len, max_train_blocks), seen)
+    records["post_train"] = {"blocks_dropped_as_seen": n_dropped}
     seen |= _block_keys(post)
-    ev, dropped["eval"] = _drop_seen(pack(splits.eval, tokenizer, seq_len, 2 * n_eval_blocks), seen, n_eval_blocks)
+    ev, records["eval"] = spread_blocks(splits.eval, tokenizer, seq_len, n_eval_blocks, seen)
+    if len(ev) < n_eval_blocks:
+        raise ValueError(f"evaluation documents give {len(ev)} blocks, {n_eval_blocks} requested")
     seen |= _block_keys(ev)
-    cal, dropped["calibration"] = _drop_seen(
-        pack(splits.calibration, tokenizer, seq_len, 2 * n_calibration), seen, n_calibration
-    )
+    cal, records["calibration"] = spread_blocks(splits.calibration, tokenizer, seq_len, n_calibration, seen)
     if len(cal) < n_calibration:
         raise ValueError(f"calibration documents give {len(cal)} blocks, {n_calibration} requested")
     packed = {"post_train": post, "calibration": cal, "eval": ev} | ({"pretrain": pre} if pre is not None else {})
     split_info = splits.info()
     for name, blocks in packed.items():
-        split_info[name] |= _blocks_info(blocks) | {"blocks_dropped_as_seen": dropped.get(name, 0)}
+        split_info[name] |= _blocks_info(blocks) | records.get(name, {"blocks_dropped_as_seen": 0})
     info = corpus.info() | {
         "seq_len": seq_len,
         "vocab_size": len(tokenizer),

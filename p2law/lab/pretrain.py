@@ -81,6 +81,8 @@ def pretrain_base(
         "tokens_per_param": rows[-1]["tokens"] / n,
         "eval_loss": evaluate(model, data.eval, 32),
         "curve": [(r["tokens"], r["eval_loss"]) for r in rows],
+        # which evaluation blocks the curve is on (a reused base keeps its curve when the set changes)
+        "curve_eval_sha256": hashlib.sha256(data.eval.numpy().tobytes()).hexdigest(),
         "seconds": seconds,
         "lr": lr,
         "min_lr_ratio": min_lr_ratio,
