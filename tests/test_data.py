@@ -130,3 +130,16 @@ def test_evaluation_and_calibration_blocks_are_spread_over_their_whole_split(tmp
         assert bundle.corpus["splits"][name]["documents_in_blocks"] == len(expected) == 4
     with pytest.raises(ValueError, match="evaluation documents give .* blocks, 10000 requested"):
         data.prepare(str(corpus), 32, 300, seed=0, n_eval_blocks=10000, n_calibration=8, cache_dir=tmp_path)
+
+
+def test_pretraining_curves_on_another_evaluation_set_are_named():
+    from p2law.analysis.sweep_checks import curves_on_other_eval
+
+    corpus = {"splits": {"eval": {"sha256": "new"}}}
+    pretrain = {
+        "a": {"curve": [(1, 2.0)], "curve_eval_sha256": "new"},  # measured on the sweep's blocks
+        "b": {"curve": [(1, 2.0)], "curve_eval_sha256": "old"},  # the set changed after it was trained
+        "c": {"curve": [(1, 2.0)]},  # recorded before the fingerprint existed
+        "d": {},  # no curve to caveat
+    }
+    assert curves_on_other_eval(pretrain, corpus) == ["b", "c"]

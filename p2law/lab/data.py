@@ -296,10 +296,8 @@ def spread_blocks(docs: list[str], tokenizer, seq_len: int, n: int, seen: set[by
     one document moves with whatever that document resembles. Spacing them over the split measures the
     split's whole text."""
     blocks, doc_of_block = _pack_with_documents(docs, tokenizer, seq_len)
-    fresh = torch.tensor([i for i, r in enumerate(blocks) if r.numpy().tobytes() not in seen], dtype=torch.long)
-    if len(fresh) < n:
-        return blocks[fresh], {"blocks_dropped_as_seen": len(blocks) - len(fresh), "documents_in_blocks": 0}
-    chosen = fresh[torch.linspace(0, len(fresh) - 1, n).round().long()]
+    fresh = _fresh_indices(blocks, seen)
+    chosen = fresh[torch.linspace(0, len(fresh) - 1, n).round().long()] if len(fresh) >= n else fresh
     record = {
         "blocks_dropped_as_seen": len(blocks) - len(fresh),
         "documents_in_blocks": len(set(doc_of_block[chosen].tolist())),
@@ -334,10 +332,15 @@ def _block_keys(blocks: torch.Tensor) -> set[bytes]:
     return {r.numpy().tobytes() for r in blocks}
 
 
+def _fresh_indices(blocks: torch.Tensor, seen: set[bytes]) -> torch.Tensor:
+    """Positions of the blocks whose exact tokens are not in ``seen``."""
+    return torch.tensor([i for i, r in enumerate(blocks) if r.numpy().tobytes() not in seen], dtype=torch.long)
+
+
 def _drop_seen(blocks: torch.Tensor, seen: set[bytes]) -> tuple[torch.Tensor, int]:
     """Blocks whose exact tokens are not in ``seen``, and how many were dropped."""
-    fresh = [i for i, r in enumerate(blocks) if r.numpy().tobytes() not in seen]
-    return blocks[torch.tensor(fresh, dtype=torch.long)], len(blocks) - len(fresh)
+    fresh = _fresh_indices(blocks, seen)
+    return blocks[fresh], len(blocks) - len(fresh)
 
 
 def _blocks_info(blocks: torch.Tensor) -> dict:
