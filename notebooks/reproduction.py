@@ -253,11 +253,24 @@ for model, c in curves.groupby("model", sort=False):
     tpp, loss = c["tokens per parameter"].to_numpy(float), c["eval_loss"].to_numpy(float)
     last_tenth[model] = float(np.interp(0.9 * tpp[-1], tpp, loss) - loss[-1])
 glue("repro_pre_last_drop", max(last_tenth.values()) if last_tenth else float("nan"), display=False)
+
+# %% [markdown]
+# Which evaluation blocks are those curves on? A base is reused while its pretraining blocks and recipe are
+# unchanged, so its recorded curve can predate a change of the evaluation set; we check its fingerprint.
+
+# %%
 other_eval = sc.curves_on_other_eval(bs.load_pretrain(out), manifest.get("corpus", {}))
-glue("repro_curve_eval_text", "every curve is on the evaluation set of the checkpoint table" if not other_eval
-     else f"the curves of {len(other_eval)} of the {curves.model.nunique()} bases were measured on an earlier "
-     "evaluation set (its first blocks, from one document), so they end above or below the L0 the "
-     "checkpoint table gives them on the new one", display=False)
+# a curve re-measured after the evaluation set changed: the base's pretraining re-run, the committed weights kept
+redone = [i["curve_remeasured"] for i in bs.load_pretrain(out).values() if i.get("curve_remeasured")]
+redone_text = "" if not redone else (
+    f" ({len(redone)} of them re-measured on {redone[0]['date']} by re-running the base's pretraining with the "
+    f"same blocks, recipe and seed; the re-run's weights differ from the committed ones by at most "
+    f"{max(r['max_abs_weight_difference'] for r in redone):.1g} and its final loss from L0 by at most "
+    f"{max(abs(r['final_loss_minus_l0']) for r in redone):.1g} nats)")
+glue("repro_curve_eval_text", "every curve is on the evaluation set of the checkpoint table" + redone_text
+     if not other_eval else f"the curves of {len(other_eval)} of the {curves.model.nunique()} bases were "
+     "measured on an earlier evaluation set (its first blocks, from one document), so they end above or below "
+     "the L0 the checkpoint table gives them on the new one", display=False)
 
 # %% [markdown]
 # The figure draws the curves.
@@ -278,7 +291,7 @@ plt.close(fig)
 # Every base's loss falls fast over the first few tokens per parameter and slowly by the end: over the
 # last tenth of its pretraining no base's loss fell by more than
 # {glue:text}`repro_pre_last_drop:.3f` nats. The three sizes of a family end far apart, the larger lower.
-# One caveat on the scale: {glue:text}`repro_curve_eval_text`.
+# On the scale of these curves: {glue:text}`repro_curve_eval_text`.
 #
 # ## Is each base well-trained? The ρ = 0 control
 #
