@@ -9,7 +9,9 @@ Then, on the largest toy model, the throughput knobs the experiment issue asked 
 sweep's own setting (eager, 16 sequences a step, foreach AdamW) in the same run: larger batches, fused AdamW,
 torch.compile. MFU is printed twice: over 6·N FLOPs per token, and with attention's score and value
 products added (12·layers·seq·width per token, which 6·N leaves out and which is large at width 56).
-Run: python benchmarks/bench_train.py [--steps 20] [--repeats 3] [--scale toy] [--knobs-only]
+With --breakdown, where a sweep step's time goes on that model (torch.profiler, self time per operation
+group): the attention kernels against the matrix products that 6·N counts.
+Run: python benchmarks/bench_train.py [--steps 20] [--repeats 3] [--scale toy] [--knobs-only] [--breakdown]
 """
 
 import argparse
@@ -109,6 +111,45 @@ def knobs(spec, vocab, seq_len, steps, peak) -> None:
         )
 
 
+def breakdown(spec, vocab, seq_len, batch, steps) -> None:
+    """Self CPU time of sweep-setting steps, grouped: attention, matrix products, the rest."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model = build_model(spec, vocab, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    ids = torch.randint(0, vocab, (batch, seq_len), generator=torch.Generator().manual_seed(0))
+
+    def step():
+        model(input_ids=ids, labels=ids).loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(3):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    groups = {"attention (sdpa / bmm / softmax)": 0.0, "matrix products (aten::mm)": 0.0, "everything else": 0.0}
+    for event in prof.key_averages():
+        name = event.key
+        group = (
+            "attention (sdpa / bmm / softmax)"
+            if "scaled_dot_product" in name or name in {"aten::bmm", "aten::_softmax", "aten::_softmax_backward_data"}
+            else "matrix products (aten::mm)"
+            if name in {"aten::mm", "aten::addmm"}
+            else "everything else"
+        )
+        groups[group] += event.self_cpu_time_total
+    total = sum(groups.values())
+    heads = spec.config(vocab).num_attention_heads
+    print(
+        f"where a step's time goes on {spec.name} ({heads} heads of {spec.hidden_size // heads} dims, {steps} steps):"
+    )
+    for group, us in groups.items():
+        print(f"  {group:<34} {us / total:6.1%}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=20)
@@ -118,6 +159,7 @@ def main():
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--vocab", type=int, default=512)  # the toy profile's tokenizer
     parser.add_argument("--knobs-only", action="store_true", help="only the throughput knobs")
+    parser.add_argument("--breakdown", action="store_true", help="also profile where a step's time goes")
     args = parser.parse_args()
     peak = matmul_flops_per_second(2048)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")
@@ -138,7 +180,10 @@ def main():
                 f"{spec.name:<16} N={n:>9,}  {tps:>8,.0f} tokens/s  MFU {6 * n * tps / peak:6.1%}  "
                 f"mask overhead: whole steps {masked / plain - 1:+.1%}, timed alone {direct:+.2%}"
             )
-    knobs(toy_family("llama", args.scale)[-1], args.vocab, args.seq_len, args.steps, peak)
+    largest = toy_family("llama", args.scale)[-1]
+    knobs(largest, args.vocab, args.seq_len, args.steps, peak)
+    if args.breakdown:
+        breakdown(largest, args.vocab, args.seq_len, args.batch, min(args.steps, 5))
 
 
 if __name__ == "__main__":
