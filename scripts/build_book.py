@@ -93,9 +93,11 @@ def execute(name: str, root: Path, parameters: dict) -> float:
     executed.unlink(missing_ok=True)  # a failure must not be judged on an older copy
     try:
         page = jupytext.read(root / "notebooks" / f"{name}.py")
-        quiet = {"progress_bar": False, "extra_arguments": ["--IPKernelApp.log_level=ERROR"]}  # kernel start-up chatter
+        # The kernel starts in root (nbclient's resources path), not papermill's cwd=: that one chdirs this whole
+        # process, a race between pages side by side. Kernel start-up chatter stays off the console.
+        kernel = {"resources": {"metadata": {"path": str(root)}}, "extra_arguments": ["--IPKernelApp.log_level=ERROR"]}
         nb = papermill.execute_notebook(
-            page, executed, parameters, kernel_name="python3", language="python", cwd=root, **quiet
+            page, executed, parameters, kernel_name="python3", language="python", progress_bar=False, **kernel
         )
     except papermill.PapermillExecutionError as exc:
         raise BookBuildError(
@@ -103,6 +105,7 @@ def execute(name: str, root: Path, parameters: dict) -> float:
         ) from None
     except Exception as exc:  # no such kernel, a kernel that died, a page jupytext could not read
         raise BookBuildError(f"papermill could not execute notebooks/{name}.py: {exc!r}") from exc
+    nb.metadata.papermill["input_path"] = f"notebooks/{name}.py"  # not a copy of the whole page
     for cell in nb.cells:
         if {"parameters", "injected-parameters"} & set(cell.metadata.get("tags", [])):
             cell.metadata.tags.append("remove-cell")
@@ -126,10 +129,11 @@ def run_pages(names: list[str], run_one, workers: int) -> dict[str, float]:
         return dict(zip(names, pool.map(guarded, names)))
 
 
-def figures_as_text(html: Path) -> list[str]:
-    """Pages showing a figure as text (a non-inline backend): jupyter-book lets them pass. (It fails on a missing
-    page or image itself, and papermill on a page that raises.)"""
-    return [str(page) for page in sorted(html.rglob("*.html")) if "&lt;Figure size" in page.read_text("utf-8")]
+def figures_as_text(html: Path, names: list[str]) -> list[str]:
+    """The executed pages that show a figure as text (a non-inline backend): jupyter-book lets them pass. (It
+    fails on a missing page or image itself, and papermill on a page that raises.)"""
+    pages = [html / EXECUTED / f"{name}.html" for name in names]
+    return [str(page) for page in pages if "&lt;Figure size" in page.read_text("utf-8")]
 
 
 def build(root: Path = ROOT, profile: str | None = None) -> dict[str, float]:
@@ -152,8 +156,10 @@ def build(root: Path = ROOT, profile: str | None = None) -> dict[str, float]:
     except SystemExit as stop:
         if stop.code:
             raise BookBuildError(f"jupyter-book build failed (exit {stop.code}); see the warnings above") from None
+    except RuntimeError as exc:  # jupyter-book's wrapping of an exception inside Sphinx
+        raise BookBuildError(f"jupyter-book build failed: {exc}") from exc
     timings["jupyter-book build"] = time.perf_counter() - started
-    if pages := figures_as_text(root / "_build" / "html"):
+    if pages := figures_as_text(root / "_build" / "html", names):
         raise BookBuildError(f"these pages show a figure as text instead of an image: {pages}")
     return timings
 

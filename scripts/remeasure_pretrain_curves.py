@@ -12,6 +12,7 @@ the old curve.
 """
 
 import argparse
+import hashlib
 import json
 import tempfile
 from datetime import date
@@ -22,21 +23,29 @@ from safetensors.torch import load_file
 
 from p2law.lab.data import write_json_atomic
 from p2law.lab.experiment import PackedCorpus
-from p2law.lab.pretrain import pretrain_base
+from p2law.lab.pretrain import base_recipe, pretrain_base
 from p2law.lab.profiles import get_profile
 from p2law.lab.schedule import base_models
 
 
-def remeasure(base, bundle, profile, results: Path, scratch: Path) -> dict:
+def remeasure(base, bundle, profile, results: Path, scratch: Path, eval_sha256: str) -> dict:
     """The re-run's curve and how far the re-run lands from the committed base."""
+    record = json.loads((results / "pretrain" / f"{base.name}.json").read_text())
+    data = bundle.pretrain_data
+    recipe = base_recipe(
+        profile.pretrain_tokens_per_param, profile.pretrain_lr, profile.pretrain_batch_size,
+        profile.pretrain_warmup_steps, profile.pretrain_min_lr_ratio, profile.seed,
+    )  # fmt: skip
+    # checked before the run: a curve is only worth re-measuring for the base these blocks and recipe made
+    if hashlib.sha256(data.train.numpy().tobytes()).hexdigest() != record["data_sha256"] or recipe != record["recipe"]:
+        raise SystemExit(f"{base.name}: the committed base was trained on other blocks or another recipe")
+    if hashlib.sha256(data.eval.numpy().tobytes()).hexdigest() != eval_sha256:
+        raise SystemExit("the profile's evaluation blocks are not the committed sweep's: nothing written")
     model, info = pretrain_base(
-        base.source, bundle.pretrain_data, len(bundle.tokenizer), profile.pretrain_tokens_per_param,
+        base.source, data, len(bundle.tokenizer), profile.pretrain_tokens_per_param,
         profile.pretrain_lr, profile.pretrain_batch_size, scratch, profile.seed, progress=False,
         warmup_steps=profile.pretrain_warmup_steps, min_lr_ratio=profile.pretrain_min_lr_ratio,
     )  # fmt: skip
-    record = json.loads((results / "pretrain" / f"{base.name}.json").read_text())
-    if info["data_sha256"] != record["data_sha256"] or info["recipe"] != record["recipe"]:
-        raise SystemExit(f"{base.name}: the committed base was trained on other blocks or another recipe")
     old = record.get("curve_remeasured", {})
     committed, rerun = load_file(results / "bases" / base.name / "model.safetensors"), model.state_dict()
     return {
@@ -71,10 +80,11 @@ def main() -> None:
             if args.only and base.name not in args.only:
                 continue
             bundle, _ = corpus.for_base(base)
-            note = remeasure(base, bundle, profile, args.results, Path(scratch))
+            if base.name not in manifest["pretrain"]:
+                raise SystemExit(f"{base.name} is not in {manifest_path}'s pretraining records")
+            eval_sha256 = manifest["corpus"]["splits"]["eval"]["sha256"]
+            note = remeasure(base, bundle, profile, args.results, Path(scratch), eval_sha256)
             new = note.pop("new")
-            if new["curve_eval_sha256"] != manifest["corpus"]["splits"]["eval"]["sha256"]:
-                raise SystemExit("the profile's evaluation blocks are not the committed sweep's: nothing written")
             for path in (
                 args.results / "pretrain" / f"{base.name}.json",
                 args.results / "bases" / base.name / "pretrain.json",

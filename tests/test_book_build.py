@@ -173,11 +173,13 @@ def test_smoke_results_dir_is_a_fresh_scratch_folder(tmp_path, monkeypatch):
 
 
 def test_figures_as_text_are_reported(tmp_path):
-    (tmp_path / "book").mkdir()
-    (tmp_path / "ok.html").write_text('<img src="_images/ok.png">', encoding="utf-8")
-    text = tmp_path / "book" / "first.html"
-    text.write_text("<pre>&lt;Figure size 640x480 with 1 Axes&gt;</pre>", encoding="utf-8")
-    assert build_book.figures_as_text(tmp_path) == [str(text)]
+    executed = tmp_path / "book" / "_executed"
+    executed.mkdir(parents=True)
+    (executed / "ok.html").write_text('<img src="../../_images/ok.png">', encoding="utf-8")
+    (executed / "text.html").write_text("<pre>&lt;Figure size 640x480 with 1 Axes&gt;</pre>", encoding="utf-8")
+    (executed / "old.html").write_text("<pre>&lt;Figure size 640x480 with 1 Axes&gt;</pre>", encoding="utf-8")
+    # a page no longer in the toc (left by an older build) is not judged
+    assert build_book.figures_as_text(tmp_path, ["ok", "text"]) == [str(executed / "text.html")]
 
 
 def test_a_missing_image_or_page_fails_the_build(tmp_path):
@@ -197,10 +199,13 @@ def test_a_missing_image_or_page_fails_the_build(tmp_path):
 @pytest.mark.slow
 def test_a_raising_notebook_fails_the_build_and_names_the_notebook(tmp_path):
     toc = "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/_executed/broken\n"
-    _write_book(tmp_path, toc, {"broken": NOTEBOOK.format(body='raise ValueError("profile " + profile)')})
-    env_before = dict(os.environ)
-    with pytest.raises(build_book.BookBuildError, match=r"notebooks/broken.py raised ValueError: profile smoke"):
+    body = 'import os\nraise ValueError("profile " + profile + " in " + os.getcwd())'
+    _write_book(tmp_path, toc, {"broken": NOTEBOOK.format(body=body)})
+    env_before, cwd_before = dict(os.environ), os.getcwd()
+    with pytest.raises(build_book.BookBuildError, match=r"notebooks/broken.py raised ValueError: profile smoke") as err:
         build_book.build(root=tmp_path, profile="smoke")
+    assert f"in {tmp_path}\n" in str(err.value)  # the kernel ran in the book's root ...
+    assert os.getcwd() == cwd_before  # ... without moving this process there
     assert dict(os.environ) == env_before  # the kernelspec path and backend do not leak out
     assert not (tmp_path / "_build").exists()  # stopped before jupyter-book
 
@@ -244,7 +249,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads processes from /proc")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
 def test_a_killed_build_leaves_no_process_behind(tmp_path, signum):
-    """Stopped mid-page (a timeout's SIGTERM, or SIGKILL), the build takes its papermill, the kernel and the
+    """Stopped mid-page (a timeout's SIGTERM, or SIGKILL), the build takes the kernel and the
     kernel's fit workers down with it: none of them is left burning CPU."""
     toc = "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/_executed/sleeping\n"
     body = f"SLEEPER = {SLEEPER!r}\n{SLEEPING_PAGE}"
@@ -330,4 +335,4 @@ def test_the_book_builds_at_smoke_profile(smoke_book):
     assert "n_points = 10" in injected_source("fitting_method")
     assert "huber_start" not in injected_source("paper_numbers") and "n_points" not in injected_source("fitting")
     assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
-    assert build_book.figures_as_text(html) == []
+    assert build_book.figures_as_text(html, build_book.notebook_jobs(copy)) == []
