@@ -22,33 +22,27 @@ import torch
 from safetensors.torch import load_file
 
 from p2law.lab.data import write_json_atomic
-from p2law.lab.experiment import PackedCorpus
-from p2law.lab.pretrain import base_recipe, pretrain_base
+from p2law.lab.experiment import PackedCorpus, _load_base
 from p2law.lab.profiles import get_profile
 from p2law.lab.schedule import base_models
 
 
-def remeasure(base, bundle, profile, results: Path, scratch: Path, eval_sha256: str) -> dict:
-    """The re-run's curve and how far the re-run lands from the committed base."""
+def remeasure(base, bundle, profile, results: Path, scratch: Path, eval_sha256: str) -> tuple[dict, dict]:
+    """``(new, note)``: the re-run's curve fields, and how far the re-run lands from the committed base."""
     record = json.loads((results / "pretrain" / f"{base.name}.json").read_text())
     data = bundle.pretrain_data
-    recipe = base_recipe(
-        profile.pretrain_tokens_per_param, profile.pretrain_lr, profile.pretrain_batch_size,
-        profile.pretrain_warmup_steps, profile.pretrain_min_lr_ratio, profile.seed,
-    )  # fmt: skip
-    # checked before the run: a curve is only worth re-measuring for the base these blocks and recipe made
-    if hashlib.sha256(data.train.numpy().tobytes()).hexdigest() != record["data_sha256"] or recipe != record["recipe"]:
-        raise SystemExit(f"{base.name}: the committed base was trained on other blocks or another recipe")
+    # checked before the run: a curve is only worth re-measuring for the base these blocks made
+    if hashlib.sha256(data.train.numpy().tobytes()).hexdigest() != record["data_sha256"]:
+        raise SystemExit(f"{base.name}: the committed base was trained on other blocks: nothing written")
     if hashlib.sha256(data.eval.numpy().tobytes()).hexdigest() != eval_sha256:
         raise SystemExit("the profile's evaluation blocks are not the committed sweep's: nothing written")
-    model, info = pretrain_base(
-        base.source, data, len(bundle.tokenizer), profile.pretrain_tokens_per_param,
-        profile.pretrain_lr, profile.pretrain_batch_size, scratch, profile.seed, progress=False,
-        warmup_steps=profile.pretrain_warmup_steps, min_lr_ratio=profile.pretrain_min_lr_ratio,
-    )  # fmt: skip
+    # the sweep's own call, with the profile's recipe, into an empty scratch cache: it trains afresh
+    model, info = _load_base(profile, base, bundle, scratch / "_cache", progress=False)
+    if info["recipe"] != record["recipe"]:
+        raise SystemExit(f"{base.name}: the committed base was trained with another recipe: nothing written")
     old = record.get("curve_remeasured", {})
     committed, rerun = load_file(results / "bases" / base.name / "model.safetensors"), model.state_dict()
-    return {
+    note = {
         "date": date.today().isoformat(),
         "how": "the base's pretraining re-run with the same blocks, recipe and seed, its curve evaluated on the "
         "sweep's evaluation blocks; the committed weights are kept. The re-run need not be bit-identical (other "
@@ -62,8 +56,8 @@ def remeasure(base, bundle, profile, results: Path, scratch: Path, eval_sha256: 
         "old_curve_eval_sha256": old.get("old_curve_eval_sha256", record.get("curve_eval_sha256")),
         "old_final_eval_loss": old.get("old_final_eval_loss", record["eval_loss"]),
         "old_curve": old.get("old_curve", record["curve"]),
-        "new": {k: info[k] for k in ("curve", "curve_eval_sha256", "eval_loss")},
     }
+    return {k: info[k] for k in ("curve", "curve_eval_sha256", "eval_loss")}, note
 
 
 def main() -> None:
@@ -83,8 +77,7 @@ def main() -> None:
             if base.name not in manifest["pretrain"]:
                 raise SystemExit(f"{base.name} is not in {manifest_path}'s pretraining records")
             eval_sha256 = manifest["corpus"]["splits"]["eval"]["sha256"]
-            note = remeasure(base, bundle, profile, args.results, Path(scratch), eval_sha256)
-            new = note.pop("new")
+            new, note = remeasure(base, bundle, profile, args.results, Path(scratch), eval_sha256)
             for path in (
                 args.results / "pretrain" / f"{base.name}.json",
                 args.results / "bases" / base.name / "pretrain.json",
