@@ -55,3 +55,16 @@ def test_a_kept_base_is_retrained_under_another_recipe(tmp_path, monkeypatch):
         spec, blocks(0), cache_dir=tmp_path / "c3", keep_dir=tmp_path / "kept", min_lr_ratio=0.005, **kw
     )
     assert len(calls) == 1  # the same recipe again: reused
+
+
+def test_a_base_sees_at_least_its_tokens_per_parameter(tmp_path):
+    """The step count rounds up to whole batches: never a batch short of tokens_per_param x N."""
+    spec = toy_family("llama", "smoke")[0]
+    batch_tokens = 8 * 16
+    for tokens_per_param in (0.05, 0.061):
+        _, info = pretrain.pretrain_base(
+            spec, blocks(0), vocab_size=64, tokens_per_param=tokens_per_param, lr=1e-3, batch_size=8,
+            progress=False, n_checkpoints=2, cache_dir=tmp_path / str(tokens_per_param),
+        )
+        wanted = tokens_per_param * info["n_params"]
+        assert wanted <= info["tokens"] < wanted + batch_tokens and info["tokens"] % batch_tokens == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -59,8 +60,10 @@ def pretrain_base(
         # trained again rather than reused.
     model = build_model(spec, vocab_size, seed)
     n = count_params(model)
+    batch_tokens = batch_size * data.train.shape[1]
     cfg = TrainConfig(
-        total_tokens=int(tokens_per_param * n),
+        # up to whole batches, so a base has seen at least tokens_per_param x N tokens (not up to a batch fewer)
+        total_tokens=math.ceil(tokens_per_param * n / batch_tokens) * batch_tokens,
         lr=lr,
         batch_size=batch_size,
         n_checkpoints=n_checkpoints,
@@ -112,6 +115,7 @@ def base_recipe(
         "warmup_steps": int(warmup_steps),
         "min_lr_ratio": float(min_lr_ratio),
         "seed": int(seed),
+        "token_rounding": "up to whole batches",  # bases floored to whole batches (< 20 tokens/param) differ
     }
 
 
