@@ -137,8 +137,8 @@ def tokens(x):
 
 
 post = df[df["tokens"] > 0].groupby("model")["tokens"].max()
-seeds_text = (f"{len(ours.seeds)} (small and medium models), "
-              f"{len(ours.seeds[:1]) if ours.single_seed_sizes else len(ours.seeds)} ({', '.join(ours.single_seed_sizes) or 'none'})")
+seeds_text = f"{len(ours.seeds)} for every model" + (
+    f" but size {', '.join(ours.single_seed_sizes)} (1)" if ours.single_seed_sizes else "")
 schedule_text = (f"linear warm-up of {ours.warmup_steps} steps (the same for every run), then {ours.schedule}"
                  if ours.warmup_steps is not None else f"warm-up {ours.warmup_fraction:.0%} of the run, then {ours.schedule}")
 base_text = (f"{ours.pretrain_tokens_per_param:g} tokens per parameter, cosine from {ours.pretrain_lr:g} to "

@@ -30,8 +30,8 @@
 #   curve's fall.
 #
 # A claim is **confirmed** only when our number beats a stated trivial baseline by more than the **noise
-# floor**, the seed-to-seed spread of the same statistic between repeats of one curve (the sweep repeats the
-# small and medium models' runs with a second data-order seed); **not confirmed** when it loses to the
+# floor**, the seed-to-seed spread of the same statistic between repeats of one curve (the sweep repeats
+# every run with a second data-order seed); **not confirmed** when it loses to the
 # baseline; **not distinguishable** when the difference is under the floor, or the floor is unknown (results
 # with one seed); **not testable** when the data cannot form the comparison. Every rule is computed by
 # `p2law.analysis.verdict` and printed beside its verdict; each has a test that feeds it data where the claim

@@ -187,7 +187,7 @@ def held_out_floor(df: pd.DataFrame, test_runs, loss_col: str = "eval_loss") -> 
 
     models = pruned.loc[pruned["run_id"].isin(test_runs), "model"].unique()
     own = floor_of(pruned[pruned["model"].isin(models)], "held-out models' mean loss")
-    # The largest models run one seed only (the model-size split holds them out): their floor is then taken
+    # Where the held-out models ran one seed only (a profile's single_seed_sizes), their floor is taken
     # from the repeated curves of the other models, whose data-order noise is of the same kind.
     return own if own.known else floor_of(pruned, "mean loss of the repeated curves of other models")
 
