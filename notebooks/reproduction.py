@@ -330,8 +330,8 @@ seed_spread.rename("spread of final − L0 between seeds").to_frame()
 # {glue:text}`repro_controls_flat:d` of the {glue:text}`repro_controls:d` control curves stay within 0.01
 # nats of $\mathcal{L}_0$; the largest distance of any is {glue:text}`repro_max_drift:.4f` nats. Where a
 # model has two data-order seeds, its two controls end up to {glue:text}`repro_control_seed_spread:.4f`
-# nats apart, so a difference of a few thousandths between two controls is seed-to-seed noise. A control
-# that falls by more than that spread on both seeds is not noise: it is the base still learning from
+# nats apart: that is the seed-to-seed noise of a control's end point. A control that falls by more than
+# that spread on both seeds is not noise: it is the base still learning from
 # fresh tokens at the post-training rate, and part of every pruned curve's early fall is that same
 # learning, which the ρ = 0 baseline of the verdict page takes out.
 #

@@ -32,8 +32,11 @@ SMOKE_FITS, FEW = {"huber_start": "lm"}, {"n_bootstrap": 3}
 PROFILE_PARAMS = {
     "smoke": {"fitting": SMOKE_FITS, "generalization": SMOKE_FITS | FEW, "planning": FEW, "verdict": SMOKE_FITS | FEW}
 }
-# The kernels: python3 from this environment's kernelspecs, figures inline (as images) whatever MPLBACKEND says.
+# The kernels: python3 from this environment's kernelspecs, figures inline (as images) whatever MPLBACKEND says,
+# and without tqdm.auto's warning that ipywidgets is missing (the book shows no progress bars) on every page.
+QUIET_TQDM = "ignore:IProgress not found"
 KERNEL_ENV = {"JUPYTER_PREFER_ENV_PATH": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+KERNEL_ENV["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), QUIET_TQDM]))
 
 
 class BookBuildError(RuntimeError):

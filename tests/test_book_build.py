@@ -336,3 +336,5 @@ def test_the_book_builds_at_smoke_profile(smoke_book):
     assert "huber_start" not in injected_source("paper_numbers") and "n_points" not in injected_source("fitting")
     assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert build_book.figures_as_text(html, build_book.notebook_jobs(copy)) == []
+    for name in build_book.notebook_jobs(copy):  # no library warning addressed to a developer reaches the reader
+        assert "TqdmWarning" not in (html / "book" / "_executed" / f"{name}.html").read_text(encoding="utf-8"), name

@@ -63,8 +63,15 @@ def test_a_base_sees_at_least_its_tokens_per_parameter(tmp_path):
     batch_tokens = 8 * 16
     for tokens_per_param in (0.05, 0.061):
         _, info = pretrain.pretrain_base(
-            spec, blocks(0), vocab_size=64, tokens_per_param=tokens_per_param, lr=1e-3, batch_size=8,
-            progress=False, n_checkpoints=2, cache_dir=tmp_path / str(tokens_per_param),
+            spec,
+            blocks(0),
+            vocab_size=64,
+            tokens_per_param=tokens_per_param,
+            lr=1e-3,
+            batch_size=8,
+            progress=False,
+            n_checkpoints=2,
+            cache_dir=tmp_path / str(tokens_per_param),
         )
         wanted = tokens_per_param * info["n_params"]
         assert wanted <= info["tokens"] < wanted + batch_tokens and info["tokens"] % batch_tokens == 0

@@ -69,7 +69,8 @@ def test_the_experiment_can_test_the_claims(table):
     for model, g in table.groupby("model"):
         info = json.loads((TOY / "pretrain" / f"{model}.json").read_text())
         n0 = int(g["n0"].iloc[0])
-        assert toy.pretrain_tokens_per_param * n0 <= info["tokens"] < toy.pretrain_tokens_per_param * n0 + batch_tokens, model
+        wanted = toy.pretrain_tokens_per_param * n0
+        assert wanted <= info["tokens"] < wanted + batch_tokens, model
     matching = sc.rate_matching(table)
     assert len(matching) == table["family"].nunique() * 2 * 3 and matching["matched"].all(), matching[
         ~matching["matched"]
