@@ -216,7 +216,7 @@ def test_toy_plan_counts_runs_tokens_and_flops():
     so the minutes are printed, not asserted; benchmarks/bench_train.py measures the real throughput)."""
     profile = get_profile("toy")
     plan = run("toy", dry_run=True)
-    assert plan["n_runs"] == 2 * (2 + 2 + 1) * 8  # small and medium models with two data-order seeds
+    assert plan["n_runs"] == 2 * (2 + 2 + 2) * 8  # every model with two data-order seeds
     n0 = {r["model"]: r["n0"] for r in plan["runs"]}
     assert len(n0) == 6
     eval_tokens = profile.n_eval_blocks * profile.seq_len * (profile.n_checkpoints + 1)
