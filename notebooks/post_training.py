@@ -23,7 +23,8 @@
 # $-0.97$ to $-1.28$, all but one printed value, which the paper-numbers page discusses), so
 # $\Delta\mathcal{L} \propto \rho^{-\gamma}$. The unpruned control ($\rho=0$,
 # trained on the same tokens) shows how much of a curve's fall is plain further training; for a
-# well-trained base it should stay flat. Every run is repeated with a second data-order seed; the seed-to-seed spread is the noise floor the verdicts use.
+# well-trained base it should stay flat. Every run is repeated with a second data-order seed; the
+# seed-to-seed spread is the noise floor the verdicts use.
 #
 # **What this page finds.**
 # - Trend 1, read as each curve's relative loss drop over a shared token count at every model's lowest rate:
