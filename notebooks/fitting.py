@@ -44,7 +44,7 @@ seed = 0
 n_unit = 1e6  # parameters per unit of N0 in our fits (toy models: 0.05M–1.7M parameters)
 d_unit = 1e6  # tokens per unit of D
 fitters = ["lm", "huber-log"]
-huber_start = "grid"  # "grid": huber-log searches the full starting grid; "lm": it starts from the LM optimum (fast)
+huber_start = None  # "grid": huber-log searches its whole starting grid; "lm": from the LM optimum; None: the profile's
 # None: every fit optimises the whole starting grid. k: only the k starts with the lowest initial error
 # (about 36/k times faster). Not the default: on the committed toy sweep 8 screened starts lost up to
 # 0.009 of in-sample R² on Table 2, 0.42 on Table 4's L5, and moved held-out R² (measured 2026-12-02).
@@ -66,9 +66,11 @@ from p2law import book as bs
 from p2law import figures, paper, table
 from p2law.analysis import grids, results
 from p2law.analysis.fit import identifiability
+from p2law.lab.profiles import get_profile
 from p2law.table import fit_rows
 
 PAGE = "fitting"
+huber_start = huber_start or get_profile(profile).huber_start  # None above: the profile's
 
 # %% [markdown]
 # Laws are fitted to one data-order seed per run (the repeats measure the noise floor, on the verdict page).

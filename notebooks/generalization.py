@@ -38,13 +38,13 @@ n_unit = 1e6
 d_unit = 1e6
 form = "L1"
 fitters = ["lm", "huber-log"]
-huber_start = "grid"  # "lm": huber-log starts from the LM optimum (fast)
+huber_start = None  # "grid": huber-log searches its whole starting grid; "lm": from the LM optimum; None: the profile's
 # None: every fit optimises the whole starting grid. k: only the k starts with the lowest initial error
 # (about 36/k times faster). Not the default: on the committed toy sweep 8 screened starts lost up to
 # 0.009 of in-sample R² on Table 2, 0.42 on Table 4's L5, and moved held-out R² (measured 2026-12-02).
 max_starts = None
 token_fraction = 0.8  # dataset-size split: share of each curve's checkpoints used for fitting
-n_bootstrap = 20  # resamples per fit for the intervals (0: none)
+n_bootstrap = None  # resamples per fit for the intervals (0: none; None: the profile's)
 level = 0.9  # interval level
 curve_family = "llama"  # the cell drawn as loss curves (Figs. 7-9 of the paper); any other present cell if absent
 curve_method = "depth"
@@ -65,8 +65,11 @@ from p2law import figures, paper, table
 from p2law.analysis import grids, results
 from p2law.analysis import verdict as v
 from p2law.analysis.protocols import SPLITS
+from p2law.lab.profiles import get_profile
 
 PAGE = "generalization"
+huber_start = huber_start or get_profile(profile).huber_start  # None above: the profile's
+n_bootstrap = get_profile(profile).n_bootstrap if n_bootstrap is None else n_bootstrap
 
 # %% [markdown]
 # Laws are fitted to one data-order seed per run (the repeats measure the noise floor, on the verdict page);

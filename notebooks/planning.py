@@ -42,7 +42,7 @@ form = "L1"
 fitter = "lm"
 threshold = 0.01  # nats of loss per decade of tokens below which a curve counts as flat
 per = "decade"  # or "token" (then threshold is nats per token)
-n_bootstrap = 20  # bootstrap refits behind each interval (0: no interval)
+n_bootstrap = None  # bootstrap refits behind each interval (0: no interval; None: the profile's)
 level = 0.9
 
 # %% [markdown]
@@ -61,9 +61,11 @@ from p2law import book as bs
 from p2law import figures, paper, table
 from p2law.analysis import grids, results
 from p2law.analysis.budget import slope, token_budget
+from p2law.lab.profiles import get_profile
 from p2law.table import fit_rows
 
 PAGE = "planning"
+n_bootstrap = get_profile(profile).n_bootstrap if n_bootstrap is None else n_bootstrap
 
 # %% [markdown]
 # Laws are fitted to one data-order seed per run (the repeats measure the noise floor, on the verdict page);

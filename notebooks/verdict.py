@@ -50,9 +50,9 @@ plan_threshold = 0.01  # Fig. 1: nats per decade under which a curve is flat (th
 # The fits this page judges are those of the fitting, generalization and planning pages: the same library
 # calls (p2law.analysis.results) with the same parameters, read from the cache under results_dir/cache
 # when those pages ran first. Keep these equal to those pages' parameters.
-huber_start = "grid"  # the fitting and generalization pages' huber_start
+huber_start = None  # the fitting and generalization pages' huber_start (None: the profile's)
 max_starts = None  # their max_starts
-n_bootstrap = 20  # the generalization and planning pages' bootstrap refits
+n_bootstrap = None  # the generalization and planning pages' bootstrap refits (None: the profile's)
 form_max_starts = 2  # the generalization page's held-out form comparison
 
 
@@ -79,6 +79,8 @@ from p2law.lab.models import toy_family
 from p2law.lab.profiles import get_profile
 
 PAGE = "verdict"
+huber_start = huber_start or get_profile(profile).huber_start  # None above: the profile's
+n_bootstrap = get_profile(profile).n_bootstrap if n_bootstrap is None else n_bootstrap
 
 # %% [markdown]
 # The checkpoint table, and the fits of the pages this one judges (Tables 2, 3 and 6), read from the cache.

@@ -1,11 +1,8 @@
 """Build the Jupyter Book: papermill runs each page with its parameters, side by side; jupyter-book renders.
 
-    PROFILE=toy   python scripts/build_book.py    # default: the pages read the committed results/toy
-    PROFILE=smoke python scripts/build_book.py    # the pages re-run their experiments at smoke scale
+    PROFILE=toy|smoke  RESULTS_DIR=...  BOOK_JOBS=<pages at once>  BOOK_PARAMS='{page: {parameter: value}}'
 
-The toc's book/_executed/<name> is the page of notebooks/<name>.py. Environment: PROFILE, RESULTS_DIR (default
-results/<profile>; smoke: a fresh scratch folder), BOOK_JOBS (pages at once; default one per CPU), BOOK_PARAMS
-(JSON {page: {parameter: value}} over PROFILE_PARAMS). Rendering alone, without running: jupyter-book build .
+The toc's book/_executed/<name> is the page of notebooks/<name>.py. book/building.md tells the whole story.
 """
 
 import json
@@ -27,16 +24,10 @@ from jupyter_book.cli.main import main as jupyter_book
 from sphinx_external_toc.parsing import MalformedError, parse_toc_yaml
 
 ROOT, EXECUTED = Path(__file__).resolve().parents[1], Path("book/_executed")
-# Smoke turns down what only changes cost; the verdict page asks for the same fits as the pages it judges.
-SMOKE_FITS, FEW = {"huber_start": "lm"}, {"n_bootstrap": 3}
-PROFILE_PARAMS = {
-    "smoke": {"fitting": SMOKE_FITS, "generalization": SMOKE_FITS | FEW, "planning": FEW, "verdict": SMOKE_FITS | FEW}
-}
-# The kernels: python3 from this environment's kernelspecs, figures inline (as images) whatever MPLBACKEND says,
-# and without tqdm.auto's warning that ipywidgets is missing (the book shows no progress bars) on every page.
-QUIET_TQDM = "ignore:IProgress not found"
+# The kernels: this environment's python3, figures inline as images whatever MPLBACKEND says, and no tqdm.auto
+# warning that ipywidgets is missing (the book shows no progress bars).
 KERNEL_ENV = {"JUPYTER_PREFER_ENV_PATH": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-KERNEL_ENV["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), QUIET_TQDM]))
+KERNEL_ENV["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), "ignore:IProgress not found"]))
 
 
 class BookBuildError(RuntimeError):
@@ -56,9 +47,9 @@ def notebook_jobs(root: Path) -> list[str]:
     return names
 
 
-def notebook_parameters(names: list[str], text: str | None, profile: str = "toy") -> dict[str, dict]:
-    """Per-page papermill parameters: the profile's PROFILE_PARAMS updated by BOOK_PARAMS' JSON."""
-    merged = {n: dict(p) for n, p in PROFILE_PARAMS.get(profile, {}).items() if n in names}
+def notebook_parameters(names: list[str], text: str | None) -> dict[str, dict]:
+    """BOOK_PARAMS' JSON, checked: {page: {parameter: value}} for pages of the book. (A page's own defaults, the
+    profile's included, are in its parameters cell.)"""
     try:
         params = json.loads(text) if text else {}
     except json.JSONDecodeError as exc:
@@ -69,7 +60,7 @@ def notebook_parameters(names: list[str], text: str | None, profile: str = "toy"
         raise BookBuildError(f"BOOK_PARAMS names notebooks the book does not have: {unknown}; the book's: {names}")
     if reserved := sorted({k for v in params.values() for k in v} & {"profile", "results_dir"}):
         raise BookBuildError(f"BOOK_PARAMS may not set {reserved}: use PROFILE and RESULTS_DIR")
-    return merged | {n: merged.get(n, {}) | p for n, p in params.items()}
+    return params
 
 
 def results_dir_for(profile: str, root: Path) -> str:
@@ -94,11 +85,11 @@ def execute(name: str, root: Path, parameters: dict) -> float:
     print(f"executing notebooks/{name}.py ...", flush=True)
     started, executed = time.perf_counter(), root / EXECUTED / f"{name}.ipynb"
     executed.unlink(missing_ok=True)  # a failure must not be judged on an older copy
+    # The kernel starts in root (nbclient's resources path), not papermill's cwd=: that one chdirs this whole
+    # process, a race between pages side by side. Kernel start-up chatter stays off the console.
+    kernel = {"resources": {"metadata": {"path": str(root)}}, "extra_arguments": ["--IPKernelApp.log_level=ERROR"]}
     try:
         page = jupytext.read(root / "notebooks" / f"{name}.py")
-        # The kernel starts in root (nbclient's resources path), not papermill's cwd=: that one chdirs this whole
-        # process, a race between pages side by side. Kernel start-up chatter stays off the console.
-        kernel = {"resources": {"metadata": {"path": str(root)}}, "extra_arguments": ["--IPKernelApp.log_level=ERROR"]}
         nb = papermill.execute_notebook(
             page, executed, parameters, kernel_name="python3", language="python", progress_bar=False, **kernel
         )
@@ -145,7 +136,7 @@ def build(root: Path = ROOT, profile: str | None = None) -> dict[str, float]:
     if not re.fullmatch(r"[A-Za-z0-9_-]+", profile):
         raise BookBuildError(f"PROFILE must be a plain name like toy or smoke, got {profile!r}")
     names = notebook_jobs(root)
-    extra = notebook_parameters(names, os.environ.get("BOOK_PARAMS"), profile)
+    extra = notebook_parameters(names, os.environ.get("BOOK_PARAMS"))
     base = {"profile": profile, "results_dir": results_dir_for(profile, root)}
     print(f"executing {len(names)} notebooks (profile={profile}), {book_jobs()} at a time", flush=True)
     (root / EXECUTED).mkdir(parents=True, exist_ok=True)
@@ -153,9 +144,8 @@ def build(root: Path = ROOT, profile: str | None = None) -> dict[str, float]:
         timings = run_pages(names, lambda name: execute(name, root, base | extra.get(name, {})), book_jobs())
     started = time.perf_counter()
     try:  # execution is off in _config.yml: this renders the executed pages
-        jupyter_book(
-            ["build", str(root), "--all", "--nitpick", "--warningiserror", "--keep-going"], standalone_mode=False
-        )
+        args = ["build", str(root), "--all", "--nitpick", "--warningiserror", "--keep-going"]
+        jupyter_book(args, standalone_mode=False)
     except SystemExit as stop:
         if stop.code:
             raise BookBuildError(f"jupyter-book build failed (exit {stop.code}); see the warnings above") from None

@@ -43,8 +43,8 @@ def smoke_book(smoke_results, tmp_path_factory) -> Path:
     # The real-model page reads the committed SmolLM2 results whatever the profile (not re-run at smoke scale).
     shutil.copytree(ROOT / "results" / "smollm", copy / "results" / "smollm", ignore=ignore)
     # Agg as in CI: the build must still put figures on the pages as images.
-    # BOOK_PARAMS: the smoke profile's own cheap settings (scripts/build_book.py's PROFILE_PARAMS) plus one
-    # more, which the end-to-end test looks for in the executed notebook.
+    # BOOK_PARAMS: one parameter, which the end-to-end test looks for in the executed notebook (the smoke
+    # profile's cheap fits are the pages' own defaults at that profile).
     env = {
         **os.environ,
         "PROFILE": "smoke",

@@ -135,15 +135,11 @@ def test_book_params_reach_only_the_notebooks_they_name(tmp_path):
     assert jobs == ["first", "second"]
     assert build_book.notebook_parameters(jobs, None) == {}
     assert build_book.notebook_parameters(jobs, '{"second": {"n_bootstrap": 5}}') == {"second": {"n_bootstrap": 5}}
-    # the smoke profile's own settings apply to the notebooks the book has, and BOOK_PARAMS updates them
+    # the pages' own defaults (the profile's settings included) are not the build's: it passes only BOOK_PARAMS
     real = build_book.notebook_jobs(ROOT)
-    smoke = build_book.notebook_parameters(
-        real, '{"generalization": {"n_bootstrap": 7}, "pruning": {"seed": 1}}', "smoke"
-    )
-    assert smoke["generalization"] == {"huber_start": "lm", "n_bootstrap": 7}
-    assert smoke["pruning"] == {"seed": 1} and smoke["fitting"] == {"huber_start": "lm"}
-    assert smoke["verdict"] == {"huber_start": "lm", "n_bootstrap": 3}  # the settings of the pages it judges
-    assert build_book.notebook_parameters(real, None, "toy") == {}
+    assert build_book.notebook_parameters(real, '{"generalization": {"n_bootstrap": 7}}') == {
+        "generalization": {"n_bootstrap": 7}
+    }
     with pytest.raises(build_book.BookBuildError, match=r"notebooks the book does not have: \['thrid'\]"):
         build_book.notebook_parameters(jobs, '{"thrid": {"n_bootstrap": 5}}')
     with pytest.raises(build_book.BookBuildError, match="not valid JSON"):
@@ -331,9 +327,8 @@ def test_the_book_builds_at_smoke_profile(smoke_book):
         cells = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
         return "".join(cells[0]["source"])
 
-    assert 'huber_start = "lm"' in injected_source("fitting")
     assert "n_points = 10" in injected_source("fitting_method")
-    assert "huber_start" not in injected_source("paper_numbers") and "n_points" not in injected_source("fitting")
+    assert "n_points" not in injected_source("fitting") and "n_bootstrap" not in injected_source("verdict")
     assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert build_book.figures_as_text(html, build_book.notebook_jobs(copy)) == []
     for name in build_book.notebook_jobs(copy):  # no library warning addressed to a developer reaches the reader

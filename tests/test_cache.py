@@ -4,7 +4,7 @@ no page reads another page's files (the verdict page asks the library for the fi
 from __future__ import annotations
 
 import ast
-import importlib.util
+import re
 import subprocess
 import sys
 import textwrap
@@ -144,19 +144,24 @@ def test_no_page_reads_another_pages_files():
 
 def test_the_verdict_page_asks_for_the_fits_with_the_parameters_of_the_pages_it_judges():
     """Same library call, same parameters: the verdict page reads the other pages' fits from the cache
-    instead of fitting them again (at every profile the build knows)."""
-    spec = importlib.util.spec_from_file_location("build_book_params", ROOT / "scripts" / "build_book.py")
-    build_book = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build_book)
+    instead of fitting them again (at every profile: the pages' cost settings default to the profile's)."""
+    from p2law.lab.profiles import PROFILE_NAMES, get_profile
 
     def parameters(page: str, profile: str) -> dict:
+        """The page's parameters cell run at ``profile``, then its lines that fill in the profile's defaults."""
         source = (ROOT / "notebooks" / f"{page}.py").read_text(encoding="utf-8")
         cell = source.split('# %% tags=["parameters"]\n', 1)[1].split("# %%", 1)[0]
-        values = {}
-        exec(cell, {}, values)
-        return values | build_book.PROFILE_PARAMS.get(profile, {}).get(page, {})
+        values = {"get_profile": get_profile}
+        exec(cell + f"profile = {profile!r}\n", values)
+        defaults = [
+            line for line in source.splitlines() if re.match(r"(huber_start|n_bootstrap) = .*get_profile", line)
+        ]
+        assert len(defaults) == ("huber_start" in values) + ("n_bootstrap" in values), page  # each resolved once
+        exec("\n".join(defaults), values)
+        return values
 
-    for profile in ["toy", *build_book.PROFILE_PARAMS]:
+    assert get_profile("smoke").huber_start == "lm" and get_profile("smoke").n_bootstrap == 3  # smoke: cheap fits
+    for profile in PROFILE_NAMES:
         verdict = parameters("verdict", profile)
         fitting, general, planning = (parameters(p, profile) for p in ("fitting", "generalization", "planning"))
         for name in ("huber_start", "max_starts"):
@@ -172,6 +177,10 @@ def test_the_verdict_page_asks_for_the_fits_with_the_parameters_of_the_pages_it_
                 "huber-log",
             ]
         assert fitting["curve_fitter"] == planning["fitter"] == "lm"
+        assert (verdict["huber_start"], verdict["n_bootstrap"]) == (
+            get_profile(profile).huber_start,
+            get_profile(profile).n_bootstrap,
+        )
 
 
 def test_the_code_version_covers_every_module_the_cached_results_import():

@@ -79,6 +79,9 @@ class Profile:
     # paper: model name -> local folder with the model and its tokenizer (save_pretrained), instead of the hub id
     model_paths: dict = field(default_factory=dict)
     checkpoints: tuple = ()  # scale "loaded": the Checkpoint bases, in sweep order
+    # The book's fits (the pages' huber_start and n_bootstrap default to these): only their cost depends on them.
+    huber_start: str = "grid"  # "grid": huber-log searches its whole starting grid; "lm": from the LM optimum
+    n_bootstrap: int = 20  # bootstrap refits behind each interval
 
     def rates(self, mirrors: str, method: str) -> list[float]:
         """The profile's target rates, or Table 1's rates for the paper model that ``mirrors`` names."""
@@ -132,6 +135,8 @@ PROFILES = {
         seeds=(0, 1),
         single_seed_sizes=("m", "l"),
         post_train_fraction=0.25,
+        huber_start="lm",
+        n_bootstrap=3,
     ),
     # Bases pretrained to 20 tokens per parameter with a cosine annealed to 1/20 of the peak (1.5e-4);
     # post-training at a constant 2e-5 (the paper's rate) on documents no base has seen. Pilots on the
