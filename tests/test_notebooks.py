@@ -58,7 +58,7 @@ TABLES = {
     },
     "fitting_method": {
         "lesson1": ["candidate", "R²", "ASD"],
-        "lesson2": ["start", "R²", "objective"],
+        "lesson2": ["start", "R²", "objective", "converged"],
         "lesson3": ["alpha (fixed)", "SSE"],
     },
     "verdict": {
