@@ -1,9 +1,4 @@
-"""Build the Jupyter Book: papermill runs each page with its parameters, side by side; jupyter-book renders.
-
-    PROFILE=toy|smoke  RESULTS_DIR=...  BOOK_JOBS=<pages at once>  BOOK_PARAMS='{page: {parameter: value}}'
-
-The toc's book/_executed/<name> is the page of notebooks/<name>.py. book/building.md tells the whole story.
-"""
+"""Build the Jupyter Book (book/building.md): papermill runs each page, side by side; jupyter-book renders."""
 
 import json
 import os
@@ -48,8 +43,7 @@ def notebook_jobs(root: Path) -> list[str]:
 
 
 def notebook_parameters(names: list[str], text: str | None) -> dict[str, dict]:
-    """BOOK_PARAMS' JSON, checked: {page: {parameter: value}} for pages of the book. (A page's own defaults, the
-    profile's included, are in its parameters cell.)"""
+    """BOOK_PARAMS' JSON, checked: {page: {parameter: value}} for pages of the book."""
     try:
         params = json.loads(text) if text else {}
     except json.JSONDecodeError as exc:
@@ -80,10 +74,9 @@ def book_jobs() -> int:
 
 
 def execute(name: str, root: Path, parameters: dict) -> float:
-    """Run one page into book/_executed/<name>.ipynb, its parameter cells tagged remove-cell (kept for re-runners,
-    off the page). The kernel is this process's child and exits when this process dies (it watches its parent)."""
+    """Run one page into book/_executed/<name>.ipynb, its parameter cells tagged remove-cell; its seconds."""
     print(f"executing notebooks/{name}.py ...", flush=True)
-    started, executed = time.perf_counter(), root / EXECUTED / f"{name}.ipynb"
+    executed = root / EXECUTED / f"{name}.ipynb"
     executed.unlink(missing_ok=True)  # a failure must not be judged on an older copy
     # The kernel starts in root (nbclient's resources path), not papermill's cwd=: that one chdirs this whole
     # process, a race between pages side by side. Kernel start-up chatter stays off the console.
@@ -104,12 +97,11 @@ def execute(name: str, root: Path, parameters: dict) -> float:
         if {"parameters", "injected-parameters"} & set(cell.metadata.get("tags", [])):
             cell.metadata.tags.append("remove-cell")
     nbformat.write(nb, executed)
-    return time.perf_counter() - started
+    return nb.metadata.papermill["duration"]
 
 
 def run_pages(names: list[str], run_one, workers: int) -> dict[str, float]:
-    """``run_one(name)`` for each, ``workers`` at a time, in order; after a failure none starts, and once the pages
-    under way have finished it is raised."""
+    """``run_one(name)`` for each, ``workers`` at a time; after a failure none starts, then it is raised."""
     failed = threading.Event()
 
     def guarded(name):
@@ -124,8 +116,7 @@ def run_pages(names: list[str], run_one, workers: int) -> dict[str, float]:
 
 
 def figures_as_text(html: Path, names: list[str]) -> list[str]:
-    """The executed pages that show a figure as text (a non-inline backend): jupyter-book lets them pass. (It
-    fails on a missing page or image itself, and papermill on a page that raises.)"""
+    """The executed pages that show a figure as text (a non-inline backend): jupyter-book lets them pass."""
     pages = [html / EXECUTED / f"{name}.html" for name in names]
     return [str(page) for page in pages if "&lt;Figure size" in page.read_text("utf-8")]
 
@@ -135,22 +126,19 @@ def build(root: Path = ROOT, profile: str | None = None) -> dict[str, float]:
     profile = profile or os.environ.get("PROFILE", "toy")
     if not re.fullmatch(r"[A-Za-z0-9_-]+", profile):
         raise BookBuildError(f"PROFILE must be a plain name like toy or smoke, got {profile!r}")
-    names = notebook_jobs(root)
+    names, workers = notebook_jobs(root), book_jobs()  # every setting checked before the smoke folder is emptied
     extra = notebook_parameters(names, os.environ.get("BOOK_PARAMS"))
     base = {"profile": profile, "results_dir": results_dir_for(profile, root)}
-    print(f"executing {len(names)} notebooks (profile={profile}), {book_jobs()} at a time", flush=True)
+    print(f"executing {len(names)} notebooks (profile={profile}), {workers} at a time", flush=True)
     (root / EXECUTED).mkdir(parents=True, exist_ok=True)
     with mock.patch.dict(os.environ, KERNEL_ENV):  # the kernels' environment; this process's is restored after
-        timings = run_pages(names, lambda name: execute(name, root, base | extra.get(name, {})), book_jobs())
+        timings = run_pages(names, lambda name: execute(name, root, base | extra.get(name, {})), workers)
     started = time.perf_counter()
     try:  # execution is off in _config.yml: this renders the executed pages
         args = ["build", str(root), "--all", "--nitpick", "--warningiserror", "--keep-going"]
         jupyter_book(args, standalone_mode=False)
-    except SystemExit as stop:
-        if stop.code:
-            raise BookBuildError(f"jupyter-book build failed (exit {stop.code}); see the warnings above") from None
-    except RuntimeError as exc:  # jupyter-book's wrapping of an exception inside Sphinx
-        raise BookBuildError(f"jupyter-book build failed: {exc}") from exc
+    except (SystemExit, RuntimeError) as exc:  # Sphinx warnings (an exit code), or an exception inside Sphinx
+        raise BookBuildError(f"jupyter-book build failed ({exc}); see the messages above") from None
     timings["jupyter-book build"] = time.perf_counter() - started
     if pages := figures_as_text(root / "_build" / "html", names):
         raise BookBuildError(f"these pages show a figure as text instead of an image: {pages}")
